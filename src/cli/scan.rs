@@ -1,0 +1,163 @@
+//! `nsfuse scan`: one discovery pass printed as an lsns-like table (one
+//! namespace per line, whitespace-separated columns, COMMAND last so `awk`
+//! and `column` work) or as JSON for `jq`.
+
+use crate::discovery::{self, ScanOptions};
+use crate::model::{Namespace, NsType, Snapshot};
+use crate::render;
+use std::collections::HashMap;
+use std::io::Write;
+
+/// Run a scan and print it; returns the process exit code.
+pub fn run(json: bool, ns_type: Option<NsType>) -> i32 {
+    let snap = match discovery::scan(&ScanOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nsfuse scan: {e}");
+            return 1;
+        }
+    };
+    if snap.partial {
+        eprintln!("nsfuse scan: not running as root: the view is partial (run with sudo for every namespace)");
+    }
+    let selected: Vec<&Namespace> = snap
+        .namespaces
+        .values()
+        .filter(|n| ns_type.is_none_or(|t| n.ns_type == t))
+        .collect();
+    let out = if json {
+        to_json(&snap, &selected)
+    } else {
+        to_table(&snap, &selected)
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("nsfuse scan: cannot write output: {e}");
+            1
+        }
+    }
+}
+
+fn to_json(snap: &Snapshot, selected: &[&Namespace]) -> String {
+    let list: Vec<_> = selected
+        .iter()
+        .map(|ns| render::info_json(snap, ns, false))
+        .collect();
+    let doc = serde_json::json!({ "namespaces": list });
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    )
+}
+
+/// The table: NS TYPE NPROCS PID USER HOLDERS PATH COMMAND.
+pub fn to_table(snap: &Snapshot, selected: &[&Namespace]) -> String {
+    let users = passwd_names();
+    let mut rows = vec![[
+        "NS".to_owned(),
+        "TYPE".into(),
+        "NPROCS".into(),
+        "PID".into(),
+        "USER".into(),
+        "HOLDERS".into(),
+        "PATH".into(),
+        "COMMAND".into(),
+    ]];
+    for ns in selected {
+        let pid = ns.processes.first().copied();
+        let user = pid
+            .and_then(|p| std::fs::metadata(format!("/proc/{p}")).ok())
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .map(|uid| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string()));
+        let path = ns
+            .pins
+            .iter()
+            .find(|p| p.mntns == snap.own_mntns)
+            .or(ns.pins.first())
+            .map(|p| p.path.display().to_string());
+        let command = pid.and_then(cmdline);
+        let dash = || "-".to_owned();
+        rows.push([
+            ns.inode.to_string(),
+            ns.ns_type.to_string(),
+            ns.processes.len().to_string(),
+            pid.map_or_else(dash, |p| p.to_string()),
+            user.unwrap_or_else(dash),
+            ns.holders.len().to_string(),
+            path.map_or_else(dash, |p| p.replace(' ', "\\x20")),
+            command.unwrap_or_else(dash),
+        ]);
+    }
+    let mut widths = [0usize; 8];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            if i == 7 {
+                out.push_str(c);
+            } else if i == 2 || i == 3 || i == 5 {
+                out.push_str(&format!("{c:>w$} ", w = widths[i]));
+            } else {
+                out.push_str(&format!("{c:<w$} ", w = widths[i]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A process's command line, NULs as spaces; its comm if it has none.
+fn cmdline(pid: i32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let s: String = String::from_utf8_lossy(&raw)
+        .trim_end_matches('\0')
+        .replace('\0', " ");
+    if s.is_empty() {
+        render::comm(pid)
+    } else {
+        Some(s)
+    }
+}
+
+fn passwd_names() -> HashMap<u32, String> {
+    std::fs::read_to_string("/etc/passwd")
+        .map(|t| parse_passwd(&t))
+        .unwrap_or_default()
+}
+
+/// uid -> name from /etc/passwd text.
+pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let uid = f.nth(1)?.parse().ok()?;
+            Some((uid, name.to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd() {
+        let m = parse_passwd(
+            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\nbad\n",
+        );
+        assert_eq!(m.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(m.get(&65534).map(String::as_str), Some("nobody"));
+        assert_eq!(m.len(), 2);
+    }
+}

@@ -1,0 +1,190 @@
+//! Pure parsers for what the kernel prints: nsfs link targets
+//! (`net:[4026531840]`), socket links, and mountinfo lines. No I/O here, so
+//! every rule is tested on literal strings.
+
+use crate::model::{Inode, NsType};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+
+/// `net:[4026531840]` -> (Net, 4026531840). Also accepts the link names
+/// `pid_for_children` / `time_for_children` point to (`pid:[..]`, `time:[..]`).
+pub fn ns_link(target: &[u8]) -> Option<(NsType, Inode)> {
+    let colon = target.iter().position(|&b| b == b':')?;
+    let ty = std::str::from_utf8(&target[..colon]).ok()?.parse().ok()?;
+    let inode = bracketed_number(&target[colon + 1..])?;
+    Some((ty, inode))
+}
+
+/// `socket:[12345]` -> 12345.
+pub fn socket_link(target: &[u8]) -> Option<u64> {
+    bracketed_number(target.strip_prefix(b"socket:")?)
+}
+
+fn bracketed_number(s: &[u8]) -> Option<u64> {
+    let inner = s.strip_prefix(b"[")?.strip_suffix(b"]")?;
+    if inner.is_empty() || !inner.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(inner).ok()?.parse().ok()
+}
+
+/// A decimal PID from a /proc directory entry name.
+pub fn pid_name(name: &[u8]) -> Option<i32> {
+    if name.is_empty() || name.len() > 10 || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(name).ok()?.parse().ok()
+}
+
+/// One nsfs mount from a mountinfo line: which namespace and where.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NsfsMount {
+    pub ns_type: NsType,
+    pub inode: Inode,
+    pub mount_point: PathBuf,
+}
+
+/// Parse one mountinfo line; `Some` only for nsfs mounts.
+/// Format: `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER`.
+pub fn mountinfo_nsfs(line: &[u8]) -> Option<NsfsMount> {
+    let sep = find(line, b" - ")?;
+    let (head, tail) = (&line[..sep], &line[sep + 3..]);
+    let fstype = tail.split(|&b| b == b' ').next()?;
+    if fstype != b"nsfs" {
+        return None;
+    }
+    let mut fields = head.split(|&b| b == b' ');
+    let root = fields.nth(3)?;
+    let mount_point = fields.next()?;
+    let (ns_type, inode) = ns_link(root)?;
+    Some(NsfsMount {
+        ns_type,
+        inode,
+        mount_point: PathBuf::from(OsString::from_vec(unescape_octal(mount_point))),
+    })
+}
+
+/// Every nsfs mount in a whole mountinfo file.
+pub fn mountinfo_nsfs_all(text: &[u8]) -> Vec<NsfsMount> {
+    // Fast filter: most lines are not nsfs.
+    if find(text, b" - nsfs ").is_none() {
+        return Vec::new();
+    }
+    text.split(|&b| b == b'\n')
+        .filter_map(mountinfo_nsfs)
+        .collect()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+pub fn unescape_octal(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'\\'
+            && i + 3 < s.len()
+            && s[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (s[i + 1] - b'0') as u32 * 64
+                + (s[i + 2] - b'0') as u32 * 8
+                + (s[i + 3] - b'0') as u32;
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ns_links() {
+        assert_eq!(
+            ns_link(b"net:[4026531840]"),
+            Some((NsType::Net, 4026531840))
+        );
+        assert_eq!(
+            ns_link(b"pid:[4026531836]"),
+            Some((NsType::Pid, 4026531836))
+        );
+        assert_eq!(ns_link(b"cgroup:[1]"), Some((NsType::Cgroup, 1)));
+        assert_eq!(ns_link(b"socket:[123]"), None);
+        assert_eq!(ns_link(b"net:[]"), None);
+        assert_eq!(ns_link(b"net:[12x]"), None);
+        assert_eq!(ns_link(b"net:4026531840"), None);
+        assert_eq!(ns_link(b"/dev/null"), None);
+        assert_eq!(ns_link(b""), None);
+    }
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(socket_link(b"socket:[98765]"), Some(98765));
+        assert_eq!(socket_link(b"pipe:[98765]"), None);
+        assert_eq!(socket_link(b"socket:[]"), None);
+    }
+
+    #[test]
+    fn pids() {
+        assert_eq!(pid_name(b"1"), Some(1));
+        assert_eq!(pid_name(b"4194304"), Some(4194304));
+        assert_eq!(pid_name(b"self"), None);
+        assert_eq!(pid_name(b""), None);
+        assert_eq!(pid_name(b"99999999999"), None);
+    }
+
+    #[test]
+    fn mountinfo_lines() {
+        let line = b"1262 29 0:4 net:[4026532281] /run/netns/web rw shared:627 - nsfs nsfs rw";
+        assert_eq!(
+            mountinfo_nsfs(line),
+            Some(NsfsMount {
+                ns_type: NsType::Net,
+                inode: 4026532281,
+                mount_point: "/run/netns/web".into()
+            })
+        );
+        let spaced = b"12 1 0:4 mnt:[4026532300] /tmp/a\\040b rw - nsfs nsfs rw";
+        assert_eq!(
+            mountinfo_nsfs(spaced).map(|m| m.mount_point),
+            Some("/tmp/a b".into())
+        );
+        let proc_line = b"22 1 0:21 / /proc rw,nosuid shared:12 - proc proc rw";
+        assert_eq!(mountinfo_nsfs(proc_line), None);
+        // A tmpfs whose mount point looks like an nsfs root is not nsfs.
+        let fake = b"23 1 0:22 / /net:[1] rw - tmpfs tmpfs rw";
+        assert_eq!(mountinfo_nsfs(fake), None);
+        assert_eq!(mountinfo_nsfs(b"garbage"), None);
+        assert_eq!(mountinfo_nsfs(b""), None);
+    }
+
+    #[test]
+    fn mountinfo_file() {
+        let text = b"22 1 0:21 / /proc rw - proc proc rw\n\
+                     30 22 0:4 uts:[4026532400] /run/nsfuse/uts/a rw - nsfs nsfs rw\n\
+                     31 22 0:4 net:[4026532401] /run/netns/b rw - nsfs nsfs rw\n";
+        let all = mountinfo_nsfs_all(text);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].ns_type, NsType::Uts);
+        assert_eq!(all[1].inode, 4026532401);
+        assert!(mountinfo_nsfs_all(b"22 1 0:21 / /proc rw - proc proc rw\n").is_empty());
+    }
+
+    #[test]
+    fn octal() {
+        assert_eq!(
+            unescape_octal(b"a\\040b\\011c\\134d"),
+            b"a b\tc\\d".to_vec()
+        );
+        assert_eq!(unescape_octal(b"trailing\\04"), b"trailing\\04".to_vec());
+        assert_eq!(unescape_octal(b"\\999"), b"\\999".to_vec());
+    }
+}

@@ -1,0 +1,160 @@
+//! The /proc walk for one process: its ns links, the links of threads that
+//! differ, and its nsfs and socket file descriptors. Uses *at() calls from
+//! one /proc descriptor and reusable buffers; a process that vanishes
+//! midway yields `None` or a partial answer, never an error.
+
+use super::parse;
+use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS};
+use crate::sys;
+use std::ffi::CStr;
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
+
+const LINK_CNAMES: [&CStr; LINKS] = [
+    c"cgroup",
+    c"ipc",
+    c"mnt",
+    c"net",
+    c"pid",
+    c"time",
+    c"user",
+    c"uts",
+    c"pid_for_children",
+    c"time_for_children",
+];
+
+/// What one process holds.
+#[derive(Debug, Default)]
+pub struct Process {
+    pub links: ProcessLinks,
+    /// Threads whose links differ from the process's.
+    pub threads: Vec<(Pid, ProcessLinks)>,
+    /// Open nsfs descriptors: (fd, type, inode).
+    pub ns_fds: Vec<(i32, NsType, Inode)>,
+    /// Open sockets: (fd, socket inode).
+    pub sockets: Vec<(i32, u64)>,
+}
+
+/// Walks processes through one open /proc directory, reusing its buffers.
+pub struct Walker<'a> {
+    proc: BorrowedFd<'a>,
+    dirbuf: Vec<u8>,
+    names: Vec<i32>,
+}
+
+/// Format a short relative path into `buf` as a C string.
+fn cpath<'b>(buf: &'b mut [u8; 64], args: std::fmt::Arguments<'_>) -> Option<&'b CStr> {
+    let mut cur = std::io::Cursor::new(&mut buf[..]);
+    cur.write_fmt(args).ok()?;
+    cur.write_all(&[0]).ok()?;
+    let end = cur.position() as usize;
+    CStr::from_bytes_with_nul(&buf[..end]).ok()
+}
+
+impl<'a> Walker<'a> {
+    pub fn new(proc: BorrowedFd<'a>) -> Self {
+        Walker {
+            proc,
+            dirbuf: Vec::new(),
+            names: Vec::new(),
+        }
+    }
+
+    /// Read one process; `None` if it is gone or unreadable.
+    pub fn process(&mut self, pid: Pid, with_fds: bool) -> Option<Process> {
+        let mut p = [0u8; 64];
+        let links = self.links(cpath(&mut p, format_args!("{pid}/ns"))?)?;
+        let mut out = Process {
+            links,
+            ..Default::default()
+        };
+        // /proc/PID/task has 2 + (number of threads) links: skip the
+        // directory walk for single-threaded processes.
+        let multi = sys::fstatat(Some(self.proc), cpath(&mut p, format_args!("{pid}/task"))?)
+            .is_ok_and(|st| st.st_nlink > 3);
+        if multi {
+            self.threads(pid, &mut out);
+        }
+        if with_fds {
+            self.fds(pid, &mut out);
+        }
+        Some(out)
+    }
+
+    fn links(&mut self, ns_dir: &CStr) -> Option<ProcessLinks> {
+        let dir = sys::openat(Some(self.proc), ns_dir, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
+        let mut links = ProcessLinks::default();
+        let mut buf = [0u8; 64];
+        let mut any = false;
+        for (i, name) in LINK_CNAMES.iter().enumerate() {
+            if let Ok(target) = sys::readlinkat(dir.as_fd(), name, &mut buf) {
+                if let Some((_, inode)) = parse::ns_link(target) {
+                    links.0[i] = u32::try_from(inode).unwrap_or(0);
+                    any = true;
+                }
+            }
+        }
+        any.then_some(links)
+    }
+
+    fn threads(&mut self, pid: Pid, out: &mut Process) {
+        let mut p = [0u8; 64];
+        let Some(task) = cpath(&mut p, format_args!("{pid}/task")) else {
+            return;
+        };
+        let Ok(dir) = sys::openat(Some(self.proc), task, libc::O_RDONLY | libc::O_DIRECTORY) else {
+            return;
+        };
+        self.names.clear();
+        let names = &mut self.names;
+        let _ = sys::for_each_dirent(dir.as_fd(), &mut self.dirbuf, |name, _| {
+            if let Some(tid) = parse::pid_name(name) {
+                names.push(tid);
+            }
+        });
+        let tids = std::mem::take(&mut self.names);
+        for &tid in tids.iter().filter(|&&t| t != pid) {
+            let Some(path) = cpath(&mut p, format_args!("{pid}/task/{tid}/ns")) else {
+                continue;
+            };
+            if let Some(tl) = self.links(path) {
+                if tl != out.links {
+                    out.threads.push((tid, tl));
+                }
+            }
+        }
+        self.names = tids;
+    }
+
+    fn fds(&mut self, pid: Pid, out: &mut Process) {
+        let mut p = [0u8; 64];
+        let Some(fd_path) = cpath(&mut p, format_args!("{pid}/fd")) else {
+            return;
+        };
+        let Ok(dir) = sys::openat(Some(self.proc), fd_path, libc::O_RDONLY | libc::O_DIRECTORY)
+        else {
+            return;
+        };
+        self.names.clear();
+        let names = &mut self.names;
+        let _ = sys::for_each_dirent(dir.as_fd(), &mut self.dirbuf, |name, _| {
+            if let Some(fd) = parse::pid_name(name) {
+                names.push(fd);
+            }
+        });
+        let mut buf = [0u8; 64];
+        for &fd in &self.names {
+            let Some(name) = cpath(&mut p, format_args!("{fd}")) else {
+                continue;
+            };
+            let Ok(target) = sys::readlinkat(dir.as_fd(), name, &mut buf) else {
+                continue;
+            };
+            if let Some((ty, inode)) = parse::ns_link(target) {
+                out.ns_fds.push((fd, ty, inode));
+            } else if let Some(sock) = parse::socket_link(target) {
+                out.sockets.push((fd, sock));
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! nsfuse: every live Linux namespace as a browsable FUSE tree, with control
+//! files to pin, release and create namespaces.
+//!
+//! Layers, from the kernel up: `sys` (syscalls) -> `discovery` (reads the
+//! kernel into a `model::Snapshot`) -> `render` (file contents) -> `fs` (the
+//! tree and the FUSE adapter) and `control` (pin, release, new) -> `cli` and
+//! `daemon`. Discovery and the model work without FUSE.
+
+pub mod cli;
+pub mod discovery;
+pub mod enter;
+pub mod model;
+pub mod render;
+pub mod sys;

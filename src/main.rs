@@ -1,0 +1,37 @@
+//! The `nsfuse` binary: parse the command line and dispatch.
+
+use nsfuse::cli::args::{self, Command};
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args::parse(&argv) {
+        Ok(Command::Help) => {
+            print!("{}", args::USAGE);
+            0
+        }
+        Ok(Command::Version) => {
+            println!("nsfuse {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Ok(Command::Scan { json, ns_type }) => {
+            init_logging(false, true);
+            nsfuse::cli::scan::run(json, ns_type)
+        }
+        Ok(Command::Mount(_cfg)) => {
+            eprintln!("nsfuse: mounting is not built yet");
+            1
+        }
+        Err(e) => {
+            eprintln!("nsfuse: {e}\nTry 'nsfuse --help'.");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn init_logging(debug: bool, foreground: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let _ = foreground;
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+        .try_init();
+}

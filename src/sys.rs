@@ -1,0 +1,381 @@
+//! The syscall layer: thin, safe wrappers over every raw Linux call nsfuse
+//! makes (nsfs ioctls, setns, unshare, mount, umount2, pidfd, SIOCGSKNS,
+//! getdents64, readlinkat). This is the only module with `unsafe`; each
+//! block says why it is sound. Everything returns `std::io::Result` with the
+//! kernel's errno inside.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+const NSIO: libc::c_ulong = 0xb7;
+const fn io_none(nr: libc::c_ulong) -> libc::c_ulong {
+    (NSIO << 8) | nr
+}
+const fn io_read_u64(nr: libc::c_ulong) -> libc::c_ulong {
+    // _IOR(NSIO, nr, __u64): dir=2 (read), size=8.
+    (2 << 30) | (8 << 16) | (NSIO << 8) | nr
+}
+const NS_GET_USERNS: libc::c_ulong = io_none(0x1);
+const NS_GET_PARENT: libc::c_ulong = io_none(0x2);
+const NS_GET_NSTYPE: libc::c_ulong = io_none(0x3);
+const NS_GET_OWNER_UID: libc::c_ulong = io_none(0x4);
+const NS_GET_MNTNS_ID: libc::c_ulong = io_read_u64(0x5);
+const NS_GET_ID: libc::c_ulong = io_read_u64(13);
+const SIOCGSKNS: libc::c_ulong = 0x894C;
+const SYS_LISTNS: libc::c_long = 470;
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cstring(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Take ownership of a file descriptor a syscall just returned.
+fn owned(ret: libc::c_int) -> io::Result<OwnedFd> {
+    let fd = cvt(ret)?;
+    // SAFETY: the kernel just returned this descriptor to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// openat(2) relative to `dir` (or the cwd when `None`), always O_CLOEXEC.
+pub fn openat(dir: Option<BorrowedFd<'_>>, path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: `path` is a valid NUL-terminated string; the result is checked.
+    owned(unsafe { libc::openat(dirfd, path.as_ptr(), flags | libc::O_CLOEXEC) })
+}
+
+/// Open a path read-only (nsfs files, /proc directories).
+pub fn open_path(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    openat(None, &cstring(path)?, flags)
+}
+
+/// readlinkat(2) into `buf`; returns the link's bytes.
+pub fn readlinkat<'b>(dir: BorrowedFd<'_>, name: &CStr, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
+    // SAFETY: buf is a valid writable buffer of buf.len() bytes; name is NUL-terminated.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(&buf[..n as usize])
+}
+
+/// fstatat(2) relative to `dir`, following symlinks.
+pub fn fstatat(dir: Option<BorrowedFd<'_>>, name: &CStr) -> io::Result<libc::stat> {
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: zeroed stat is a valid value of a plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: name is NUL-terminated and st is a valid out pointer.
+    cvt(unsafe { libc::fstatat(dirfd, name.as_ptr(), &mut st, 0) })?;
+    Ok(st)
+}
+
+/// fstat(2).
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
+    // SAFETY: zeroed stat is a valid value of a plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is a live descriptor and st a valid out pointer.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+/// Reads a directory with getdents64 into a reusable buffer and calls `f`
+/// with each entry's name (without "." and ".."), and its d_type.
+pub fn for_each_dirent(
+    dir: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    mut f: impl FnMut(&[u8], u8),
+) -> io::Result<()> {
+    if buf.len() < 32 * 1024 {
+        buf.resize(32 * 1024, 0);
+    }
+    loop {
+        // SAFETY: buf is writable for buf.len() bytes; the kernel fills it with dirents.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let mut off = 0usize;
+        let n = n as usize;
+        while off + 19 <= n {
+            // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, char name[].
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            if reclen == 0 || off + reclen > n {
+                break;
+            }
+            let d_type = buf[off + 18];
+            let name_area = &buf[off + 19..off + reclen];
+            let len = name_area
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(name_area.len());
+            let name = &name_area[..len];
+            if name != b"." && name != b".." {
+                f(name, d_type);
+            }
+            off += reclen;
+        }
+    }
+}
+
+fn ioctl_fd(fd: BorrowedFd<'_>, req: libc::c_ulong) -> io::Result<OwnedFd> {
+    // SAFETY: these nsfs ioctls take no argument and return a new descriptor.
+    owned(unsafe { libc::ioctl(fd.as_raw_fd(), req as _) })
+}
+
+fn ioctl_u64(fd: BorrowedFd<'_>, req: libc::c_ulong) -> io::Result<u64> {
+    let mut v: u64 = 0;
+    // SAFETY: the request is an _IOR(.., __u64): the kernel writes 8 bytes to &mut v.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), req as _, &mut v as *mut u64) })?;
+    Ok(v)
+}
+
+/// NS_GET_USERNS: the user namespace that owns the namespace behind `fd`.
+pub fn ns_get_userns(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    ioctl_fd(fd, NS_GET_USERNS)
+}
+
+/// NS_GET_PARENT: the parent of a user or pid namespace.
+pub fn ns_get_parent(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    ioctl_fd(fd, NS_GET_PARENT)
+}
+
+/// NS_GET_NSTYPE: the CLONE_NEW* flag of the namespace behind `fd`.
+pub fn ns_get_nstype(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns an int.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) })
+}
+
+/// NS_GET_OWNER_UID: the uid that created a user namespace.
+pub fn ns_get_owner_uid(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: NS_GET_OWNER_UID writes one uid_t to the pointer.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_OWNER_UID as _, &mut uid as *mut _) })?;
+    Ok(uid)
+}
+
+/// NS_GET_ID (Linux 6.18): the 64-bit id of any namespace.
+pub fn ns_get_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    ioctl_u64(fd, NS_GET_ID)
+}
+
+/// NS_GET_MNTNS_ID (Linux 6.8): the 64-bit id of a mount namespace.
+pub fn ns_get_mntns_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    ioctl_u64(fd, NS_GET_MNTNS_ID)
+}
+
+/// SIOCGSKNS: the network namespace of the socket behind `fd`.
+pub fn socket_netns(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    ioctl_fd(fd, SIOCGSKNS)
+}
+
+/// pidfd_open(2).
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments; the result is checked.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    owned(r as libc::c_int)
+}
+
+/// pidfd_getfd(2): a duplicate of another process's descriptor.
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target_fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments; the result is checked.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0) };
+    owned(r as libc::c_int)
+}
+
+/// setns(2) for the calling thread.
+pub fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: fd is a live namespace descriptor; the kernel checks the rest.
+    cvt(unsafe { libc::setns(fd.as_raw_fd(), nstype) }).map(drop)
+}
+
+/// unshare(2) for the calling thread.
+pub fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: unshare takes only flags.
+    cvt(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+/// mount(2) with optional source, fstype and data.
+pub fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let source = source.map(cstring).transpose()?;
+    let target = cstring(target)?;
+    let fstype = fstype
+        .map(|s| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)))
+        .transpose()?;
+    let data = data
+        .map(|s| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)))
+        .transpose()?;
+    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: every pointer is NUL-terminated or null, and outlives the call.
+    cvt(unsafe {
+        libc::mount(
+            ptr(&source),
+            target.as_ptr(),
+            ptr(&fstype),
+            flags,
+            ptr(&data).cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// umount2(2).
+pub fn umount2(target: &Path, flags: libc::c_int) -> io::Result<()> {
+    let target = cstring(target)?;
+    // SAFETY: target is NUL-terminated.
+    cvt(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+}
+
+/// Whether the running kernel has listns(2) (Linux 6.19+). A call with a
+/// zero-sized request fails with EINVAL where the syscall exists and ENOSYS
+/// where it does not.
+pub fn has_listns() -> bool {
+    // SAFETY: a null request with size 0 is rejected before any memory access.
+    let r = unsafe {
+        libc::syscall(
+            SYS_LISTNS,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u64>(),
+            0usize,
+            0u32,
+        )
+    };
+    !(r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
+}
+
+/// getpid/gettid/geteuid: never fail.
+pub fn getpid() -> i32 {
+    std::process::id() as i32
+}
+
+/// The calling thread's id.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// The effective uid of this process.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The real uid of this process.
+pub fn getuid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// uname(2) of the calling thread's uts namespace: (nodename, domainname).
+pub fn uname() -> io::Result<(String, String)> {
+    // SAFETY: zeroed utsname is a valid plain C struct.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: u is a valid out pointer.
+    cvt(unsafe { libc::uname(&mut u) })?;
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    Ok((field(&u.nodename), field(&u.domainname)))
+}
+
+/// Interface names of the calling thread's network namespace, in ifindex order.
+pub fn interface_names() -> io::Result<Vec<String>> {
+    // SAFETY: if_nameindex returns a heap array terminated by a zero entry, or null.
+    let head = unsafe { libc::if_nameindex() };
+    if head.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut p = head;
+    // SAFETY: we walk the array until the terminating zero entry, then free it once.
+    unsafe {
+        while (*p).if_index != 0 && !(*p).if_name.is_null() {
+            out.push((
+                (*p).if_index,
+                CStr::from_ptr((*p).if_name).to_string_lossy().into_owned(),
+            ));
+            p = p.add(1);
+        }
+        libc::if_freenameindex(head);
+    }
+    out.sort();
+    Ok(out.into_iter().map(|(_, n)| n).collect())
+}
+
+/// kill(2).
+pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill takes only integers.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// Make an OsStr into a CString for *at() calls.
+pub fn c_name(name: &OsStr) -> io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// The raw fd number (for building /proc/self/fd paths).
+pub fn raw(fd: &OwnedFd) -> RawFd {
+    fd.as_raw_fd()
+}
+
+/// Send one request on a fresh NETLINK_ROUTE socket and return the first reply.
+pub fn netlink_route_request(msg: &[u8]) -> io::Result<Vec<u8>> {
+    // SAFETY: plain socket(2) call; the result is checked and owned.
+    let sock = owned(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    })?;
+    // SAFETY: msg is a valid buffer of msg.len() bytes.
+    let sent = unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 8192];
+    // SAFETY: buf is writable for buf.len() bytes.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}

@@ -1,0 +1,214 @@
+//! Helpers shared by the integration tests: guards that end what a test
+//! started (processes by PID, mounts by path, temporary directories) even
+//! when the test fails, and small kernel queries to check answers against.
+#![allow(dead_code)]
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A child process, killed (by PID) and reaped on drop.
+pub struct Proc(pub Child);
+
+impl Proc {
+    /// Start `sh -c script` in the background.
+    pub fn sh(script: &str) -> Proc {
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        Proc(child)
+    }
+
+    /// Start a command (exec'd in place, so its PID is the member's).
+    pub fn cmd(args: &[&str]) -> Proc {
+        let child = Command::new(args[0])
+            .args(&args[1..])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        Proc(child)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+
+    /// Kill it now and wait for it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A mount (or pin) unmounted on drop, lazily if busy; its file removed.
+pub struct MountGuard {
+    pub path: PathBuf,
+    pub remove: bool,
+}
+
+impl MountGuard {
+    pub fn new(path: impl Into<PathBuf>) -> MountGuard {
+        MountGuard {
+            path: path.into(),
+            remove: true,
+        }
+    }
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        // Unmount every layer stacked there.
+        while is_mounted(&self.path) {
+            if !run_ok(&["umount", "-l", self.path.to_str().unwrap_or("/nonexistent")]) {
+                break;
+            }
+        }
+        if self.remove {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A fresh directory under /tmp, removed (after unmounting anything left
+/// below it) on drop. The name holds the test's pid and a counter.
+pub struct TempDir(pub PathBuf);
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let p = PathBuf::from(format!(
+            "/tmp/nsfuse-test-{}-{}-{}",
+            tag,
+            std::process::id(),
+            n
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("mkdir temp");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        for m in mounts_below(&self.0) {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Mount points at or below `dir` in our mount namespace, deepest first.
+pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(m.replace("\\040", " ")))
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    v.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    v
+}
+
+pub fn is_mounted(path: &Path) -> bool {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let want = path.to_string_lossy().replace(' ', "\\040");
+    text.lines()
+        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+}
+
+/// Run a command; true if it exited 0.
+pub fn run_ok(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run a command, panicking with its stderr if it fails; returns stdout.
+pub fn run(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The inode of an nsfs file (what `stat -L -c %i` prints).
+pub fn ino(path: impl AsRef<Path>) -> u64 {
+    std::fs::metadata(path.as_ref())
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.as_ref().display()))
+        .ino()
+}
+
+/// The namespace (inode, 64-bit id) behind an nsfs path.
+pub fn ns_ident(path: impl AsRef<Path>) -> (u64, u64) {
+    let f = std::fs::File::open(path.as_ref()).expect("open ns");
+    let id = nsfuse::sys::ns_get_id(std::os::fd::AsFd::as_fd(&f)).expect("NS_GET_ID");
+    (ino(path), id)
+}
+
+/// Wait until `f` is true (polling), at most `secs`.
+pub fn wait_for(secs: f64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+/// Wait until /proc/PID/ns/TYPE of `pid` differs from ours (the unshare took effect).
+pub fn wait_unshared(pid: i32, ty: &str) -> u64 {
+    let ours = ino(format!("/proc/self/ns/{ty}"));
+    assert!(
+        wait_for(5.0, || std::fs::metadata(format!("/proc/{pid}/ns/{ty}"))
+            .is_ok_and(|m| m.ino() != ours)),
+        "process {pid} never entered a new {ty} namespace"
+    );
+    ino(format!("/proc/{pid}/ns/{ty}"))
+}
+
+/// Path of the built nsfuse binary.
+pub fn nsfuse_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_nsfuse"))
+}
+
+/// A process this test started indirectly, killed by PID on drop.
+pub struct PidGuard(pub i32);
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        let _ = nsfuse::sys::kill(self.0, libc::SIGKILL);
+    }
+}

@@ -1,0 +1,479 @@
+//! Discovery against the real kernel: each source of SPEC section 5 is built
+//! for real (unshare, threads, fds, sockets, bind mounts, processless mount
+//! namespaces, ownership), found by a scan with the right holder line, and
+//! gone from the scan once its holder is gone.
+
+mod common;
+
+use common::*;
+use nsfuse::discovery::{scan, ScanOptions};
+use nsfuse::model::{NsType, Snapshot};
+use std::os::fd::AsFd;
+
+fn snap() -> Snapshot {
+    scan(&ScanOptions::default()).expect("scan")
+}
+
+/// Whether the scan has exactly this namespace (inode and 64-bit id).
+fn has(s: &Snapshot, (inode, id): (u64, u64)) -> bool {
+    s.namespaces.get(&inode).is_some_and(|n| n.id == Some(id))
+}
+
+fn holders(s: &Snapshot, inode: u64) -> Vec<String> {
+    s.namespaces
+        .get(&inode)
+        .map(|n| n.holders.iter().map(|h| h.to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn process_namespaces_with_task_holders() {
+    let mut p = Proc::cmd(&["unshare", "--net", "--uts", "--ipc", "sleep", "1000"]);
+    let pid = p.pid();
+    wait_unshared(pid, "ipc");
+    let idents: Vec<_> = ["net", "uts", "ipc"]
+        .iter()
+        .map(|t| ns_ident(format!("/proc/{pid}/ns/{t}")))
+        .collect();
+    let s = snap();
+    for (t, ident) in ["net", "uts", "ipc"].iter().zip(&idents) {
+        assert!(has(&s, *ident), "{t} namespace {ident:?} not found");
+        let ns = &s.namespaces[&ident.0];
+        assert_eq!(ns.ns_type.name(), *t);
+        assert_eq!(ns.processes, vec![pid]);
+        assert!(holders(&s, ident.0).contains(&format!("task {pid} {pid}")));
+        assert_eq!(s.processes[&pid].get(ns.ns_type.index()), Some(ident.0));
+    }
+    p.kill();
+    let s = snap();
+    for ident in &idents {
+        assert!(
+            !has(&s, *ident),
+            "namespace {ident:?} outlived its only process"
+        );
+    }
+}
+
+#[test]
+fn for_children_links() {
+    // unshare --pid without --fork: the shell's pid_for_children is new, its
+    // own pid namespace is not. Its first child is PID 1 there; then it execs.
+    let mut p = Proc::cmd(&[
+        "unshare",
+        "--pid",
+        "--",
+        "sh",
+        "-c",
+        "sleep 1000 & exec sleep 1000",
+    ]);
+    let pid = p.pid();
+    let ours = ino("/proc/self/ns/pid");
+    let child_path = format!("/proc/{pid}/task/{pid}/children");
+    assert!(wait_for(5.0, || std::fs::read_to_string(&child_path)
+        .is_ok_and(|c| !c.trim().is_empty())
+        && std::fs::metadata(format!(
+            "/proc/{pid}/ns/pid_for_children"
+        ))
+        .is_ok()));
+    let child: i32 = std::fs::read_to_string(&child_path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _child = PidGuard(child);
+    let ident = ns_ident(format!("/proc/{pid}/ns/pid_for_children"));
+    assert_ne!(ident.0, ours);
+    let s = snap();
+    assert!(has(&s, ident));
+    let h = holders(&s, ident.0);
+    assert!(h.contains(&format!("for-children {pid}")), "{h:?}");
+    assert!(h.contains(&format!("task {child} {child}")), "{h:?}");
+    assert_eq!(s.namespaces[&ident.0].parent, Some(ours));
+    assert!(holders(&s, ours).contains(&format!("child pid {}", ident.0)));
+    p.kill();
+    drop(_child);
+
+    // time_for_children differs from time until the next exec: a thread
+    // that unshares CLONE_NEWTIME and stays.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let th = std::thread::spawn(move || {
+        nsfuse::sys::unshare(libc::CLONE_NEWTIME).expect("unshare time");
+        let tid = nsfuse::sys::gettid();
+        ready_tx
+            .send(ns_ident(format!(
+                "/proc/self/task/{tid}/ns/time_for_children"
+            )))
+            .unwrap();
+        let _ = rx.recv();
+    });
+    let ident = ready_rx.recv().unwrap();
+    let me = std::process::id();
+    let s = snap();
+    assert!(has(&s, ident));
+    assert_eq!(holders(&s, ident.0), vec![format!("for-children {me}")]);
+    assert!(s.namespaces[&ident.0].processes.is_empty());
+    drop(tx);
+    th.join().unwrap();
+    assert!(!has(&snap(), ident));
+}
+
+#[test]
+fn thread_that_unshared_itself() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        nsfuse::sys::unshare(libc::CLONE_NEWUTS).expect("unshare uts");
+        let tid = nsfuse::sys::gettid();
+        let ident = ns_ident(format!("/proc/self/task/{tid}/ns/uts"));
+        ready_tx.send((tid, ident)).unwrap();
+        let _ = rx.recv();
+    });
+    let (tid, ident) = ready_rx.recv().unwrap();
+    let pid = std::process::id() as i32;
+    let s = snap();
+    assert!(has(&s, ident), "thread's uts namespace not found");
+    assert!(holders(&s, ident.0).contains(&format!("task {pid} {tid}")));
+    assert!(s.namespaces[&ident.0].processes.contains(&pid));
+    drop(tx);
+    t.join().unwrap();
+    assert!(!has(&snap(), ident));
+}
+
+#[test]
+fn namespace_held_only_by_an_fd() {
+    let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    let pid = p.pid();
+    wait_unshared(pid, "net");
+    let path = format!("/proc/{pid}/ns/net");
+    let ident = ns_ident(&path);
+    let f = std::fs::File::open(&path).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    p.kill();
+    let s = snap();
+    assert!(has(&s, ident));
+    let me = std::process::id();
+    assert!(
+        holders(&s, ident.0).contains(&format!("fd {me} {fd}")),
+        "{:?}",
+        holders(&s, ident.0)
+    );
+    assert!(s.namespaces[&ident.0].processes.is_empty());
+    drop(f);
+    assert!(!has(&snap(), ident));
+}
+
+#[test]
+fn network_namespace_held_only_by_a_socket() {
+    let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    let pid = p.pid();
+    wait_unshared(pid, "net");
+    let path = format!("/proc/{pid}/ns/net");
+    let ident = ns_ident(&path);
+    let nsfile = std::fs::File::open(&path).unwrap();
+    // Make a socket inside it from a thread, then keep only the socket.
+    let sock = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            nsfuse::sys::setns(nsfile.as_fd(), libc::CLONE_NEWNET).expect("setns");
+            std::net::UdpSocket::bind("127.0.0.1:0").expect("socket")
+        })
+        .join()
+        .unwrap()
+    });
+    drop(nsfile);
+    p.kill();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+    let s = snap();
+    assert!(has(&s, ident), "socket-held netns not found");
+    let me = std::process::id();
+    assert!(
+        holders(&s, ident.0).contains(&format!("socket {me} {fd}")),
+        "{:?}",
+        holders(&s, ident.0)
+    );
+    drop(sock);
+    assert!(!has(&snap(), ident));
+}
+
+#[test]
+fn bind_mount_in_own_mount_namespace() {
+    let dir = TempDir::new("pin");
+    let pin = dir.join("net");
+    std::fs::File::create(&pin).unwrap();
+    let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    let pid = p.pid();
+    wait_unshared(pid, "net");
+    let ident = ns_ident(format!("/proc/{pid}/ns/net"));
+    run(&[
+        "mount",
+        "--bind",
+        &format!("/proc/{pid}/ns/net"),
+        pin.to_str().unwrap(),
+    ]);
+    let guard = MountGuard::new(&pin);
+    p.kill();
+    let s = snap();
+    assert!(has(&s, ident));
+    let own = ino("/proc/self/ns/mnt");
+    assert!(holders(&s, ident.0).contains(&format!("mount {own} {}", pin.display())));
+    let ns = &s.namespaces[&ident.0];
+    assert!(ns.pins.iter().any(|p| p.mntns == own && p.path == pin));
+    assert_eq!(
+        ns.path.as_deref(),
+        Some(pin.as_path()),
+        "ns path should prefer the visible pin"
+    );
+    drop(guard);
+    assert!(!has(&snap(), ident));
+}
+
+#[test]
+fn pin_inside_a_processless_pinned_mount_namespace() {
+    let dir = TempDir::new("mntpin");
+    let d = dir.path().to_str().unwrap().to_owned();
+    // Pinning a mount namespace needs a private mount to put it on.
+    run(&["mount", "--bind", &d, &d]);
+    run(&["mount", "--make-private", &d]);
+    std::fs::File::create(dir.join("mnt")).unwrap();
+    std::fs::create_dir(dir.join("in")).unwrap();
+    // Inside a new mount namespace (pinned at D/mnt), pin a new netns on a
+    // tmpfs that exists only there; then every process exits.
+    run(&[
+        "unshare",
+        &format!("--mount={d}/mnt"),
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &format!("mount -t tmpfs none {d}/in && touch {d}/in/net && unshare --net={d}/in/net true"),
+    ]);
+    let mnt_ident = ns_ident(format!("{d}/mnt"));
+    let s = snap();
+    assert!(
+        has(&s, mnt_ident),
+        "pinned processless mount namespace not found"
+    );
+    let inner: Vec<_> = s
+        .namespaces
+        .values()
+        .filter(|n| n.ns_type == NsType::Net && n.pins.iter().any(|p| p.mntns == mnt_ident.0))
+        .collect();
+    assert_eq!(inner.len(), 1, "the net namespace pinned inside it");
+    let net = inner[0];
+    let line = format!("mount {} {d}/in/net", mnt_ident.0);
+    assert!(
+        net.holders.iter().any(|h| h.to_string() == line),
+        "{:?}",
+        net.holders
+    );
+    assert!(net.id.is_some(), "opened through the helper thread");
+    let net_ident = (net.inode, net.id.unwrap());
+    run(&["umount", &format!("{d}/mnt")]);
+    let s = snap();
+    assert!(!has(&s, mnt_ident));
+    assert!(
+        !has(&s, net_ident),
+        "the inner netns died with its mount namespace"
+    );
+}
+
+#[test]
+fn user_namespace_kept_alive_only_by_what_it_owns() {
+    let dir = TempDir::new("userpin");
+    let pin = dir.join("net");
+    std::fs::File::create(&pin).unwrap();
+    let mut p = Proc::cmd(&[
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--net",
+        "sleep",
+        "1000",
+    ]);
+    let pid = p.pid();
+    wait_unshared(pid, "net");
+    let user = ns_ident(format!("/proc/{pid}/ns/user"));
+    let net = ns_ident(format!("/proc/{pid}/ns/net"));
+    run(&[
+        "mount",
+        "--bind",
+        &format!("/proc/{pid}/ns/net"),
+        pin.to_str().unwrap(),
+    ]);
+    let guard = MountGuard::new(&pin);
+    p.kill();
+    let s = snap();
+    assert!(has(&s, user), "owner user namespace not found");
+    assert_eq!(s.namespaces[&net.0].owner, Some(user.0));
+    assert_eq!(holders(&s, user.0), vec![format!("child net {}", net.0)]);
+    assert!(s.namespaces[&user.0].owns.contains(&(NsType::Net, net.0)));
+    assert_eq!(s.namespaces[&user.0].parent, s.root_userns);
+    drop(guard);
+    let s = snap();
+    assert!(!has(&s, user) && !has(&s, net));
+}
+
+/// Whether any process has `inode` among its ns links right now.
+fn held_by_a_process(inode: u64) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        [
+            "cgroup",
+            "ipc",
+            "mnt",
+            "net",
+            "pid",
+            "time",
+            "user",
+            "uts",
+            "pid_for_children",
+            "time_for_children",
+        ]
+        .iter()
+        .any(|t| {
+            std::fs::metadata(e.path().join("ns").join(t))
+                .is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == inode)
+        })
+    })
+}
+
+/// Inodes behind every readable /proc/*/ns/* link.
+fn proc_link_inodes() -> std::collections::BTreeSet<u64> {
+    let mut out = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if e.file_name()
+            .to_str()
+            .is_none_or(|n| n.parse::<i32>().is_err())
+        {
+            continue;
+        }
+        for t in [
+            "cgroup",
+            "ipc",
+            "mnt",
+            "net",
+            "pid",
+            "time",
+            "user",
+            "uts",
+            "pid_for_children",
+            "time_for_children",
+        ] {
+            if let Ok(m) = std::fs::metadata(e.path().join("ns").join(t)) {
+                out.insert(std::os::unix::fs::MetadataExt::ino(&m));
+            }
+        }
+    }
+    out
+}
+
+/// Every inode in `expected` is in a scan taken after it, unless no process
+/// holds it any more (other tests churn namespaces meanwhile).
+fn assert_superset(expected: &std::collections::BTreeSet<u64>, what: &str) {
+    let s = snap();
+    let missing: Vec<u64> = expected
+        .iter()
+        .copied()
+        .filter(|i| !s.namespaces.contains_key(i))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let again = snap();
+    for inode in missing {
+        assert!(
+            again.namespaces.contains_key(&inode) || !held_by_a_process(inode),
+            "{what} lists namespace {inode} but scan does not"
+        );
+    }
+}
+
+#[test]
+fn every_proc_link_is_found() {
+    let links = proc_link_inodes();
+    assert!(links.len() >= 8);
+    assert_superset(&links, "/proc/*/ns");
+}
+
+#[test]
+fn scan_is_a_superset_of_lsns() {
+    let _keep = Proc::cmd(&["unshare", "--net", "--uts", "sleep", "1000"]);
+    wait_unshared(_keep.pid(), "uts");
+    let out = run(&["lsns", "--json", "-o", "NS,TYPE"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("lsns json");
+    let list = v["namespaces"].as_array().expect("namespaces");
+    let inodes: std::collections::BTreeSet<u64> = list
+        .iter()
+        .filter_map(|n| {
+            n["ns"]
+                .as_u64()
+                .or_else(|| n["ns"].as_str().and_then(|x| x.parse().ok()))
+        })
+        .collect();
+    assert!(inodes.len() >= 10, "lsns listed too little: {out}");
+    assert_superset(&inodes, "lsns");
+}
+
+#[test]
+fn scans_survive_churn() {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let churn = std::thread::spawn(move || {
+        let mut n = 0;
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            // Short-lived processes in fresh namespaces, with threads and fds.
+            let _ = std::process::Command::new("unshare")
+                .args([
+                    "--net",
+                    "--uts",
+                    "--ipc",
+                    "sh",
+                    "-c",
+                    "exec 3</proc/self/ns/net; sleep 0.01 & true",
+                ])
+                .status();
+            n += 1;
+        }
+        n
+    });
+    for _ in 0..200 {
+        let s = snap();
+        assert!(s.namespaces.len() >= 8);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = churn.join().unwrap();
+    assert!(n > 5, "churn made only {n} namespaces");
+}
+
+#[test]
+fn scan_command_prints_table_and_json() {
+    let mut p = Proc::cmd(&["unshare", "--uts", "sleep", "1000"]);
+    let pid = p.pid();
+    let uts = wait_unshared(pid, "uts");
+    let bin = nsfuse_bin();
+    let table = run(&[bin.to_str().unwrap(), "scan"]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NS", "TYPE", "NPROCS", "PID", "USER", "HOLDERS", "PATH", "COMMAND"]
+    );
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&uts.to_string()))
+        .expect("row for our uts ns");
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        (cols[1], cols[2], cols[3]),
+        ("uts", "1", pid.to_string().as_str())
+    );
+    let json = run(&[bin.to_str().unwrap(), "scan", "--json", "--type", "uts"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let list = v["namespaces"].as_array().unwrap();
+    assert!(list.iter().all(|n| n["type"] == "uts"));
+    let ours = list
+        .iter()
+        .find(|n| n["inode"] == uts)
+        .expect("our ns in json");
+    assert_eq!(ours["processes"][0]["pid"], pid);
+    assert_eq!(ours["holders"][0], format!("task {pid} {pid}"));
+    p.kill();
+}
