@@ -24,9 +24,7 @@ pub fn run_in<T: Send>(
             }
             f()
         });
-        handle
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("namespace helper thread panicked")))
+        handle.join().unwrap_or_else(|_| Err(io::Error::other("namespace helper thread panicked")))
     })
 }
 

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod discovery;
 pub mod enter;
 pub mod model;
+pub mod par;
 pub mod render;
 pub mod sys;

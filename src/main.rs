@@ -32,6 +32,5 @@ fn main() {
 fn init_logging(debug: bool, foreground: bool) {
     let default = if debug { "debug" } else { "info" };
     let _ = foreground;
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .try_init();
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).try_init();
 }

@@ -196,18 +196,8 @@ impl Namespace {
 /// and time_for_children.
 pub const LINKS: usize = 10;
 /// Link names in /proc/PID/ns, in the order of `ProcessLinks`.
-pub const LINK_NAMES: [&str; LINKS] = [
-    "cgroup",
-    "ipc",
-    "mnt",
-    "net",
-    "pid",
-    "time",
-    "user",
-    "uts",
-    "pid_for_children",
-    "time_for_children",
-];
+pub const LINK_NAMES: [&str; LINKS] =
+    ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts", "pid_for_children", "time_for_children"];
 /// The namespace type each entry of `LINK_NAMES` points to.
 pub const LINK_TYPES: [NsType; LINKS] = [
     NsType::Cgroup,
@@ -264,9 +254,7 @@ impl Snapshot {
 
     /// Every namespace of one type, by inode.
     pub fn of_type(&self, ns_type: NsType) -> impl Iterator<Item = &Namespace> {
-        self.namespaces
-            .values()
-            .filter(move |n| n.ns_type == ns_type)
+        self.namespaces.values().filter(move |n| n.ns_type == ns_type)
     }
 
     /// Depth in the parent chain (0 at the top): the `level` file.

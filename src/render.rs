@@ -34,20 +34,20 @@ pub fn holders(ns: &Namespace) -> String {
 
 /// One `MNTNS PATH` line per bind mount.
 pub fn pins(ns: &Namespace) -> String {
-    ns.pins
-        .iter()
-        .map(|p| format!("{} {}\n", p.mntns, p.path.display()))
-        .collect()
+    ns.pins.iter().map(|p| format!("{} {}\n", p.mntns, p.path.display())).collect()
 }
 
 /// Everything about one namespace as a JSON object; with `with_details`,
-/// the type-specific files too (read from the kernel now).
-pub fn info_json(snap: &Snapshot, ns: &Namespace, with_details: bool) -> Value {
-    let procs: Vec<Value> = ns
-        .processes
-        .iter()
-        .map(|&pid| json!({ "pid": pid, "comm": comm(pid) }))
-        .collect();
+/// the type-specific files too (read from the kernel now). `comm_of` names
+/// a PID (`comm`, or a cache of it when rendering many namespaces).
+pub fn info_json(
+    snap: &Snapshot,
+    ns: &Namespace,
+    with_details: bool,
+    comm_of: &dyn Fn(Pid) -> Option<String>,
+) -> Value {
+    let procs: Vec<Value> =
+        ns.processes.iter().map(|&pid| json!({ "pid": pid, "comm": comm_of(pid) })).collect();
     let mut obj = json!({
         "type": ns.ns_type,
         "inode": ns.inode,

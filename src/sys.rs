@@ -36,8 +36,7 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 fn cstring(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
 /// Take ownership of a file descriptor a syscall just returned.
@@ -62,14 +61,7 @@ pub fn open_path(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
 /// readlinkat(2) into `buf`; returns the link's bytes.
 pub fn readlinkat<'b>(dir: BorrowedFd<'_>, name: &CStr, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
     // SAFETY: buf is a valid writable buffer of buf.len() bytes; name is NUL-terminated.
-    let n = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -107,14 +99,7 @@ pub fn for_each_dirent(
     }
     loop {
         // SAFETY: buf is writable for buf.len() bytes; the kernel fills it with dirents.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_getdents64,
-                dir.as_raw_fd(),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
-        };
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -131,10 +116,7 @@ pub fn for_each_dirent(
             }
             let d_type = buf[off + 18];
             let name_area = &buf[off + 19..off + reclen];
-            let len = name_area
-                .iter()
-                .position(|&b| b == 0)
-                .unwrap_or(name_area.len());
+            let len = name_area.iter().position(|&b| b == 0).unwrap_or(name_area.len());
             let name = &name_area[..len];
             if name != b"." && name != b".." {
                 f(name, d_type);
@@ -234,21 +216,12 @@ pub fn mount(
     let fstype = fstype
         .map(|s| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)))
         .transpose()?;
-    let data = data
-        .map(|s| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)))
-        .transpose()?;
+    let data =
+        data.map(|s| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))).transpose()?;
     let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
     // SAFETY: every pointer is NUL-terminated or null, and outlives the call.
-    cvt(unsafe {
-        libc::mount(
-            ptr(&source),
-            target.as_ptr(),
-            ptr(&fstype),
-            flags,
-            ptr(&data).cast(),
-        )
-    })
-    .map(drop)
+    cvt(unsafe { libc::mount(ptr(&source), target.as_ptr(), ptr(&fstype), flags, ptr(&data).cast()) })
+        .map(drop)
 }
 
 /// umount2(2).
@@ -263,15 +236,8 @@ pub fn umount2(target: &Path, flags: libc::c_int) -> io::Result<()> {
 /// where it does not.
 pub fn has_listns() -> bool {
     // SAFETY: a null request with size 0 is rejected before any memory access.
-    let r = unsafe {
-        libc::syscall(
-            SYS_LISTNS,
-            std::ptr::null::<u8>(),
-            std::ptr::null::<u64>(),
-            0usize,
-            0u32,
-        )
-    };
+    let r =
+        unsafe { libc::syscall(SYS_LISTNS, std::ptr::null::<u8>(), std::ptr::null::<u64>(), 0usize, 0u32) };
     !(r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
 }
 
@@ -305,11 +271,7 @@ pub fn uname() -> io::Result<(String, String)> {
     // SAFETY: u is a valid out pointer.
     cvt(unsafe { libc::uname(&mut u) })?;
     let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
+        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
     Ok((field(&u.nodename), field(&u.domainname)))
@@ -327,10 +289,7 @@ pub fn interface_names() -> io::Result<Vec<String>> {
     // SAFETY: we walk the array until the terminating zero entry, then free it once.
     unsafe {
         while (*p).if_index != 0 && !(*p).if_name.is_null() {
-            out.push((
-                (*p).if_index,
-                CStr::from_ptr((*p).if_name).to_string_lossy().into_owned(),
-            ));
+            out.push(((*p).if_index, CStr::from_ptr((*p).if_name).to_string_lossy().into_owned()));
             p = p.add(1);
         }
         libc::if_freenameindex(head);
@@ -359,11 +318,7 @@ pub fn raw(fd: &OwnedFd) -> RawFd {
 pub fn netlink_route_request(msg: &[u8]) -> io::Result<Vec<u8>> {
     // SAFETY: plain socket(2) call; the result is checked and owned.
     let sock = owned(unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
+        libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
     })?;
     // SAFETY: msg is a valid buffer of msg.len() bytes.
     let sent = unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };

@@ -20,10 +20,7 @@ fn has(s: &Snapshot, (inode, id): (u64, u64)) -> bool {
 }
 
 fn holders(s: &Snapshot, inode: u64) -> Vec<String> {
-    s.namespaces
-        .get(&inode)
-        .map(|n| n.holders.iter().map(|h| h.to_string()).collect())
-        .unwrap_or_default()
+    s.namespaces.get(&inode).map(|n| n.holders.iter().map(|h| h.to_string()).collect()).unwrap_or_default()
 }
 
 #[test]
@@ -31,10 +28,8 @@ fn process_namespaces_with_task_holders() {
     let mut p = Proc::cmd(&["unshare", "--net", "--uts", "--ipc", "sleep", "1000"]);
     let pid = p.pid();
     wait_unshared(pid, "ipc");
-    let idents: Vec<_> = ["net", "uts", "ipc"]
-        .iter()
-        .map(|t| ns_ident(format!("/proc/{pid}/ns/{t}")))
-        .collect();
+    let idents: Vec<_> =
+        ["net", "uts", "ipc"].iter().map(|t| ns_ident(format!("/proc/{pid}/ns/{t}"))).collect();
     let s = snap();
     for (t, ident) in ["net", "uts", "ipc"].iter().zip(&idents) {
         assert!(has(&s, *ident), "{t} namespace {ident:?} not found");
@@ -47,10 +42,7 @@ fn process_namespaces_with_task_holders() {
     p.kill();
     let s = snap();
     for ident in &idents {
-        assert!(
-            !has(&s, *ident),
-            "namespace {ident:?} outlived its only process"
-        );
+        assert!(!has(&s, *ident), "namespace {ident:?} outlived its only process");
     }
 }
 
@@ -58,28 +50,13 @@ fn process_namespaces_with_task_holders() {
 fn for_children_links() {
     // unshare --pid without --fork: the shell's pid_for_children is new, its
     // own pid namespace is not. Its first child is PID 1 there; then it execs.
-    let mut p = Proc::cmd(&[
-        "unshare",
-        "--pid",
-        "--",
-        "sh",
-        "-c",
-        "sleep 1000 & exec sleep 1000",
-    ]);
+    let mut p = Proc::cmd(&["unshare", "--pid", "--", "sh", "-c", "sleep 1000 & exec sleep 1000"]);
     let pid = p.pid();
     let ours = ino("/proc/self/ns/pid");
     let child_path = format!("/proc/{pid}/task/{pid}/children");
-    assert!(wait_for(5.0, || std::fs::read_to_string(&child_path)
-        .is_ok_and(|c| !c.trim().is_empty())
-        && std::fs::metadata(format!(
-            "/proc/{pid}/ns/pid_for_children"
-        ))
-        .is_ok()));
-    let child: i32 = std::fs::read_to_string(&child_path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    assert!(wait_for(5.0, || std::fs::read_to_string(&child_path).is_ok_and(|c| !c.trim().is_empty())
+        && std::fs::metadata(format!("/proc/{pid}/ns/pid_for_children")).is_ok()));
+    let child: i32 = std::fs::read_to_string(&child_path).unwrap().trim().parse().unwrap();
     let _child = PidGuard(child);
     let ident = ns_ident(format!("/proc/{pid}/ns/pid_for_children"));
     assert_ne!(ident.0, ours);
@@ -100,11 +77,7 @@ fn for_children_links() {
     let th = std::thread::spawn(move || {
         nsfuse::sys::unshare(libc::CLONE_NEWTIME).expect("unshare time");
         let tid = nsfuse::sys::gettid();
-        ready_tx
-            .send(ns_ident(format!(
-                "/proc/self/task/{tid}/ns/time_for_children"
-            )))
-            .unwrap();
+        ready_tx.send(ns_ident(format!("/proc/self/task/{tid}/ns/time_for_children"))).unwrap();
         let _ = rx.recv();
     });
     let ident = ready_rx.recv().unwrap();
@@ -153,11 +126,7 @@ fn namespace_held_only_by_an_fd() {
     let s = snap();
     assert!(has(&s, ident));
     let me = std::process::id();
-    assert!(
-        holders(&s, ident.0).contains(&format!("fd {me} {fd}")),
-        "{:?}",
-        holders(&s, ident.0)
-    );
+    assert!(holders(&s, ident.0).contains(&format!("fd {me} {fd}")), "{:?}", holders(&s, ident.0));
     assert!(s.namespaces[&ident.0].processes.is_empty());
     drop(f);
     assert!(!has(&snap(), ident));
@@ -186,11 +155,7 @@ fn network_namespace_held_only_by_a_socket() {
     let s = snap();
     assert!(has(&s, ident), "socket-held netns not found");
     let me = std::process::id();
-    assert!(
-        holders(&s, ident.0).contains(&format!("socket {me} {fd}")),
-        "{:?}",
-        holders(&s, ident.0)
-    );
+    assert!(holders(&s, ident.0).contains(&format!("socket {me} {fd}")), "{:?}", holders(&s, ident.0));
     drop(sock);
     assert!(!has(&snap(), ident));
 }
@@ -204,12 +169,7 @@ fn bind_mount_in_own_mount_namespace() {
     let pid = p.pid();
     wait_unshared(pid, "net");
     let ident = ns_ident(format!("/proc/{pid}/ns/net"));
-    run(&[
-        "mount",
-        "--bind",
-        &format!("/proc/{pid}/ns/net"),
-        pin.to_str().unwrap(),
-    ]);
+    run(&["mount", "--bind", &format!("/proc/{pid}/ns/net"), pin.to_str().unwrap()]);
     let guard = MountGuard::new(&pin);
     p.kill();
     let s = snap();
@@ -218,11 +178,7 @@ fn bind_mount_in_own_mount_namespace() {
     assert!(holders(&s, ident.0).contains(&format!("mount {own} {}", pin.display())));
     let ns = &s.namespaces[&ident.0];
     assert!(ns.pins.iter().any(|p| p.mntns == own && p.path == pin));
-    assert_eq!(
-        ns.path.as_deref(),
-        Some(pin.as_path()),
-        "ns path should prefer the visible pin"
-    );
+    assert_eq!(ns.path.as_deref(), Some(pin.as_path()), "ns path should prefer the visible pin");
     drop(guard);
     assert!(!has(&snap(), ident));
 }
@@ -249,10 +205,7 @@ fn pin_inside_a_processless_pinned_mount_namespace() {
     ]);
     let mnt_ident = ns_ident(format!("{d}/mnt"));
     let s = snap();
-    assert!(
-        has(&s, mnt_ident),
-        "pinned processless mount namespace not found"
-    );
+    assert!(has(&s, mnt_ident), "pinned processless mount namespace not found");
     let inner: Vec<_> = s
         .namespaces
         .values()
@@ -261,20 +214,13 @@ fn pin_inside_a_processless_pinned_mount_namespace() {
     assert_eq!(inner.len(), 1, "the net namespace pinned inside it");
     let net = inner[0];
     let line = format!("mount {} {d}/in/net", mnt_ident.0);
-    assert!(
-        net.holders.iter().any(|h| h.to_string() == line),
-        "{:?}",
-        net.holders
-    );
+    assert!(net.holders.iter().any(|h| h.to_string() == line), "{:?}", net.holders);
     assert!(net.id.is_some(), "opened through the helper thread");
     let net_ident = (net.inode, net.id.unwrap());
     run(&["umount", &format!("{d}/mnt")]);
     let s = snap();
     assert!(!has(&s, mnt_ident));
-    assert!(
-        !has(&s, net_ident),
-        "the inner netns died with its mount namespace"
-    );
+    assert!(!has(&s, net_ident), "the inner netns died with its mount namespace");
 }
 
 #[test]
@@ -282,24 +228,12 @@ fn user_namespace_kept_alive_only_by_what_it_owns() {
     let dir = TempDir::new("userpin");
     let pin = dir.join("net");
     std::fs::File::create(&pin).unwrap();
-    let mut p = Proc::cmd(&[
-        "unshare",
-        "--user",
-        "--map-root-user",
-        "--net",
-        "sleep",
-        "1000",
-    ]);
+    let mut p = Proc::cmd(&["unshare", "--user", "--map-root-user", "--net", "sleep", "1000"]);
     let pid = p.pid();
     wait_unshared(pid, "net");
     let user = ns_ident(format!("/proc/{pid}/ns/user"));
     let net = ns_ident(format!("/proc/{pid}/ns/net"));
-    run(&[
-        "mount",
-        "--bind",
-        &format!("/proc/{pid}/ns/net"),
-        pin.to_str().unwrap(),
-    ]);
+    run(&["mount", "--bind", &format!("/proc/{pid}/ns/net"), pin.to_str().unwrap()]);
     let guard = MountGuard::new(&pin);
     p.kill();
     let s = snap();
@@ -316,23 +250,12 @@ fn user_namespace_kept_alive_only_by_what_it_owns() {
 /// Whether any process has `inode` among its ns links right now.
 fn held_by_a_process(inode: u64) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-        [
-            "cgroup",
-            "ipc",
-            "mnt",
-            "net",
-            "pid",
-            "time",
-            "user",
-            "uts",
-            "pid_for_children",
-            "time_for_children",
-        ]
-        .iter()
-        .any(|t| {
-            std::fs::metadata(e.path().join("ns").join(t))
-                .is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == inode)
-        })
+        ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts", "pid_for_children", "time_for_children"]
+            .iter()
+            .any(|t| {
+                std::fs::metadata(e.path().join("ns").join(t))
+                    .is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == inode)
+            })
     })
 }
 
@@ -340,10 +263,7 @@ fn held_by_a_process(inode: u64) -> bool {
 fn proc_link_inodes() -> std::collections::BTreeSet<u64> {
     let mut out = std::collections::BTreeSet::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if e.file_name()
-            .to_str()
-            .is_none_or(|n| n.parse::<i32>().is_err())
-        {
+        if e.file_name().to_str().is_none_or(|n| n.parse::<i32>().is_err()) {
             continue;
         }
         for t in [
@@ -370,11 +290,7 @@ fn proc_link_inodes() -> std::collections::BTreeSet<u64> {
 /// holds it any more (other tests churn namespaces meanwhile).
 fn assert_superset(expected: &std::collections::BTreeSet<u64>, what: &str) {
     let s = snap();
-    let missing: Vec<u64> = expected
-        .iter()
-        .copied()
-        .filter(|i| !s.namespaces.contains_key(i))
-        .collect();
+    let missing: Vec<u64> = expected.iter().copied().filter(|i| !s.namespaces.contains_key(i)).collect();
     if missing.is_empty() {
         return;
     }
@@ -403,11 +319,7 @@ fn scan_is_a_superset_of_lsns() {
     let list = v["namespaces"].as_array().expect("namespaces");
     let inodes: std::collections::BTreeSet<u64> = list
         .iter()
-        .filter_map(|n| {
-            n["ns"]
-                .as_u64()
-                .or_else(|| n["ns"].as_str().and_then(|x| x.parse().ok()))
-        })
+        .filter_map(|n| n["ns"].as_u64().or_else(|| n["ns"].as_str().and_then(|x| x.parse().ok())))
         .collect();
     assert!(inodes.len() >= 10, "lsns listed too little: {out}");
     assert_superset(&inodes, "lsns");
@@ -422,14 +334,7 @@ fn scans_survive_churn() {
         while !s2.load(std::sync::atomic::Ordering::Relaxed) {
             // Short-lived processes in fresh namespaces, with threads and fds.
             let _ = std::process::Command::new("unshare")
-                .args([
-                    "--net",
-                    "--uts",
-                    "--ipc",
-                    "sh",
-                    "-c",
-                    "exec 3</proc/self/ns/net; sleep 0.01 & true",
-                ])
+                .args(["--net", "--uts", "--ipc", "sh", "-c", "exec 3</proc/self/ns/net; sleep 0.01 & true"])
                 .status();
             n += 1;
         }
@@ -452,27 +357,15 @@ fn scan_command_prints_table_and_json() {
     let bin = nsfuse_bin();
     let table = run(&[bin.to_str().unwrap(), "scan"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(
-        header,
-        ["NS", "TYPE", "NPROCS", "PID", "USER", "HOLDERS", "PATH", "COMMAND"]
-    );
-    let row = table
-        .lines()
-        .find(|l| l.starts_with(&uts.to_string()))
-        .expect("row for our uts ns");
+    assert_eq!(header, ["NS", "TYPE", "NPROCS", "PID", "USER", "HOLDERS", "PATH", "COMMAND"]);
+    let row = table.lines().find(|l| l.starts_with(&uts.to_string())).expect("row for our uts ns");
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(
-        (cols[1], cols[2], cols[3]),
-        ("uts", "1", pid.to_string().as_str())
-    );
+    assert_eq!((cols[1], cols[2], cols[3]), ("uts", "1", pid.to_string().as_str()));
     let json = run(&[bin.to_str().unwrap(), "scan", "--json", "--type", "uts"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let list = v["namespaces"].as_array().unwrap();
     assert!(list.iter().all(|n| n["type"] == "uts"));
-    let ours = list
-        .iter()
-        .find(|n| n["inode"] == uts)
-        .expect("our ns in json");
+    let ours = list.iter().find(|n| n["inode"] == uts).expect("our ns in json");
     assert_eq!(ours["processes"][0]["pid"], pid);
     assert_eq!(ours["holders"][0], format!("task {pid} {pid}"));
     p.kill();

@@ -52,8 +52,8 @@ pub struct UsageError(pub String);
 
 /// mount(8) options with no meaning for nsfuse, accepted so fstab lines work.
 const IGNORED: &[&str] = &[
-    "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "atime", "noatime", "relatime",
-    "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users", "async", "sync",
+    "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "atime", "noatime", "relatime", "defaults",
+    "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users", "async", "sync",
 ];
 
 pub const USAGE: &str = "\
@@ -100,28 +100,18 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, UsageError> {
             "-n" | "-s" | "-v" => {}
             "-o" => {
                 i += 1;
-                let v = args
-                    .get(i)
-                    .ok_or_else(|| UsageError("-o needs a value".into()))?;
+                let v = args.get(i).ok_or_else(|| UsageError("-o needs a value".into()))?;
                 opts.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_owned));
             }
             _ if a.starts_with("-o") && a.len() > 2 => {
-                opts.extend(
-                    a[2..]
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned),
-                );
+                opts.extend(a[2..].split(',').filter(|s| !s.is_empty()).map(str::to_owned));
             }
             _ if a.starts_with("--") => {
                 let (name, value) = match a[2..].split_once('=') {
                     Some((n, v)) => (n.replace('-', "_"), Some(v.to_owned())),
                     None => (a[2..].replace('-', "_"), None),
                 };
-                let takes_value = matches!(
-                    name.as_str(),
-                    "pin_dir" | "netns_dir" | "refresh_ms" | "fsname"
-                );
+                let takes_value = matches!(name.as_str(), "pin_dir" | "netns_dir" | "refresh_ms" | "fsname");
                 let value = match (value, takes_value) {
                     (Some(v), _) => Some(v),
                     (None, true) => {
@@ -139,9 +129,7 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, UsageError> {
                     None => name,
                 });
             }
-            _ if a.starts_with('-') && a.len() > 1 => {
-                return Err(UsageError(format!("unknown flag '{a}'")))
-            }
+            _ if a.starts_with('-') && a.len() > 1 => return Err(UsageError(format!("unknown flag '{a}'"))),
             _ => positional.push(a),
         }
         i += 1;
@@ -149,12 +137,7 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, UsageError> {
     let mountpoint = match positional.as_slice() {
         [mp] | [_, mp] => PathBuf::from(mp),
         [] => return Err(UsageError("missing MOUNTPOINT".into())),
-        _ => {
-            return Err(UsageError(format!(
-                "too many arguments: {}",
-                positional.join(" ")
-            )))
-        }
+        _ => return Err(UsageError(format!("too many arguments: {}", positional.join(" ")))),
     };
     let mut cfg = MountConfig::new(mountpoint);
     cfg.foreground = foreground;
@@ -184,9 +167,9 @@ fn apply_option(cfg: &mut MountConfig, opt: &str) -> Result<(), UsageError> {
         "fsname" => cfg.fsname = need(value)?,
         "refresh_ms" => {
             let v = need(value)?;
-            cfg.refresh_ms = v.parse().map_err(|_| {
-                UsageError(format!("refresh_ms: '{v}' is not a number of milliseconds"))
-            })?;
+            cfg.refresh_ms = v
+                .parse()
+                .map_err(|_| UsageError(format!("refresh_ms: '{v}' is not a number of milliseconds")))?;
         }
         n if IGNORED.contains(&n) || n.starts_with("x-") => {}
         _ => return Err(UsageError(format!("unknown option '{opt}'"))),
@@ -197,9 +180,7 @@ fn apply_option(cfg: &mut MountConfig, opt: &str) -> Result<(), UsageError> {
 fn absolute(name: &str, v: String) -> Result<PathBuf, UsageError> {
     let p = PathBuf::from(&v);
     if !p.is_absolute() {
-        return Err(UsageError(format!(
-            "{name}: '{v}' must be an absolute path"
-        )));
+        return Err(UsageError(format!("{name}: '{v}' must be an absolute path")));
     }
     Ok(p)
 }
@@ -214,9 +195,7 @@ fn parse_scan(args: &[&str]) -> Result<Command, UsageError> {
             "-h" | "--help" => return Ok(Command::Help),
             "--type" | "-t" => {
                 i += 1;
-                let v = args
-                    .get(i)
-                    .ok_or_else(|| UsageError("--type needs a value".into()))?;
+                let v = args.get(i).ok_or_else(|| UsageError("--type needs a value".into()))?;
                 ns_type = Some(parse_type(v)?);
             }
             a if a.starts_with("--type=") => ns_type = Some(parse_type(&a[7..])?),
@@ -229,9 +208,7 @@ fn parse_scan(args: &[&str]) -> Result<Command, UsageError> {
 
 fn parse_type(v: &str) -> Result<NsType, UsageError> {
     v.parse().map_err(|_| {
-        UsageError(format!(
-            "unknown namespace type '{v}' (one of cgroup ipc mnt net pid time user uts)"
-        ))
+        UsageError(format!("unknown namespace type '{v}' (one of cgroup ipc mnt net pid time user uts)"))
     })
 }
 
@@ -254,17 +231,10 @@ mod tests {
 
     #[test]
     fn options_both_ways() {
-        let c = mount(&[
-            "/m",
-            "-f",
-            "-o",
-            "allow_other,ro,pin_dir=/p,netns_dir=/n,refresh_ms=50,fsname=x,debug",
-        ]);
+        let c =
+            mount(&["/m", "-f", "-o", "allow_other,ro,pin_dir=/p,netns_dir=/n,refresh_ms=50,fsname=x,debug"]);
         assert!(c.foreground && c.allow_other && c.read_only && c.debug);
-        assert_eq!(
-            (c.pin_dir.to_str(), c.netns_dir.to_str(), c.refresh_ms),
-            (Some("/p"), Some("/n"), 50)
-        );
+        assert_eq!((c.pin_dir.to_str(), c.netns_dir.to_str(), c.refresh_ms), (Some("/p"), Some("/n"), 50));
         assert_eq!(c.fsname, "x");
         let d = mount(&[
             "--allow-other",
@@ -287,13 +257,7 @@ mod tests {
         let c = mount(&["nsfuse", "/mnt/ns", "-o", "rw,nosuid,allow_other"]);
         assert_eq!(c.mountpoint, PathBuf::from("/mnt/ns"));
         assert!(c.allow_other);
-        let d = mount(&[
-            "none",
-            "/mnt/ns",
-            "-n",
-            "-o",
-            "defaults,x-systemd.automount",
-        ]);
+        let d = mount(&["none", "/mnt/ns", "-n", "-o", "defaults,x-systemd.automount"]);
         assert_eq!(d.mountpoint, PathBuf::from("/mnt/ns"));
     }
 
@@ -313,31 +277,16 @@ mod tests {
 
     #[test]
     fn scan_forms() {
-        assert_eq!(
-            parse(&["scan"]),
-            Ok(Command::Scan {
-                json: false,
-                ns_type: None
-            })
-        );
+        assert_eq!(parse(&["scan"]), Ok(Command::Scan { json: false, ns_type: None }));
         assert_eq!(
             parse(&["scan", "--json", "--type", "net"]),
-            Ok(Command::Scan {
-                json: true,
-                ns_type: Some(NsType::Net)
-            })
+            Ok(Command::Scan { json: true, ns_type: Some(NsType::Net) })
         );
         assert_eq!(
             parse(&["scan", "--type=uts"]),
-            Ok(Command::Scan {
-                json: false,
-                ns_type: Some(NsType::Uts)
-            })
+            Ok(Command::Scan { json: false, ns_type: Some(NsType::Uts) })
         );
-        assert!(parse(&["scan", "--type", "bogus"])
-            .unwrap_err()
-            .0
-            .contains("bogus"));
+        assert!(parse(&["scan", "--type", "bogus"]).unwrap_err().0.contains("bogus"));
         assert!(parse(&["scan", "--what"]).is_err());
     }
 

@@ -18,23 +18,15 @@ pub fn run(json: bool, ns_type: Option<NsType>) -> i32 {
         }
     };
     if snap.partial {
-        eprintln!("nsfuse scan: not running as root: the view is partial (run with sudo for every namespace)");
+        eprintln!(
+            "nsfuse scan: not running as root: the view is partial (run with sudo for every namespace)"
+        );
     }
-    let selected: Vec<&Namespace> = snap
-        .namespaces
-        .values()
-        .filter(|n| ns_type.is_none_or(|t| n.ns_type == t))
-        .collect();
-    let out = if json {
-        to_json(&snap, &selected)
-    } else {
-        to_table(&snap, &selected)
-    };
+    let selected: Vec<&Namespace> =
+        snap.namespaces.values().filter(|n| ns_type.is_none_or(|t| n.ns_type == t)).collect();
+    let out = if json { to_json(&snap, &selected) } else { to_table(&snap, &selected) };
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
+    match stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()) {
         Ok(()) => 0,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
@@ -45,15 +37,17 @@ pub fn run(json: bool, ns_type: Option<NsType>) -> i32 {
 }
 
 fn to_json(snap: &Snapshot, selected: &[&Namespace]) -> String {
-    let list: Vec<_> = selected
+    // Each PID is in up to ten namespaces: read its comm once.
+    let pids: Vec<i32> = snap.processes.keys().copied().collect();
+    let comms: HashMap<i32, String> = pids
         .iter()
-        .map(|ns| render::info_json(snap, ns, false))
+        .zip(crate::par::map(&pids, |&p| render::comm(p)))
+        .filter_map(|(p, c)| Some((*p, c?)))
         .collect();
+    let comm_of = |p: i32| comms.get(&p).cloned();
+    let list: Vec<_> = selected.iter().map(|ns| render::info_json(snap, ns, false, &comm_of)).collect();
     let doc = serde_json::json!({ "namespaces": list });
-    format!(
-        "{}\n",
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
-    )
+    format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
 }
 
 /// The table: NS TYPE NPROCS PID USER HOLDERS PATH COMMAND.
@@ -69,19 +63,20 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace]) -> String {
         "PATH".into(),
         "COMMAND".into(),
     ]];
+    // Namespaces of one process share its lowest PID: look each PID up once.
+    let mut by_pid: HashMap<i32, (Option<String>, Option<String>)> = HashMap::new();
     for ns in selected {
         let pid = ns.processes.first().copied();
-        let user = pid
-            .and_then(|p| std::fs::metadata(format!("/proc/{p}")).ok())
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-            .map(|uid| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string()));
+        let (user, command) = match pid {
+            Some(p) => by_pid.entry(p).or_insert_with(|| (process_user(p, &users), cmdline(p))).clone(),
+            None => (None, None),
+        };
         let path = ns
             .pins
             .iter()
             .find(|p| p.mntns == snap.own_mntns)
             .or(ns.pins.first())
             .map(|p| p.path.display().to_string());
-        let command = pid.and_then(cmdline);
         let dash = || "-".to_owned();
         rows.push([
             ns.inode.to_string(),
@@ -116,12 +111,17 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace]) -> String {
     out
 }
 
+/// The name (or uid) of a process's owner.
+fn process_user(pid: i32, users: &HashMap<u32, String>) -> Option<String> {
+    let m = std::fs::metadata(format!("/proc/{pid}")).ok()?;
+    let uid = std::os::unix::fs::MetadataExt::uid(&m);
+    Some(users.get(&uid).cloned().unwrap_or_else(|| uid.to_string()))
+}
+
 /// A process's command line, NULs as spaces; its comm if it has none.
 fn cmdline(pid: i32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let s: String = String::from_utf8_lossy(&raw)
-        .trim_end_matches('\0')
-        .replace('\0', " ");
+    let s: String = String::from_utf8_lossy(&raw).trim_end_matches('\0').replace('\0', " ");
     if s.is_empty() {
         render::comm(pid)
     } else {
@@ -130,9 +130,7 @@ fn cmdline(pid: i32) -> Option<String> {
 }
 
 fn passwd_names() -> HashMap<u32, String> {
-    std::fs::read_to_string("/etc/passwd")
-        .map(|t| parse_passwd(&t))
-        .unwrap_or_default()
+    std::fs::read_to_string("/etc/passwd").map(|t| parse_passwd(&t)).unwrap_or_default()
 }
 
 /// uid -> name from /etc/passwd text.
@@ -153,9 +151,8 @@ mod tests {
 
     #[test]
     fn passwd() {
-        let m = parse_passwd(
-            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\nbad\n",
-        );
+        let m =
+            parse_passwd("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\nbad\n");
         assert_eq!(m.get(&0).map(String::as_str), Some("root"));
         assert_eq!(m.get(&65534).map(String::as_str), Some("nobody"));
         assert_eq!(m.len(), 2);

@@ -30,12 +30,7 @@ impl Detail {
     /// The details a namespace of this type has, in listing order.
     pub fn for_type(ty: NsType) -> &'static [Detail] {
         match ty {
-            NsType::User => &[
-                Detail::UidMap,
-                Detail::GidMap,
-                Detail::OwnerUid,
-                Detail::Level,
-            ],
+            NsType::User => &[Detail::UidMap, Detail::GidMap, Detail::OwnerUid, Detail::Level],
             NsType::Pid => &[Detail::Level],
             NsType::Uts => &[Detail::Hostname, Detail::Domainname],
             NsType::Net => &[Detail::Interfaces, Detail::Netnsid],
@@ -67,10 +62,7 @@ impl Detail {
 /// A process whose own `ty` link is this namespace (lowest PID first).
 pub fn member(snap: &Snapshot, ns: &Namespace) -> Option<Pid> {
     let idx = ns.ns_type.index();
-    ns.processes
-        .iter()
-        .copied()
-        .find(|p| snap.processes.get(p).and_then(|l| l.get(idx)) == Some(ns.inode))
+    ns.processes.iter().copied().find(|p| snap.processes.get(p).and_then(|l| l.get(idx)) == Some(ns.inode))
 }
 
 /// Open the namespace through its known path, checking it is still the same one.
@@ -80,9 +72,7 @@ pub fn open(ns: &Namespace) -> Option<OwnedFd> {
 }
 
 fn read_string(path: &str) -> Option<String> {
-    std::fs::read(path)
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
+    std::fs::read(path).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 fn line(s: String) -> String {
@@ -100,11 +90,7 @@ pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<String> {
         Detail::Hostname | Detail::Domainname => {
             let fd = open(ns)?;
             let (host, domain) = enter::run_in_one(fd.as_fd(), NsType::Uts, sys::uname).ok()?;
-            Some(line(if detail == Detail::Hostname {
-                host
-            } else {
-                domain
-            }))
+            Some(line(if detail == Detail::Hostname { host } else { domain }))
         }
         Detail::Interfaces => {
             let fd = open(ns)?;
@@ -114,19 +100,15 @@ pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<String> {
         Detail::Netnsid => {
             let fd = open(ns)?;
             let id = netlink::netnsid(fd.as_fd()).ok()?;
-            Some(line(
-                id.map_or_else(|| "unassigned".to_owned(), |i| i.to_string()),
-            ))
+            Some(line(id.map_or_else(|| "unassigned".to_owned(), |i| i.to_string())))
         }
         Detail::Mountinfo => match pid {
             Some(pid) => read_string(&format!("/proc/{pid}/mountinfo")),
             None => {
                 let fd = open(ns)?;
-                let proc =
-                    sys::open_path("/proc".as_ref(), libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
+                let proc = sys::open_path("/proc".as_ref(), libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
                 let text = enter::run_in_one(fd.as_fd(), NsType::Mnt, || {
-                    let f =
-                        sys::openat(Some(proc.as_fd()), c"thread-self/mountinfo", libc::O_RDONLY)?;
+                    let f = sys::openat(Some(proc.as_fd()), c"thread-self/mountinfo", libc::O_RDONLY)?;
                     let mut out = Vec::new();
                     std::io::Read::read_to_end(&mut std::fs::File::from(f), &mut out)?;
                     Ok(out)
@@ -137,14 +119,8 @@ pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<String> {
         },
         Detail::Offsets => {
             // timens_offsets shows the process's time_for_children namespace.
-            let idx = crate::model::LINK_NAMES
-                .iter()
-                .position(|n| *n == "time_for_children")?;
-            let pid = snap
-                .processes
-                .iter()
-                .find(|(_, l)| l.get(idx) == Some(ns.inode))
-                .map(|(p, _)| *p)?;
+            let idx = crate::model::LINK_NAMES.iter().position(|n| *n == "time_for_children")?;
+            let pid = snap.processes.iter().find(|(_, l)| l.get(idx) == Some(ns.inode)).map(|(p, _)| *p)?;
             read_string(&format!("/proc/{pid}/timens_offsets"))
         }
         Detail::Root => cgroup_root(ns, pid?),
@@ -170,21 +146,13 @@ fn cgroup_root(ns: &Namespace, pid: Pid) -> Option<String> {
 
 /// Pure part of `cgroup_root`: `0::/a/b/c` outside and `0::/c` inside give `/a/b`.
 pub fn cgroup_root_from(outside: &str, inside: &str) -> Option<String> {
-    let v2 = |s: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("0::"))
-            .map(str::to_owned)
-    };
+    let v2 = |s: &str| s.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_owned);
     let (out, ins) = (v2(outside)?, v2(inside)?);
     if ins == "/" {
         return Some(out);
     }
     let root = out.strip_suffix(ins.as_str())?;
-    Some(if root.is_empty() {
-        "/".to_owned()
-    } else {
-        root.to_owned()
-    })
+    Some(if root.is_empty() { "/".to_owned() } else { root.to_owned() })
 }
 
 #[cfg(test)]
@@ -193,14 +161,8 @@ mod tests {
 
     #[test]
     fn cgroup_roots() {
-        assert_eq!(
-            cgroup_root_from("0::/a/b/c\n", "0::/c\n").as_deref(),
-            Some("/a/b")
-        );
-        assert_eq!(
-            cgroup_root_from("0::/a/b\n", "0::/\n").as_deref(),
-            Some("/a/b")
-        );
+        assert_eq!(cgroup_root_from("0::/a/b/c\n", "0::/c\n").as_deref(), Some("/a/b"));
+        assert_eq!(cgroup_root_from("0::/a/b\n", "0::/\n").as_deref(), Some("/a/b"));
         assert_eq!(cgroup_root_from("0::/c\n", "0::/c\n").as_deref(), Some("/"));
         // A member outside its namespace's root: not computable this way.
         assert_eq!(cgroup_root_from("0::/x\n", "0::/../y\n"), None);
@@ -211,13 +173,7 @@ mod tests {
     fn every_type_has_its_files() {
         assert_eq!(Detail::for_type(NsType::User).len(), 4);
         assert!(Detail::for_type(NsType::Ipc).is_empty());
-        let names: Vec<_> = NsType::ALL
-            .iter()
-            .flat_map(|t| Detail::for_type(*t))
-            .map(|d| d.name())
-            .collect();
-        assert!(
-            names.contains(&"netnsid") && names.contains(&"root") && names.contains(&"offsets")
-        );
+        let names: Vec<_> = NsType::ALL.iter().flat_map(|t| Detail::for_type(*t)).map(|d| d.name()).collect();
+        assert!(names.contains(&"netnsid") && names.contains(&"root") && names.contains(&"offsets"));
     }
 }

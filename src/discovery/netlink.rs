@@ -31,18 +31,9 @@ pub fn encode_getnsid(fd: u32) -> Vec<u8> {
 /// The nsid in an RTM_NEWNSID reply (`None` = not assigned), or the error.
 pub fn decode_nsid(reply: &[u8]) -> io::Result<Option<u32>> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "short netlink reply");
-    let u16_at = |o: usize| {
-        reply
-            .get(o..o + 2)
-            .map(|b| u16::from_ne_bytes([b[0], b[1]]))
-            .ok_or_else(bad)
-    };
-    let i32_at = |o: usize| {
-        reply
-            .get(o..o + 4)
-            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-            .ok_or_else(bad)
-    };
+    let u16_at = |o: usize| reply.get(o..o + 2).map(|b| u16::from_ne_bytes([b[0], b[1]])).ok_or_else(bad);
+    let i32_at =
+        |o: usize| reply.get(o..o + 4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(bad);
     let len = (i32_at(0)? as usize).min(reply.len());
     match u16_at(4)? {
         NLMSG_ERROR => Err(io::Error::from_raw_os_error(-i32_at(16)?)),
@@ -61,17 +52,13 @@ pub fn decode_nsid(reply: &[u8]) -> io::Result<Option<u32>> {
             }
             Ok(None)
         }
-        t => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("unexpected netlink message type {t}"),
-        )),
+        t => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected netlink message type {t}"))),
     }
 }
 
 /// The nsid our network namespace has for the namespace behind `fd`.
 pub fn netnsid(fd: BorrowedFd<'_>) -> io::Result<Option<u32>> {
-    let raw =
-        u32::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    let raw = u32::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     decode_nsid(&sys::netlink_route_request(&encode_getnsid(raw))?)
 }
 
@@ -107,10 +94,7 @@ mod tests {
         q[8..12].copy_from_slice(&(-1i32).to_ne_bytes());
         assert_eq!(decode_nsid(&reply(RTM_NEWNSID, &q)).unwrap(), None);
         let err = reply(NLMSG_ERROR, &(-libc::EINVAL).to_ne_bytes());
-        assert_eq!(
-            decode_nsid(&err).unwrap_err().raw_os_error(),
-            Some(libc::EINVAL)
-        );
+        assert_eq!(decode_nsid(&err).unwrap_err().raw_os_error(), Some(libc::EINVAL));
         assert!(decode_nsid(&[1, 2]).is_err());
     }
 }

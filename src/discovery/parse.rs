@@ -71,9 +71,7 @@ pub fn mountinfo_nsfs_all(text: &[u8]) -> Vec<NsfsMount> {
     if find(text, b" - nsfs ").is_none() {
         return Vec::new();
     }
-    text.split(|&b| b == b'\n')
-        .filter_map(mountinfo_nsfs)
-        .collect()
+    text.split(|&b| b == b'\n').filter_map(mountinfo_nsfs).collect()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -85,13 +83,8 @@ pub fn unescape_octal(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
-        if s[i] == b'\\'
-            && i + 3 < s.len()
-            && s[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (s[i + 1] - b'0') as u32 * 64
-                + (s[i + 2] - b'0') as u32 * 8
-                + (s[i + 3] - b'0') as u32;
+        if s[i] == b'\\' && i + 3 < s.len() && s[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (s[i + 1] - b'0') as u32 * 64 + (s[i + 2] - b'0') as u32 * 8 + (s[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -108,14 +101,8 @@ mod tests {
 
     #[test]
     fn ns_links() {
-        assert_eq!(
-            ns_link(b"net:[4026531840]"),
-            Some((NsType::Net, 4026531840))
-        );
-        assert_eq!(
-            ns_link(b"pid:[4026531836]"),
-            Some((NsType::Pid, 4026531836))
-        );
+        assert_eq!(ns_link(b"net:[4026531840]"), Some((NsType::Net, 4026531840)));
+        assert_eq!(ns_link(b"pid:[4026531836]"), Some((NsType::Pid, 4026531836)));
         assert_eq!(ns_link(b"cgroup:[1]"), Some((NsType::Cgroup, 1)));
         assert_eq!(ns_link(b"socket:[123]"), None);
         assert_eq!(ns_link(b"net:[]"), None);
@@ -146,17 +133,10 @@ mod tests {
         let line = b"1262 29 0:4 net:[4026532281] /run/netns/web rw shared:627 - nsfs nsfs rw";
         assert_eq!(
             mountinfo_nsfs(line),
-            Some(NsfsMount {
-                ns_type: NsType::Net,
-                inode: 4026532281,
-                mount_point: "/run/netns/web".into()
-            })
+            Some(NsfsMount { ns_type: NsType::Net, inode: 4026532281, mount_point: "/run/netns/web".into() })
         );
         let spaced = b"12 1 0:4 mnt:[4026532300] /tmp/a\\040b rw - nsfs nsfs rw";
-        assert_eq!(
-            mountinfo_nsfs(spaced).map(|m| m.mount_point),
-            Some("/tmp/a b".into())
-        );
+        assert_eq!(mountinfo_nsfs(spaced).map(|m| m.mount_point), Some("/tmp/a b".into()));
         let proc_line = b"22 1 0:21 / /proc rw,nosuid shared:12 - proc proc rw";
         assert_eq!(mountinfo_nsfs(proc_line), None);
         // A tmpfs whose mount point looks like an nsfs root is not nsfs.
@@ -180,10 +160,7 @@ mod tests {
 
     #[test]
     fn octal() {
-        assert_eq!(
-            unescape_octal(b"a\\040b\\011c\\134d"),
-            b"a b\tc\\d".to_vec()
-        );
+        assert_eq!(unescape_octal(b"a\\040b\\011c\\134d"), b"a b\tc\\d".to_vec());
         assert_eq!(unescape_octal(b"trailing\\04"), b"trailing\\04".to_vec());
         assert_eq!(unescape_octal(b"\\999"), b"\\999".to_vec());
     }

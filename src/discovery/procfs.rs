@@ -53,21 +53,14 @@ fn cpath<'b>(buf: &'b mut [u8; 64], args: std::fmt::Arguments<'_>) -> Option<&'b
 
 impl<'a> Walker<'a> {
     pub fn new(proc: BorrowedFd<'a>) -> Self {
-        Walker {
-            proc,
-            dirbuf: Vec::new(),
-            names: Vec::new(),
-        }
+        Walker { proc, dirbuf: Vec::new(), names: Vec::new() }
     }
 
     /// Read one process; `None` if it is gone or unreadable.
     pub fn process(&mut self, pid: Pid, with_fds: bool) -> Option<Process> {
         let mut p = [0u8; 64];
         let links = self.links(cpath(&mut p, format_args!("{pid}/ns"))?)?;
-        let mut out = Process {
-            links,
-            ..Default::default()
-        };
+        let mut out = Process { links, ..Default::default() };
         // /proc/PID/task has 2 + (number of threads) links: skip the
         // directory walk for single-threaded processes.
         let multi = sys::fstatat(Some(self.proc), cpath(&mut p, format_args!("{pid}/task"))?)
@@ -131,8 +124,7 @@ impl<'a> Walker<'a> {
         let Some(fd_path) = cpath(&mut p, format_args!("{pid}/fd")) else {
             return;
         };
-        let Ok(dir) = sys::openat(Some(self.proc), fd_path, libc::O_RDONLY | libc::O_DIRECTORY)
-        else {
+        let Ok(dir) = sys::openat(Some(self.proc), fd_path, libc::O_RDONLY | libc::O_DIRECTORY) else {
             return;
         };
         self.names.clear();
@@ -157,4 +149,20 @@ impl<'a> Walker<'a> {
             }
         }
     }
+}
+
+/// Walk `pids` in parallel, returning what each live process holds, in PID
+/// order. `skip_fds_of` leaves out one process's descriptors (the daemon's).
+pub fn walk_parallel(proc: BorrowedFd<'_>, pids: &[Pid], skip_fds_of: Option<Pid>) -> Vec<(Pid, Process)> {
+    let chunks: Vec<&[Pid]> = pids.chunks(128).collect();
+    crate::par::map(&chunks, |chunk| {
+        let mut w = Walker::new(proc);
+        chunk
+            .iter()
+            .filter_map(|&pid| w.process(pid, skip_fds_of != Some(pid)).map(|p| (pid, p)))
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }

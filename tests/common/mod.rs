@@ -15,22 +15,13 @@ pub struct Proc(pub Child);
 impl Proc {
     /// Start `sh -c script` in the background.
     pub fn sh(script: &str) -> Proc {
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn sh");
+        let child = Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).spawn().expect("spawn sh");
         Proc(child)
     }
 
     /// Start a command (exec'd in place, so its PID is the member's).
     pub fn cmd(args: &[&str]) -> Proc {
-        let child = Command::new(args[0])
-            .args(&args[1..])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let child = Command::new(args[0]).args(&args[1..]).stdin(Stdio::null()).spawn().expect("spawn");
         Proc(child)
     }
 
@@ -59,10 +50,7 @@ pub struct MountGuard {
 
 impl MountGuard {
     pub fn new(path: impl Into<PathBuf>) -> MountGuard {
-        MountGuard {
-            path: path.into(),
-            remove: true,
-        }
+        MountGuard { path: path.into(), remove: true }
     }
 }
 
@@ -89,12 +77,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let p = PathBuf::from(format!(
-            "/tmp/nsfuse-test-{}-{}-{}",
-            tag,
-            std::process::id(),
-            n
-        ));
+        let p = PathBuf::from(format!("/tmp/nsfuse-test-{}-{}-{}", tag, std::process::id(), n));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("mkdir temp");
         TempDir(p)
@@ -134,8 +117,7 @@ pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
 pub fn is_mounted(path: &Path) -> bool {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let want = path.to_string_lossy().replace(' ', "\\040");
-    text.lines()
-        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+    text.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str()))
 }
 
 /// Run a command; true if it exited 0.
@@ -150,23 +132,14 @@ pub fn run_ok(args: &[&str]) -> bool {
 
 /// Run a command, panicking with its stderr if it fails; returns stdout.
 pub fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(args[0]).args(&args[1..]).output().expect("spawn");
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The inode of an nsfs file (what `stat -L -c %i` prints).
 pub fn ino(path: impl AsRef<Path>) -> u64 {
-    std::fs::metadata(path.as_ref())
-        .unwrap_or_else(|e| panic!("stat {}: {e}", path.as_ref().display()))
-        .ino()
+    std::fs::metadata(path.as_ref()).unwrap_or_else(|e| panic!("stat {}: {e}", path.as_ref().display())).ino()
 }
 
 /// The namespace (inode, 64-bit id) behind an nsfs path.
@@ -192,8 +165,7 @@ pub fn wait_for(secs: f64, mut f: impl FnMut() -> bool) -> bool {
 pub fn wait_unshared(pid: i32, ty: &str) -> u64 {
     let ours = ino(format!("/proc/self/ns/{ty}"));
     assert!(
-        wait_for(5.0, || std::fs::metadata(format!("/proc/{pid}/ns/{ty}"))
-            .is_ok_and(|m| m.ino() != ours)),
+        wait_for(5.0, || std::fs::metadata(format!("/proc/{pid}/ns/{ty}")).is_ok_and(|m| m.ino() != ours)),
         "process {pid} never entered a new {ty} namespace"
     );
     ino(format!("/proc/{pid}/ns/{ty}"))
