@@ -7,8 +7,11 @@
 //! `daemon`. Discovery and the model work without FUSE.
 
 pub mod cli;
+pub mod control;
+pub mod daemon;
 pub mod discovery;
 pub mod enter;
+pub mod fs;
 pub mod model;
 pub mod par;
 pub mod render;

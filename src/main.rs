@@ -1,9 +1,13 @@
 //! The `nsfuse` binary: parse the command line and dispatch.
 
 use nsfuse::cli::args::{self, Command};
+use nsfuse::control::create;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some(create::HELPER_ARG) {
+        std::process::exit(create::helper_main(&argv[1..]));
+    }
     let code = match args::parse(&argv) {
         Ok(Command::Help) => {
             print!("{}", args::USAGE);
@@ -14,12 +18,12 @@ fn main() {
             0
         }
         Ok(Command::Scan { json, ns_type }) => {
-            init_logging(false, true);
+            init_logging(false);
             nsfuse::cli::scan::run(json, ns_type)
         }
-        Ok(Command::Mount(_cfg)) => {
-            eprintln!("nsfuse: mounting is not built yet");
-            1
+        Ok(Command::Mount(cfg)) => {
+            init_logging(cfg.debug);
+            nsfuse::daemon::run(cfg)
         }
         Err(e) => {
             eprintln!("nsfuse: {e}\nTry 'nsfuse --help'.");
@@ -29,8 +33,8 @@ fn main() {
     std::process::exit(code);
 }
 
-fn init_logging(debug: bool, foreground: bool) {
+/// `RUST_LOG` wins; otherwise info (debug with `-o debug`).
+fn init_logging(debug: bool) {
     let default = if debug { "debug" } else { "info" };
-    let _ = foreground;
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).try_init();
 }

@@ -334,3 +334,106 @@ pub fn netlink_route_request(msg: &[u8]) -> io::Result<Vec<u8>> {
     buf.truncate(n as usize);
     Ok(buf)
 }
+
+/// fork(2). Only while the process is single-threaded (the daemon before it
+/// starts threads, the helpers of `control::create`).
+pub fn fork() -> io::Result<i32> {
+    // SAFETY: callers are single-threaded, so the child may use any function,
+    // not just async-signal-safe ones.
+    cvt(unsafe { libc::fork() })
+}
+
+/// setsid(2).
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid takes no arguments.
+    cvt(unsafe { libc::setsid() }).map(drop)
+}
+
+/// Set the calling thread's name (what /proc/PID/comm shows).
+pub fn set_comm(name: &CStr) -> io::Result<()> {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    cvt(unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) }).map(drop)
+}
+
+/// Become a child subreaper: orphaned descendants are reparented to us.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) }).map(drop)
+}
+
+/// waitpid(2); returns the pid reaped (0 with WNOHANG if none yet).
+pub fn waitpid(pid: i32, flags: libc::c_int) -> io::Result<i32> {
+    let mut status = 0;
+    // SAFETY: status is a valid out pointer.
+    cvt(unsafe { libc::waitpid(pid, &mut status, flags) })
+}
+
+/// Redirect stdin, stdout and stderr to /dev/null.
+pub fn stdio_to_devnull() -> io::Result<()> {
+    let null = open_path(Path::new("/dev/null"), libc::O_RDWR)?;
+    for target in 0..3 {
+        // SAFETY: dup2 onto the standard descriptors, which we own.
+        cvt(unsafe { libc::dup2(null.as_raw_fd(), target) })?;
+    }
+    Ok(())
+}
+
+/// Have a child spawned by `cmd` unshare `flags` between fork and exec.
+pub fn unshare_before_exec(cmd: &mut std::process::Command, flags: libc::c_int) {
+    use std::os::unix::process::CommandExt;
+    let hook = move || unshare(flags);
+    // SAFETY: the hook only calls unshare(2), which is async-signal-safe and
+    // allocates nothing, as a pre_exec hook must.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+/// pipe2(2) with O_CLOEXEC: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds is a valid array of two ints for the kernel to fill.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the zeroed set; sigaddset adds valid signals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Block `signals` in the calling thread (and threads it spawns later).
+pub fn block_signals(signals: &[libc::c_int]) -> io::Result<()> {
+    let set = sigset(signals);
+    // SAFETY: set is a valid sigset; the old mask is not needed.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(())
+}
+
+/// Wait for one of `signals` (which must be blocked); returns it.
+pub fn sigwait(signals: &[libc::c_int]) -> io::Result<libc::c_int> {
+    let set = sigset(signals);
+    let mut sig = 0;
+    // SAFETY: set is valid and sig a valid out pointer.
+    let r = unsafe { libc::sigwait(&set, &mut sig) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(sig)
+}
+
+/// chdir(2).
+pub fn chdir(path: &Path) -> io::Result<()> {
+    std::env::set_current_dir(path)
+}

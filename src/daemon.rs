@@ -1,0 +1,194 @@
+//! The mount's life: checks (root, mount point, stale mounts), going to the
+//! background only once the tree answers, serving on several threads,
+//! refreshing, and unmounting cleanly on SIGINT/SIGTERM or `umount`.
+
+use crate::cli::args::MountConfig;
+use crate::control::Controller;
+use crate::discovery::ScanOptions;
+use crate::fs::{fuse::FuseAdapter, FsConfig, NsFs};
+use crate::sys;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Mount and serve; returns the exit code.
+pub fn run(cfg: MountConfig) -> i32 {
+    if sys::geteuid() != 0 {
+        eprintln!("nsfuse: needs root (CAP_SYS_ADMIN) to mount and to pin: run it with sudo");
+        return 1;
+    }
+    if let Err(msg) = check_mountpoint(&cfg.mountpoint) {
+        eprintln!("nsfuse: {msg}");
+        return 1;
+    }
+    if cfg.foreground {
+        return match serve(&cfg, None) {
+            Ok(()) => 0,
+            Err(msg) => {
+                log::error!("{msg}");
+                1
+            }
+        };
+    }
+    // Background: the child mounts and says "ok" (or why not) on a pipe;
+    // the parent returns only then, so `nsfuse X && ls X` never races.
+    let (rx, tx) = match sys::pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("nsfuse: cannot make a pipe: {e}");
+            return 1;
+        }
+    };
+    match sys::fork() {
+        Ok(0) => {
+            drop(rx);
+            let _ = sys::setsid();
+            let _ = sys::chdir(Path::new("/"));
+            match serve(&cfg, Some(tx)) {
+                Ok(()) => 0,
+                Err(msg) => {
+                    log::error!("{msg}");
+                    1
+                }
+            }
+        }
+        Ok(_) => {
+            drop(tx);
+            let mut answer = String::new();
+            let _ = std::fs::File::from(rx).read_to_string(&mut answer);
+            if answer == "ok" {
+                0
+            } else {
+                let why =
+                    if answer.is_empty() { "the daemon died while mounting".to_owned() } else { answer };
+                eprintln!("nsfuse: {why}");
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("nsfuse: cannot fork: {e}");
+            1
+        }
+    }
+}
+
+/// The mount point must be a directory; a stale mount of a dead daemon
+/// (ENOTCONN) is cleared first.
+fn check_mountpoint(mp: &Path) -> Result<(), String> {
+    match std::fs::metadata(mp) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            sys::umount2(mp, libc::MNT_DETACH)
+                .map_err(|e| format!("{}: cannot clear the stale mount: {e}", mp.display()))?;
+            log::info!("cleared a stale mount at {}", mp.display());
+            check_mountpoint(mp)
+        }
+        Err(e) => Err(format!("mount point {}: {e} (create it with mkdir -p)", mp.display())),
+        Ok(m) if !m.is_dir() => Err(format!("mount point {} is not a directory", mp.display())),
+        Ok(_) => Ok(()),
+    }
+}
+
+fn say(ready: &mut Option<OwnedFd>, msg: &str) {
+    if let Some(fd) = ready.take() {
+        let _ = std::fs::File::from(fd).write_all(msg.as_bytes());
+    }
+}
+
+/// Prepare, mount, tell the parent, serve until unmounted or signalled.
+fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
+    let fail = |ready: &mut Option<OwnedFd>, msg: String| {
+        say(ready, &msg);
+        Err(msg)
+    };
+    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+    // Before any thread starts, so every thread inherits the mask.
+    if let Err(e) = sys::block_signals(&signals) {
+        return fail(&mut ready, format!("cannot block signals: {e}"));
+    }
+    let _ = sys::set_child_subreaper();
+    let control = Controller::new(cfg.pin_dir.clone(), cfg.netns_dir.clone());
+    if !cfg.read_only {
+        if let Err(e) = control.prepare() {
+            return fail(
+                &mut ready,
+                format!("cannot prepare {} and {}: {e}", cfg.pin_dir.display(), cfg.netns_dir.display()),
+            );
+        }
+    }
+    let fs_cfg = FsConfig {
+        read_only: cfg.read_only,
+        refresh: Duration::from_millis(cfg.refresh_ms),
+        scan: ScanOptions {
+            pin_dir: cfg.pin_dir.clone(),
+            netns_dir: cfg.netns_dir.clone(),
+            skip_own_fds: true,
+        },
+    };
+    let fs = match NsFs::new(fs_cfg, control) {
+        Ok(fs) => Arc::new(fs),
+        Err(e) => return fail(&mut ready, format!("first scan failed: {e}")),
+    };
+    let mut options = vec![
+        fuser::MountOption::FSName(cfg.fsname.clone()),
+        fuser::MountOption::Subtype("nsfuse".into()),
+        fuser::MountOption::NoSuid,
+        fuser::MountOption::NoDev,
+    ];
+    if cfg.read_only {
+        options.push(fuser::MountOption::RO);
+    }
+    let mut fuse_cfg = fuser::Config::default();
+    fuse_cfg.mount_options = options;
+    fuse_cfg.acl = if cfg.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
+    fuse_cfg.n_threads = Some(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4));
+    let session = match fuser::Session::new(FuseAdapter(fs.clone()), &cfg.mountpoint, &fuse_cfg) {
+        Ok(s) => s,
+        Err(e) => return fail(&mut ready, format!("cannot mount on {}: {e}", cfg.mountpoint.display())),
+    };
+    let background = match session.spawn() {
+        Ok(b) => b,
+        Err(e) => return fail(&mut ready, format!("cannot start serving: {e}")),
+    };
+    // Answering: a stat of the root goes through our own threads.
+    if let Err(e) = std::fs::metadata(&cfg.mountpoint) {
+        return fail(&mut ready, format!("mounted, but {} does not answer: {e}", cfg.mountpoint.display()));
+    }
+    log::info!("mounted at {}", cfg.mountpoint.display());
+    if ready.is_some() {
+        say(&mut ready, "ok");
+        let _ = sys::stdio_to_devnull();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let refresher = {
+        let (fs, stop) = (fs.clone(), stop.clone());
+        std::thread::Builder::new().name("refresh".into()).spawn(move || fs.refresh_loop(&stop))
+    };
+    {
+        let (fs, mp) = (fs.clone(), cfg.mountpoint.clone());
+        let _ = std::thread::Builder::new().name("signals".into()).spawn(move || loop {
+            match sys::sigwait(&signals) {
+                Ok(libc::SIGHUP) => {
+                    log::info!("SIGHUP: rescanning");
+                    fs.refresh();
+                }
+                Ok(sig) => {
+                    log::info!("signal {sig}: unmounting {}", mp.display());
+                    let _ = sys::umount2(&mp, libc::MNT_DETACH);
+                    return;
+                }
+                Err(_) => return,
+            }
+        });
+    }
+    // Returns when the mount goes away (umount, or a signal above).
+    let _ = background.join();
+    stop.store(true, Ordering::Relaxed);
+    if let Ok(r) = refresher {
+        let _ = r.join();
+    }
+    log::info!("unmounted {}", cfg.mountpoint.display());
+    Ok(())
+}

@@ -1,0 +1,505 @@
+//! The filesystem core: the current view of the kernel (one snapshot behind
+//! one lock, swapped whole on refresh), freshness (SPEC section 5), open
+//! handles, permissions (section 6), and an API of plain methods that
+//! return `Result<_, Errno>`. `fuse` only translates these to FUSE replies.
+
+pub mod fuse;
+pub mod inode;
+pub mod tree;
+
+use crate::control::{Controller, Target};
+use crate::discovery::{self, details::Detail, ScanOptions};
+use crate::model::{Inode, Namespace, NsType, Snapshot};
+use inode::{Ino, Node, NsEntry};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+pub use tree::Kind;
+use tree::{Ctx, PinNames};
+
+/// An errno for a failed file-system call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    pub const ENOENT: Errno = Errno(libc::ENOENT);
+    pub const EACCES: Errno = Errno(libc::EACCES);
+    pub const EPERM: Errno = Errno(libc::EPERM);
+    pub const EROFS: Errno = Errno(libc::EROFS);
+    pub const EBADF: Errno = Errno(libc::EBADF);
+    pub const ENOTDIR: Errno = Errno(libc::ENOTDIR);
+    pub const EISDIR: Errno = Errno(libc::EISDIR);
+    pub const EINVAL: Errno = Errno(libc::EINVAL);
+}
+
+pub type Result<T> = std::result::Result<T, Errno>;
+
+/// Who is calling (from the FUSE request).
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: u32,
+}
+
+impl Caller {
+    pub const ROOT: Caller = Caller { uid: 0, gid: 0, pid: 0 };
+}
+
+/// Attributes of one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: Ino,
+    pub kind: Kind,
+    pub size: u64,
+    pub perm: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: SystemTime,
+}
+
+/// One directory entry of a listing.
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    pub name: String,
+    pub ino: Ino,
+    pub kind: Kind,
+}
+
+/// How the tree behaves.
+#[derive(Clone, Debug)]
+pub struct FsConfig {
+    pub read_only: bool,
+    pub refresh: Duration,
+    pub scan: ScanOptions,
+}
+
+/// One snapshot and what was rendered from it.
+struct View {
+    snap: Arc<Snapshot>,
+    pins: Arc<PinNames>,
+    started: Instant,
+    /// Rendered file contents of this snapshot (None: the kernel would not
+    /// tell), so stat and read agree; dropped with the view.
+    cache: Mutex<HashMap<Ino, Option<Arc<[u8]>>>>,
+    /// Namespaces each non-root uid may see.
+    visible: Mutex<HashMap<u32, Arc<HashSet<Inode>>>>,
+}
+
+/// The filesystem.
+pub struct NsFs {
+    cfg: FsConfig,
+    /// The snapshot lock: readers clone the Arc, a refresh swaps it whole.
+    view: RwLock<Arc<View>>,
+    /// Held while scanning, so concurrent refreshes coalesce into one.
+    scan_lock: Mutex<()>,
+    pin_names: Mutex<PinNames>,
+    first_seen: Mutex<HashMap<Inode, SystemTime>>,
+    files: Mutex<HashMap<u64, Arc<[u8]>>>,
+    dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
+    next_fh: AtomicU64,
+    last_use: Mutex<Instant>,
+    started_at: SystemTime,
+    control: Controller,
+}
+
+impl NsFs {
+    /// Build the filesystem with a first scan.
+    pub fn new(cfg: FsConfig, control: Controller) -> std::result::Result<NsFs, discovery::Error> {
+        let snap = discovery::scan(&cfg.scan)?;
+        let fs = NsFs {
+            view: RwLock::new(Arc::new(View::empty())),
+            scan_lock: Mutex::new(()),
+            pin_names: Mutex::new(PinNames::default()),
+            first_seen: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            last_use: Mutex::new(Instant::now()),
+            started_at: SystemTime::now(),
+            cfg,
+            control,
+        };
+        fs.install(snap, Instant::now());
+        Ok(fs)
+    }
+
+    pub fn config(&self) -> &FsConfig {
+        &self.cfg
+    }
+
+    fn current(&self) -> Arc<View> {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Swap in a new snapshot.
+    fn install(&self, snap: Snapshot, started: Instant) -> Arc<View> {
+        let pins = {
+            let mut names = self.pin_names.lock().unwrap_or_else(|e| e.into_inner());
+            for (t, n) in snap.named_pins.keys() {
+                names.register(*t, n);
+            }
+            Arc::new(names.clone())
+        };
+        {
+            let now = SystemTime::now();
+            let mut seen = self.first_seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.retain(|i, _| snap.namespaces.contains_key(i));
+            for i in snap.namespaces.keys() {
+                seen.entry(*i).or_insert(now);
+            }
+        }
+        let view = Arc::new(View {
+            snap: Arc::new(snap),
+            pins,
+            started,
+            cache: Mutex::new(HashMap::new()),
+            visible: Mutex::new(HashMap::new()),
+        });
+        *self.view.write().unwrap_or_else(|e| e.into_inner()) = view.clone();
+        view
+    }
+
+    /// Rescan unless a scan that started at or after `not_before` is in.
+    fn rescan_after(&self, not_before: Instant) -> Arc<View> {
+        let _guard = self.scan_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let v = self.current();
+        if v.started >= not_before {
+            return v;
+        }
+        let started = Instant::now();
+        match discovery::scan(&self.cfg.scan) {
+            Ok(snap) => {
+                log::debug!(
+                    "refresh: {} namespaces, {} processes in {:?}",
+                    snap.namespaces.len(),
+                    snap.processes.len(),
+                    snap.duration
+                );
+                self.install(snap, started)
+            }
+            Err(e) => {
+                log::warn!("refresh failed, keeping the previous view: {e}");
+                v
+            }
+        }
+    }
+
+    /// Force a refresh now (SIGHUP, after a control command).
+    pub fn refresh(&self) {
+        self.rescan_after(Instant::now());
+    }
+
+    /// A view no older than the refresh interval.
+    fn fresh(&self) -> Arc<View> {
+        *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let v = self.current();
+        if v.started.elapsed() <= self.cfg.refresh {
+            return v;
+        }
+        self.rescan_after(Instant::now() - self.cfg.refresh)
+    }
+
+    /// Background refresher: keeps the view fresh while the tree is in use,
+    /// so readers seldom wait for a scan; idle hosts cost nothing.
+    pub fn refresh_loop(&self, stop: &std::sync::atomic::AtomicBool) {
+        let half = (self.cfg.refresh / 2).max(Duration::from_millis(10));
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(half);
+            let used = self.last_use.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+            if used < Duration::from_secs(5) && self.current().started.elapsed() >= half {
+                self.rescan_after(Instant::now() - half);
+            }
+        }
+    }
+
+    fn visible(&self, v: &View, caller: Caller) -> Option<Arc<HashSet<Inode>>> {
+        if caller.uid == 0 {
+            return None;
+        }
+        let mut map = v.visible.lock().unwrap_or_else(|e| e.into_inner());
+        Some(map.entry(caller.uid).or_insert_with(|| Arc::new(visible_to(&v.snap, caller.uid))).clone())
+    }
+
+    /// Run `f` with a tree context for this view and caller.
+    fn with_ctx<R>(&self, v: &View, caller: Caller, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
+        let visible = self.visible(v, caller);
+        let has_detail = |ns: &Namespace, d: Detail| {
+            let node = Node::NsFile(ns.ns_type, ns.inode, NsEntry::Detail(d));
+            self.cached(v, node, || crate::discovery::details::read(&v.snap, ns, d).map(String::into_bytes))
+                .is_some()
+        };
+        let ctx = Ctx {
+            snap: &v.snap,
+            pins: &v.pins,
+            read_only: self.cfg.read_only,
+            visible: visible.as_deref(),
+            has_detail: &has_detail,
+        };
+        f(&ctx)
+    }
+
+    fn cached(&self, v: &View, node: Node, render: impl FnOnce() -> Option<Vec<u8>>) -> Option<Arc<[u8]>> {
+        if let Some(hit) = v.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&node.ino()) {
+            return hit.clone();
+        }
+        let bytes: Option<Arc<[u8]>> = render().map(Into::into);
+        v.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(node.ino(), bytes.clone());
+        bytes
+    }
+
+    fn ctl_target(node: Node) -> Option<Target> {
+        match node {
+            Node::TopCtl => Some(Target::Top),
+            Node::NsFile(t, i, NsEntry::Ctl) => Some(Target::Ns(t, i)),
+            _ => None,
+        }
+    }
+
+    /// The bytes a read of `node` returns.
+    fn bytes(&self, v: &View, ctx: &Ctx<'_>, node: Node) -> Option<Arc<[u8]>> {
+        if let Some(t) = Self::ctl_target(node) {
+            return Some(self.control.status(t).into_bytes().into());
+        }
+        self.cached(v, node, || ctx.content(node))
+    }
+
+    fn attr(&self, v: &View, ctx: &Ctx<'_>, node: Node) -> Result<Attr> {
+        if !ctx.exists(node) {
+            return Err(Errno::ENOENT);
+        }
+        let kind = tree::kind(node);
+        let (size, perm) = match kind {
+            Kind::Dir => (0, 0o555),
+            Kind::Symlink => (ctx.link_target(node).ok_or(Errno::ENOENT)?.len() as u64, 0o777),
+            Kind::File => {
+                let perm = if Self::ctl_target(node).is_some() { 0o600 } else { 0o444 };
+                (self.bytes(v, ctx, node).ok_or(Errno::ENOENT)?.len() as u64, perm)
+            }
+        };
+        let uid = ctx.owner_uid(node);
+        let mtime = match node {
+            Node::NsDir(_, i) | Node::NsFile(_, i, _) => {
+                self.first_seen.lock().unwrap_or_else(|e| e.into_inner()).get(&i).copied()
+            }
+            Node::Readme | Node::Root | Node::TopCtl => Some(self.started_at),
+            _ => v.snap.taken_at,
+        }
+        .unwrap_or(self.started_at);
+        Ok(Attr { ino: node.ino(), kind, size, perm, uid, gid: uid, mtime })
+    }
+
+    fn node(ino: Ino) -> Result<Node> {
+        Node::from_ino(ino).ok_or(Errno::ENOENT)
+    }
+
+    /// Look `name` up in directory `parent`. A name that could be a
+    /// namespace made since the last scan forces one fresh scan.
+    pub fn lookup(&self, caller: Caller, parent: Ino, name: &str) -> Result<Attr> {
+        let asked = Instant::now();
+        let dir = Self::node(parent)?;
+        let v = self.fresh();
+        let found = self.with_ctx(&v, caller, |ctx| ctx.lookup(dir, name).map(|n| self.attr(&v, ctx, n)));
+        if let Some(attr) = found {
+            return attr;
+        }
+        if !might_appear(dir, name) {
+            return Err(Errno::ENOENT);
+        }
+        let v = self.rescan_after(asked);
+        self.with_ctx(&v, caller, |ctx| match ctx.lookup(dir, name) {
+            Some(n) => self.attr(&v, ctx, n),
+            None => Err(Errno::ENOENT),
+        })
+    }
+
+    pub fn getattr(&self, caller: Caller, ino: Ino) -> Result<Attr> {
+        let node = Self::node(ino)?;
+        let v = self.fresh();
+        self.with_ctx(&v, caller, |ctx| self.attr(&v, ctx, node))
+    }
+
+    pub fn readlink(&self, caller: Caller, ino: Ino) -> Result<String> {
+        let node = Self::node(ino)?;
+        let v = self.current();
+        self.with_ctx(&v, caller, |ctx| ctx.link_target(node).ok_or(Errno::ENOENT))
+    }
+
+    /// Open a file; its content is fixed for this handle.
+    pub fn open(&self, caller: Caller, ino: Ino, write: bool) -> Result<u64> {
+        let node = Self::node(ino)?;
+        let v = self.fresh();
+        self.with_ctx(&v, caller, |ctx| {
+            if !ctx.exists(node) {
+                return Err(Errno::ENOENT);
+            }
+            match tree::kind(node) {
+                Kind::Dir => return Err(Errno::EISDIR),
+                Kind::Symlink => return Err(Errno::EINVAL),
+                Kind::File => {}
+            }
+            let is_ctl = Self::ctl_target(node).is_some();
+            if write {
+                if self.cfg.read_only {
+                    return Err(Errno::EROFS);
+                }
+                if !is_ctl || caller.uid != 0 {
+                    return Err(Errno::EACCES);
+                }
+            } else if is_ctl && caller.uid != 0 {
+                return Err(Errno::EACCES);
+            }
+            let bytes = self.bytes(&v, ctx, node).ok_or(Errno::ENOENT)?;
+            let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+            self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, bytes);
+            Ok(fh)
+        })
+    }
+
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = files.get(&fh).ok_or(Errno::EBADF)?;
+        let start = (offset as usize).min(bytes.len());
+        let end = start.saturating_add(size as usize).min(bytes.len());
+        Ok(bytes[start..end].to_vec())
+    }
+
+    pub fn release(&self, fh: u64) {
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh);
+    }
+
+    /// A write: only to a `ctl` file, as root, on a writable mount.
+    pub fn write(&self, caller: Caller, ino: Ino, data: &[u8]) -> Result<usize> {
+        let node = Self::node(ino)?;
+        if self.cfg.read_only {
+            return Err(Errno::EROFS);
+        }
+        let Some(target) = Self::ctl_target(node) else { return Err(Errno::EACCES) };
+        if caller.uid != 0 {
+            return Err(Errno::EACCES);
+        }
+        let asked = Instant::now();
+        let v = self.fresh();
+        // A namespace made since the last scan: look again once.
+        let find = |t: NsType, i: Inode| {
+            v.snap.get(t, i).cloned().or_else(|| self.rescan_after(asked).snap.get(t, i).cloned())
+        };
+        let result = self.control.execute(&find, v.snap.own_mntns, target, data);
+        // Whatever took effect is visible at once.
+        self.refresh();
+        result.map(|()| data.len()).map_err(|e| Errno(e.errno()))
+    }
+
+    /// setattr: only truncating a `ctl` file (as `echo cmd > ctl` does) is allowed.
+    pub fn setattr(&self, caller: Caller, ino: Ino, size: Option<u64>, other: bool) -> Result<Attr> {
+        let node = Self::node(ino)?;
+        if self.cfg.read_only {
+            return Err(Errno::EROFS);
+        }
+        if other || Self::ctl_target(node).is_none() || caller.uid != 0 || size.is_some_and(|s| s != 0) {
+            return Err(if Self::ctl_target(node).is_some() || other { Errno::EPERM } else { Errno::EACCES });
+        }
+        self.getattr(caller, ino)
+    }
+
+    /// Creating, renaming or removing anything.
+    pub fn refuse_change(&self) -> Errno {
+        if self.cfg.read_only {
+            Errno::EROFS
+        } else {
+            Errno::EPERM
+        }
+    }
+
+    /// Open a directory: its listing is fixed for this handle.
+    pub fn opendir(&self, caller: Caller, ino: Ino) -> Result<u64> {
+        let node = Self::node(ino)?;
+        let v = self.fresh();
+        let entries = self.with_ctx(&v, caller, |ctx| {
+            if tree::kind(node) != Kind::Dir {
+                return Err(Errno::ENOTDIR);
+            }
+            let list = ctx.list(node).ok_or(Errno::ENOENT)?;
+            let mut out = vec![
+                DirEntry { name: ".".into(), ino: node.ino(), kind: Kind::Dir },
+                DirEntry { name: "..".into(), ino: node.ino(), kind: Kind::Dir },
+            ];
+            out.extend(list.into_iter().map(|(name, n)| DirEntry {
+                name,
+                ino: n.ino(),
+                kind: tree::kind(n),
+            }));
+            Ok(out)
+        })?;
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, Arc::new(entries));
+        Ok(fh)
+    }
+
+    /// Entries of an open directory from `offset` on.
+    pub fn readdir(&self, fh: u64) -> Result<Arc<Vec<DirEntry>>> {
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).cloned().ok_or(Errno::EBADF)
+    }
+
+    pub fn releasedir(&self, fh: u64) {
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh);
+    }
+
+    /// The snapshot currently served (for tests and logging).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current().snap.clone()
+    }
+}
+
+impl View {
+    fn empty() -> View {
+        View {
+            snap: Arc::new(Snapshot::default()),
+            pins: Arc::new(PinNames::default()),
+            started: Instant::now(),
+            cache: Mutex::new(HashMap::new()),
+            visible: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Whether a name missing from `dir` could be there after a fresh scan.
+fn might_appear(dir: Node, name: &str) -> bool {
+    let numeric = !name.is_empty() && name.len() <= 20 && name.bytes().all(|b| b.is_ascii_digit());
+    match dir {
+        Node::TypeDir(_) | Node::ProcRoot => numeric,
+        Node::NsFile(_, _, NsEntry::Children) => numeric,
+        Node::PinnedType(_) | Node::TreeRoot | Node::TreeUser(_) | Node::NsFile(_, _, NsEntry::Owns) => true,
+        _ => false,
+    }
+}
+
+/// The namespaces a non-root uid could see itself through /proc: those of
+/// its own processes, and their owners and parents up to the top.
+fn visible_to(snap: &Snapshot, uid: u32) -> HashSet<Inode> {
+    let mut out = HashSet::new();
+    for (pid, links) in &snap.processes {
+        let owned = std::fs::metadata(format!("/proc/{pid}"))
+            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid);
+        if owned {
+            out.extend(links.0.iter().filter(|&&i| i != 0).map(|&i| i as Inode));
+        }
+    }
+    let mut todo: Vec<Inode> = out.iter().copied().collect();
+    while let Some(i) = todo.pop() {
+        if let Some(ns) = snap.namespaces.get(&i) {
+            for up in [ns.owner, ns.parent].into_iter().flatten() {
+                if out.insert(up) {
+                    todo.push(up);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Convenience for tests: the type of a namespace directory's entry.
+pub fn ns_dir(ty: NsType, inode: Inode) -> Ino {
+    Node::NsDir(ty, inode).ino()
+}

@@ -1,0 +1,611 @@
+//! The shape of the tree (SPEC section 2) over one snapshot: which entries
+//! a directory has, what a name looks up to, where a symlink points, what a
+//! file says. Plain functions of a `Ctx`, tested without FUSE. File contents
+//! that read the kernel go through `content`; the caller caches them.
+
+use super::inode::{Node, NsEntry};
+use crate::discovery::details::{self, Detail};
+use crate::model::{Inode, Namespace, NsType, Snapshot, LINK_NAMES, LINK_TYPES};
+use crate::render;
+use std::collections::{BTreeMap, HashSet};
+
+/// What kind of file an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    Symlink,
+}
+
+/// Pin names, numbered for inode numbers: only ever grows, so a name keeps
+/// its number for the life of the mount.
+#[derive(Clone, Debug, Default)]
+pub struct PinNames {
+    by_name: BTreeMap<(NsType, String), u32>,
+    names: Vec<(NsType, String)>,
+}
+
+impl PinNames {
+    /// The number of (type, name), assigning one if new.
+    pub fn register(&mut self, ty: NsType, name: &str) -> u32 {
+        if let Some(&id) = self.by_name.get(&(ty, name.to_owned())) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push((ty, name.to_owned()));
+        self.by_name.insert((ty, name.to_owned()), id);
+        id
+    }
+
+    pub fn id(&self, ty: NsType, name: &str) -> Option<u32> {
+        self.by_name.get(&(ty, name.to_owned())).copied()
+    }
+
+    pub fn name(&self, id: u32) -> Option<&(NsType, String)> {
+        self.names.get(id as usize)
+    }
+}
+
+/// Everything the tree functions look at.
+pub struct Ctx<'a> {
+    pub snap: &'a Snapshot,
+    pub pins: &'a PinNames,
+    pub read_only: bool,
+    /// For a caller that is not root: the namespaces it may see.
+    pub visible: Option<&'a HashSet<Inode>>,
+    /// Whether a type-specific file has content (the kernel let us read it).
+    pub has_detail: &'a dyn Fn(&Namespace, Detail) -> bool,
+}
+
+pub const README: &str = include_str!("README.tree");
+
+impl Ctx<'_> {
+    fn ns(&self, ty: NsType, inode: Inode) -> Option<&Namespace> {
+        let ns = self.snap.get(ty, inode)?;
+        match self.visible {
+            Some(v) if !v.contains(&inode) => None,
+            _ => Some(ns),
+        }
+    }
+
+    fn pid_visible(&self, pid: i32) -> bool {
+        let Some(v) = self.visible else { return true };
+        self.snap
+            .processes
+            .get(&pid)
+            .is_some_and(|l| l.0.iter().any(|&i| i != 0 && v.contains(&(i as Inode))))
+    }
+
+    /// The entries of a namespace directory, in listing order.
+    fn ns_entries(&self, ns: &Namespace) -> Vec<NsEntry> {
+        let ty = ns.ns_type;
+        let mut out: Vec<NsEntry> = NsEntry::FIXED
+            .into_iter()
+            .filter(|e| match e {
+                NsEntry::Id => ns.id.is_some(),
+                NsEntry::Owner => ns.owner.is_some_and(|o| self.ns(NsType::User, o).is_some()),
+                NsEntry::Parent => {
+                    ty.is_hierarchical() && ns.parent.is_some_and(|p| self.ns(ty, p).is_some())
+                }
+                NsEntry::Children => ty.is_hierarchical(),
+                NsEntry::Owns => ty == NsType::User,
+                NsEntry::Ns => ns.path.is_some(),
+                NsEntry::Ctl => !self.read_only,
+                _ => true,
+            })
+            .collect();
+        out.extend(
+            Detail::for_type(ty).iter().filter(|d| (self.has_detail)(ns, **d)).map(|d| NsEntry::Detail(*d)),
+        );
+        out
+    }
+
+    /// Whether `node` exists in this view.
+    pub fn exists(&self, node: Node) -> bool {
+        match node {
+            Node::Root
+            | Node::Readme
+            | Node::TypeDir(_)
+            | Node::PinnedRoot
+            | Node::PinnedType(_)
+            | Node::ProcRoot
+            | Node::TreeRoot => true,
+            Node::TopCtl => !self.read_only,
+            Node::PinnedLink(..) => self.pinned_target(node).is_some(),
+            Node::ProcDir(pid) => self.snap.processes.contains_key(&pid) && self.pid_visible(pid),
+            Node::ProcLink(pid, l) => {
+                self.pid_visible(pid)
+                    && self.snap.processes.get(&pid).and_then(|x| x.get(l as usize)).is_some()
+            }
+            Node::TreeUser(i) => self.ns(NsType::User, i).is_some(),
+            Node::TreeLink(t, i) => t != NsType::User && self.ns(t, i).is_some_and(|n| n.owner.is_some()),
+            Node::NsDir(t, i) => self.ns(t, i).is_some(),
+            Node::NsFile(t, i, e) => self.ns(t, i).is_some_and(|ns| self.ns_entries(ns).contains(&e)),
+            Node::ChildLink(t, i) => {
+                self.ns(t, i).and_then(|n| n.parent).is_some_and(|p| self.ns(t, p).is_some())
+            }
+            Node::OwnsLink(t, i) => {
+                self.ns(t, i).and_then(|n| n.owner).is_some_and(|o| self.ns(NsType::User, o).is_some())
+            }
+        }
+    }
+
+    fn pinned_target(&self, node: Node) -> Option<Inode> {
+        let Node::PinnedLink(t, id) = node else { return None };
+        let (nt, name) = self.pins.name(id)?;
+        if *nt != t {
+            return None;
+        }
+        let inode = *self.snap.named_pins.get(&(t, name.clone()))?;
+        self.ns(t, inode).map(|_| inode)
+    }
+
+    /// The entries of a directory, or `None` if it is not a live directory.
+    pub fn list(&self, dir: Node) -> Option<Vec<(String, Node)>> {
+        if kind(dir) != Kind::Dir || !self.exists(dir) {
+            return None;
+        }
+        let named = |n: Node| (name_of(self, n).unwrap_or_default(), n);
+        Some(match dir {
+            Node::Root => {
+                let mut v = vec![named(Node::Readme)];
+                if !self.read_only {
+                    v.push(named(Node::TopCtl));
+                }
+                v.extend(NsType::ALL.iter().map(|t| named(Node::TypeDir(*t))));
+                v.extend([named(Node::PinnedRoot), named(Node::ProcRoot), named(Node::TreeRoot)]);
+                v
+            }
+            Node::TypeDir(t) => self
+                .snap
+                .of_type(t)
+                .filter(|n| self.ns(t, n.inode).is_some())
+                .map(|n| named(Node::NsDir(t, n.inode)))
+                .collect(),
+            Node::PinnedRoot => NsType::ALL.iter().map(|t| named(Node::PinnedType(*t))).collect(),
+            Node::PinnedType(t) => self
+                .snap
+                .named_pins
+                .iter()
+                .filter(|((pt, _), inode)| *pt == t && self.ns(t, **inode).is_some())
+                .filter_map(|((pt, name), _)| {
+                    Some((name.clone(), Node::PinnedLink(*pt, self.pins.id(*pt, name)?)))
+                })
+                .collect(),
+            Node::ProcRoot => self
+                .snap
+                .processes
+                .keys()
+                .filter(|p| self.pid_visible(**p))
+                .map(|p| named(Node::ProcDir(*p)))
+                .collect(),
+            Node::ProcDir(pid) => {
+                let links = self.snap.processes.get(&pid)?;
+                (0..LINK_NAMES.len())
+                    .filter(|l| links.get(*l).is_some())
+                    .map(|l| named(Node::ProcLink(pid, l as u8)))
+                    .collect()
+            }
+            Node::TreeRoot => self
+                .snap
+                .of_type(NsType::User)
+                .filter(|n| self.ns(NsType::User, n.inode).is_some())
+                .filter(|n| n.parent.is_none_or(|p| self.ns(NsType::User, p).is_none()))
+                .map(|n| named(Node::TreeUser(n.inode)))
+                .collect(),
+            Node::TreeUser(u) => {
+                let ns = self.ns(NsType::User, u)?;
+                ns.owns
+                    .iter()
+                    .filter(|(t, i)| self.ns(*t, *i).is_some())
+                    .map(|(t, i)| {
+                        if *t == NsType::User {
+                            named(Node::TreeUser(*i))
+                        } else {
+                            named(Node::TreeLink(*t, *i))
+                        }
+                    })
+                    .collect()
+            }
+            Node::NsDir(t, i) => {
+                let ns = self.ns(t, i)?;
+                self.ns_entries(ns).into_iter().map(|e| named(Node::NsFile(t, i, e))).collect()
+            }
+            Node::NsFile(t, i, NsEntry::Children) => {
+                let ns = self.ns(t, i)?;
+                ns.children
+                    .iter()
+                    .filter(|c| self.ns(t, **c).is_some())
+                    .map(|c| named(Node::ChildLink(t, *c)))
+                    .collect()
+            }
+            Node::NsFile(t, i, NsEntry::Owns) => {
+                let ns = self.ns(t, i)?;
+                ns.owns
+                    .iter()
+                    .filter(|(ot, oi)| self.ns(*ot, *oi).is_some())
+                    .map(|(ot, oi)| named(Node::OwnsLink(*ot, *oi)))
+                    .collect()
+            }
+            _ => return None,
+        })
+    }
+
+    /// Look `name` up in `dir`.
+    pub fn lookup(&self, dir: Node, name: &str) -> Option<Node> {
+        let node = match dir {
+            Node::Root => match name {
+                "README" => Node::Readme,
+                "ctl" => Node::TopCtl,
+                "pinned" => Node::PinnedRoot,
+                "proc" => Node::ProcRoot,
+                "tree" => Node::TreeRoot,
+                t => Node::TypeDir(t.parse().ok()?),
+            },
+            Node::TypeDir(t) => Node::NsDir(t, number(name)?),
+            Node::PinnedRoot => Node::PinnedType(name.parse().ok()?),
+            Node::PinnedType(t) => Node::PinnedLink(t, self.pins.id(t, name)?),
+            Node::ProcRoot => Node::ProcDir(i32::try_from(number(name)?).ok()?),
+            Node::ProcDir(pid) => Node::ProcLink(pid, LINK_NAMES.iter().position(|l| *l == name)? as u8),
+            Node::TreeRoot => Node::TreeUser(number(name.strip_prefix("user:")?)?),
+            Node::TreeUser(u) => {
+                let (t, i) = typed_name(name)?;
+                let owner = self.ns(t, i)?.owner;
+                if owner != Some(u) {
+                    return None;
+                }
+                if t == NsType::User {
+                    Node::TreeUser(i)
+                } else {
+                    Node::TreeLink(t, i)
+                }
+            }
+            Node::NsDir(t, i) => Node::NsFile(t, i, NsEntry::from_name(t, name)?),
+            Node::NsFile(t, i, NsEntry::Children) => {
+                let c = number(name)?;
+                if self.ns(t, c)?.parent != Some(i) {
+                    return None;
+                }
+                Node::ChildLink(t, c)
+            }
+            Node::NsFile(_, i, NsEntry::Owns) => {
+                let (t, o) = typed_name(name)?;
+                if self.ns(t, o)?.owner != Some(i) {
+                    return None;
+                }
+                Node::OwnsLink(t, o)
+            }
+            _ => return None,
+        };
+        if dir == Node::TreeRoot {
+            // Only top-level user namespaces are directly under tree/.
+            let ns = self.ns(
+                NsType::User,
+                match node {
+                    Node::TreeUser(i) => i,
+                    _ => return None,
+                },
+            )?;
+            if ns.parent.is_some_and(|p| self.ns(NsType::User, p).is_some()) {
+                return None;
+            }
+        }
+        self.exists(node).then_some(node)
+    }
+
+    /// Where a symlink points (relative, except `ns`, which names a real nsfs file).
+    pub fn link_target(&self, node: Node) -> Option<String> {
+        if !self.exists(node) {
+            return None;
+        }
+        let ns_path = |t: NsType, i: Inode| format!("{t}/{i}");
+        Some(match node {
+            Node::PinnedLink(t, _) => format!("../../{}", ns_path(t, self.pinned_target(node)?)),
+            Node::ProcLink(pid, l) => {
+                let inode = self.snap.processes.get(&pid)?.get(l as usize)?;
+                format!("../../{}", ns_path(LINK_TYPES[l as usize], inode))
+            }
+            Node::TreeLink(t, i) => {
+                let owner = self.ns(t, i)?.owner?;
+                format!("{}{}", "../".repeat(self.tree_depth(owner) + 2), ns_path(t, i))
+            }
+            Node::NsFile(t, i, NsEntry::Owner) => format!("../../user/{}", self.ns(t, i)?.owner?),
+            Node::NsFile(t, i, NsEntry::Parent) => format!("../{}", self.ns(t, i)?.parent?),
+            Node::NsFile(t, i, NsEntry::Ns) => self.ns(t, i)?.path.as_ref()?.to_string_lossy().into_owned(),
+            Node::ChildLink(_, i) => format!("../../{i}"),
+            Node::OwnsLink(t, i) => format!("../../../{}", ns_path(t, i)),
+            _ => return None,
+        })
+    }
+
+    /// How many user namespaces sit above `u` under tree/.
+    fn tree_depth(&self, u: Inode) -> usize {
+        let mut depth = 0;
+        let mut cur = self.ns(NsType::User, u).and_then(|n| n.parent);
+        while let Some(p) = cur.filter(|p| self.ns(NsType::User, *p).is_some()) {
+            depth += 1;
+            cur = self.ns(NsType::User, p).and_then(|n| n.parent);
+            if depth > 64 {
+                break;
+            }
+        }
+        depth
+    }
+
+    /// A file's content (not `ctl`, which belongs to control). `None` when
+    /// it does not exist or the kernel would not tell.
+    pub fn content(&self, node: Node) -> Option<Vec<u8>> {
+        let text = match node {
+            Node::Readme => README.to_owned(),
+            Node::NsFile(t, i, e) => {
+                let ns = self.ns(t, i)?;
+                match e {
+                    NsEntry::Type => format!("{t}\n"),
+                    NsEntry::Inode => format!("{i}\n"),
+                    NsEntry::Id => format!("{}\n", ns.id?),
+                    NsEntry::Processes => render::processes(ns),
+                    NsEntry::Holders => render::holders(ns),
+                    NsEntry::Pins => render::pins(ns),
+                    NsEntry::InfoJson => {
+                        let v = render::info_json(self.snap, ns, true, &render::comm);
+                        format!("{}\n", serde_json::to_string_pretty(&v).ok()?)
+                    }
+                    NsEntry::Detail(d) => details::read(self.snap, ns, d)?,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        Some(text.into_bytes())
+    }
+
+    /// The uid that owns an entry: a namespace directory is its owning user
+    /// namespace's `owner_uid`; control files and the rest are root's.
+    pub fn owner_uid(&self, node: Node) -> u32 {
+        let (t, i) = match node {
+            Node::NsDir(t, i) => (t, i),
+            Node::NsFile(t, i, e) if e != NsEntry::Ctl => (t, i),
+            _ => return 0,
+        };
+        let Some(ns) = self.ns(t, i) else { return 0 };
+        let user = if t == NsType::User { Some(ns) } else { ns.owner.and_then(|o| self.ns(NsType::User, o)) };
+        user.and_then(|u| u.owner_uid).unwrap_or(0)
+    }
+}
+
+/// The static kind of an entry.
+pub fn kind(node: Node) -> Kind {
+    match node {
+        Node::Root
+        | Node::TypeDir(_)
+        | Node::PinnedRoot
+        | Node::PinnedType(_)
+        | Node::ProcRoot
+        | Node::ProcDir(_)
+        | Node::TreeRoot
+        | Node::TreeUser(_)
+        | Node::NsDir(..)
+        | Node::NsFile(_, _, NsEntry::Children | NsEntry::Owns) => Kind::Dir,
+        Node::PinnedLink(..)
+        | Node::ProcLink(..)
+        | Node::TreeLink(..)
+        | Node::NsFile(_, _, NsEntry::Owner | NsEntry::Parent | NsEntry::Ns)
+        | Node::ChildLink(..)
+        | Node::OwnsLink(..) => Kind::Symlink,
+        _ => Kind::File,
+    }
+}
+
+/// An entry's own name in its directory.
+pub fn name_of(ctx: &Ctx<'_>, node: Node) -> Option<String> {
+    Some(match node {
+        Node::Root => String::new(),
+        Node::Readme => "README".into(),
+        Node::TopCtl => "ctl".into(),
+        Node::PinnedRoot => "pinned".into(),
+        Node::ProcRoot => "proc".into(),
+        Node::TreeRoot => "tree".into(),
+        Node::TypeDir(t) | Node::PinnedType(t) => t.name().into(),
+        Node::PinnedLink(_, id) => ctx.pins.name(id)?.1.clone(),
+        Node::ProcDir(p) => p.to_string(),
+        Node::ProcLink(_, l) => LINK_NAMES.get(l as usize)?.to_string(),
+        Node::TreeUser(i) => format!("user:{i}"),
+        Node::TreeLink(t, i) | Node::OwnsLink(t, i) => format!("{t}:{i}"),
+        Node::NsDir(_, i) | Node::ChildLink(_, i) => i.to_string(),
+        Node::NsFile(_, _, e) => e.name().into(),
+    })
+}
+
+/// A decimal number with no sign, spaces or leading zeros (so each
+/// namespace has exactly one name).
+fn number(s: &str) -> Option<u64> {
+    if s.is_empty()
+        || s.len() > 20
+        || !s.bytes().all(|b| b.is_ascii_digit())
+        || (s.len() > 1 && s.starts_with('0'))
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// `TYPE:INODE`.
+fn typed_name(s: &str) -> Option<(NsType, Inode)> {
+    let (t, i) = s.split_once(':')?;
+    Some((t.parse().ok()?, number(i)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Holder, Pin, ProcessLinks};
+
+    /// A small host: init user/net/uts, a child user ns owning a net ns
+    /// pinned as "web", and a process in both.
+    fn host() -> Snapshot {
+        let mut s = Snapshot::default();
+        let mut add = |ty, inode, owner, parent| {
+            let mut n = Namespace::new(ty, inode);
+            n.owner = owner;
+            n.parent = parent;
+            n.id = Some(inode * 10);
+            n.path = Some(format!("/proc/1/ns/{ty}").into());
+            s.namespaces.insert(inode, n);
+        };
+        add(NsType::User, 100, None, None);
+        add(NsType::Net, 101, Some(100), None);
+        add(NsType::User, 200, Some(100), Some(100));
+        add(NsType::Net, 201, Some(200), None);
+        s.namespaces.get_mut(&100).unwrap().owns = vec![(NsType::Net, 101), (NsType::User, 200)];
+        s.namespaces.get_mut(&100).unwrap().children = vec![200];
+        s.namespaces.get_mut(&200).unwrap().owns = vec![(NsType::Net, 201)];
+        s.namespaces.get_mut(&200).unwrap().owner_uid = Some(1000);
+        let n = s.namespaces.get_mut(&201).unwrap();
+        n.pins = vec![Pin { mntns: 5, path: "/run/netns/web".into() }];
+        n.holders = vec![Holder::Mount { mntns: 5, path: "/run/netns/web".into() }];
+        s.named_pins.insert((NsType::Net, "web".into()), 201);
+        let mut links = ProcessLinks::default();
+        links.0[NsType::User.index()] = 100;
+        links.0[NsType::Net.index()] = 101;
+        s.processes.insert(1, links);
+        s.root_userns = Some(100);
+        s
+    }
+
+    fn with_ctx<R>(snap: &Snapshot, read_only: bool, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
+        let mut pins = PinNames::default();
+        pins.register(NsType::Net, "web");
+        let ctx = Ctx { snap, pins: &pins, read_only, visible: None, has_detail: &|_, _| false };
+        f(&ctx)
+    }
+
+    fn names(list: Option<Vec<(String, Node)>>) -> Vec<String> {
+        list.unwrap_or_default().into_iter().map(|(n, _)| n).collect()
+    }
+
+    #[test]
+    fn root_and_type_dirs() {
+        let s = host();
+        with_ctx(&s, false, |c| {
+            assert_eq!(
+                names(c.list(Node::Root)),
+                [
+                    "README", "ctl", "cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts", "pinned",
+                    "proc", "tree"
+                ]
+            );
+            assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101", "201"]);
+            assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "201"), Some(Node::NsDir(NsType::Net, 201)));
+            assert_eq!(c.lookup(Node::TypeDir(NsType::Uts), "201"), None, "wrong type");
+            assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "0201"), None, "one name only");
+            assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "999"), None);
+        });
+        with_ctx(&s, true, |c| {
+            assert!(!names(c.list(Node::Root)).contains(&"ctl".to_string()));
+            assert_eq!(c.lookup(Node::Root, "ctl"), None);
+        });
+    }
+
+    #[test]
+    fn namespace_directory() {
+        let s = host();
+        with_ctx(&s, false, |c| {
+            let dir = Node::NsDir(NsType::User, 200);
+            assert_eq!(
+                names(c.list(dir)),
+                [
+                    "type",
+                    "inode",
+                    "id",
+                    "owner",
+                    "parent",
+                    "children",
+                    "owns",
+                    "processes",
+                    "holders",
+                    "pins",
+                    "ns",
+                    "ctl",
+                    "info.json"
+                ]
+            );
+            let net = Node::NsDir(NsType::Net, 201);
+            assert_eq!(
+                names(c.list(net)),
+                ["type", "inode", "id", "owner", "processes", "holders", "pins", "ns", "ctl", "info.json"]
+            );
+            let f = |e| c.content(Node::NsFile(NsType::Net, 201, e)).map(|b| String::from_utf8(b).unwrap());
+            assert_eq!(f(NsEntry::Type).as_deref(), Some("net\n"));
+            assert_eq!(f(NsEntry::Inode).as_deref(), Some("201\n"));
+            assert_eq!(f(NsEntry::Id).as_deref(), Some("2010\n"));
+            assert_eq!(f(NsEntry::Pins).as_deref(), Some("5 /run/netns/web\n"));
+            assert_eq!(f(NsEntry::Holders).as_deref(), Some("mount 5 /run/netns/web\n"));
+            assert_eq!(c.owner_uid(net), 1000);
+            assert_eq!(c.owner_uid(Node::NsFile(NsType::Net, 201, NsEntry::Ctl)), 0);
+            assert_eq!(c.lookup(Node::NsDir(NsType::Net, 201), "parent"), None, "net has no parent");
+            assert_eq!(c.lookup(Node::NsDir(NsType::Net, 201), "hostname"), None, "not a uts ns");
+        });
+    }
+
+    #[test]
+    fn symlinks_are_relative() {
+        let s = host();
+        with_ctx(&s, false, |c| {
+            let l = |n| c.link_target(n);
+            assert_eq!(l(Node::NsFile(NsType::Net, 201, NsEntry::Owner)).as_deref(), Some("../../user/200"));
+            assert_eq!(l(Node::NsFile(NsType::User, 200, NsEntry::Parent)).as_deref(), Some("../100"));
+            let child = c.lookup(Node::NsFile(NsType::User, 100, NsEntry::Children), "200").unwrap();
+            assert_eq!(l(child).as_deref(), Some("../../200"));
+            let owned = c.lookup(Node::NsFile(NsType::User, 200, NsEntry::Owns), "net:201").unwrap();
+            assert_eq!(l(owned).as_deref(), Some("../../../net/201"));
+            let pin = c.lookup(Node::PinnedType(NsType::Net), "web").unwrap();
+            assert_eq!(l(pin).as_deref(), Some("../../net/201"));
+            let proc_net = c.lookup(Node::ProcDir(1), "net").unwrap();
+            assert_eq!(l(proc_net).as_deref(), Some("../../net/101"));
+            assert_eq!(names(c.list(Node::ProcDir(1))), ["net", "user"]);
+        });
+    }
+
+    #[test]
+    fn ownership_tree() {
+        let s = host();
+        with_ctx(&s, false, |c| {
+            assert_eq!(names(c.list(Node::TreeRoot)), ["user:100"]);
+            assert_eq!(names(c.list(Node::TreeUser(100))), ["net:101", "user:200"]);
+            assert_eq!(names(c.list(Node::TreeUser(200))), ["net:201"]);
+            assert_eq!(c.lookup(Node::TreeRoot, "user:200"), None, "nested, not top-level");
+            let deep = c.lookup(Node::TreeUser(200), "net:201").unwrap();
+            // tree/user:100/user:200/net:201 -> ../../../net/201
+            assert_eq!(c.link_target(deep).as_deref(), Some("../../../net/201"));
+            let top = c.lookup(Node::TreeUser(100), "net:101").unwrap();
+            assert_eq!(c.link_target(top).as_deref(), Some("../../net/101"));
+            assert_eq!(c.lookup(Node::TreeUser(100), "net:201"), None, "owned by 200, not 100");
+        });
+    }
+
+    #[test]
+    fn visibility_filter() {
+        let s = host();
+        let pins = PinNames::default();
+        let visible: HashSet<Inode> = [100, 101].into();
+        let c = Ctx {
+            snap: &s,
+            pins: &pins,
+            read_only: false,
+            visible: Some(&visible),
+            has_detail: &|_, _| false,
+        };
+        assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101"]);
+        assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "201"), None);
+        assert_eq!(names(c.list(Node::NsFile(NsType::User, 100, NsEntry::Children))), Vec::<String>::new());
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(number("4026531840"), Some(4026531840));
+        assert_eq!(number("0"), Some(0));
+        for bad in ["", "01", "+1", "-1", " 1", "1a", "99999999999999999999999"] {
+            assert_eq!(number(bad), None, "{bad}");
+        }
+    }
+}
