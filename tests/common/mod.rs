@@ -184,3 +184,89 @@ impl Drop for PidGuard {
         let _ = nsfuse::sys::kill(self.0, libc::SIGKILL);
     }
 }
+
+/// A mounted nsfuse on a fresh temporary directory, with its own pin and
+/// netns directories unless told otherwise. On drop: unmount, end the
+/// daemon (found by PID through its command line), remove everything.
+pub struct Nsfuse {
+    pub dir: TempDir,
+    pub mnt: PathBuf,
+    pub pin_dir: PathBuf,
+    pub netns_dir: PathBuf,
+}
+
+impl Nsfuse {
+    /// Mount in the background (the default mode) with extra `-o` options.
+    pub fn start(opts: &[&str]) -> Nsfuse {
+        let dir = TempDir::new("mnt");
+        Self::start_in(dir, opts)
+    }
+
+    pub fn start_in(dir: TempDir, opts: &[&str]) -> Nsfuse {
+        let mnt = dir.join("mnt");
+        std::fs::create_dir_all(&mnt).unwrap();
+        let pin_dir = dir.join("pins");
+        let netns_dir = if opts.iter().any(|o| o.starts_with("netns_dir=")) {
+            PathBuf::from(opts.iter().find_map(|o| o.strip_prefix("netns_dir=")).unwrap())
+        } else {
+            dir.join("netns")
+        };
+        let mut all = vec![format!("pin_dir={}", pin_dir.display())];
+        if !opts.iter().any(|o| o.starts_with("netns_dir=")) {
+            all.push(format!("netns_dir={}", netns_dir.display()));
+        }
+        all.extend(opts.iter().map(|s| s.to_string()));
+        let out = Command::new(nsfuse_bin())
+            .arg(&mnt)
+            .arg("-o")
+            .arg(all.join(","))
+            .output()
+            .expect("run nsfuse");
+        assert!(out.status.success(), "nsfuse failed to mount: {}", String::from_utf8_lossy(&out.stderr));
+        Nsfuse { dir, mnt, pin_dir, netns_dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.mnt.join(rel)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    /// PIDs of nsfuse daemons serving this mount point.
+    pub fn daemon_pids(&self) -> Vec<i32> {
+        daemons_of(&self.mnt)
+    }
+}
+
+/// nsfuse processes whose command line names `mnt`.
+pub fn daemons_of(mnt: &Path) -> Vec<i32> {
+    let want = mnt.to_string_lossy().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let args: Vec<String> =
+                    c.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                args.first().is_some_and(|a| a.ends_with("nsfuse")) && args.iter().any(|a| *a == want)
+            }) && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+        })
+        .collect()
+}
+
+impl Drop for Nsfuse {
+    fn drop(&mut self) {
+        let pids = self.daemon_pids();
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).stderr(Stdio::null()).status();
+        let gone = wait_for(5.0, || daemons_of(&self.mnt).is_empty());
+        if !gone {
+            for p in pids {
+                let _ = nsfuse::sys::kill(p, libc::SIGKILL);
+            }
+        }
+        // TempDir's drop unmounts the pin directories and removes it all.
+    }
+}

@@ -1,0 +1,342 @@
+//! The mounted tree, used the way people use it (ls, cat, find, cp, tree,
+//! nsenter) and checked against the kernel (stat -L, /proc, ip).
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Every entry below `root` (not following symlinks) with its inode number.
+fn walk(root: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else { continue };
+            out.push((e.path(), m.ino()));
+            if m.is_dir() {
+                todo.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
+    r.err().and_then(|e| e.raw_os_error())
+}
+
+#[test]
+fn namespace_files_match_the_kernel() {
+    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let mut p = Proc::cmd(&[
+        "unshare", "--net", "--uts", "--ipc", "sh", "-c",
+        "hostname nsfuse-test-host && ip link add d0 type ifb && exec sleep 1000",
+    ]);
+    let pid = p.pid();
+    let net = wait_unshared(pid, "net");
+    assert!(wait_for(5.0, || std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")));
+    for t in ["net", "uts", "ipc"] {
+        let inode = ino(format!("/proc/{pid}/ns/{t}"));
+        let dir = format!("{t}/{inode}");
+        assert_eq!(m.read(&format!("{dir}/type")), format!("{t}\n"));
+        assert_eq!(m.read(&format!("{dir}/inode")), format!("{inode}\n"));
+        assert_eq!(m.read(&format!("{dir}/processes")), format!("{pid}\tsleep\n"));
+        assert!(m.read(&format!("{dir}/holders")).contains(&format!("task {pid} {pid}\n")));
+        let (_, id) = ns_ident(format!("/proc/{pid}/ns/{t}"));
+        assert_eq!(m.read(&format!("{dir}/id")), format!("{id}\n"));
+        let owner = std::fs::read_link(m.path(&format!("{dir}/owner"))).unwrap();
+        assert_eq!(owner, PathBuf::from(format!("../../user/{}", ino("/proc/self/ns/user"))));
+        // The ns link is a real nsfs file of that namespace.
+        assert_eq!(ino(m.path(&format!("{dir}/ns"))), inode);
+        let info: serde_json::Value = serde_json::from_str(&m.read(&format!("{dir}/info.json"))).unwrap();
+        assert_eq!(info["inode"], inode);
+        assert_eq!(info["type"], t);
+    }
+    let uts = ino(format!("/proc/{pid}/ns/uts"));
+    assert_eq!(m.read(&format!("uts/{uts}/hostname")), "nsfuse-test-host\n");
+    assert_eq!(m.read(&format!("net/{net}/interfaces")), "lo\nd0\n");
+    assert_eq!(m.read(&format!("net/{net}/netnsid")), "unassigned\n");
+    // nsenter through the tree runs inside that namespace.
+    let through_tree = run(&["nsenter", &format!("--net={}", m.path(&format!("net/{net}/ns")).display()), "ip", "-o", "link"]);
+    let through_pid = run(&["nsenter", "-t", &pid.to_string(), "-n", "ip", "-o", "link"]);
+    assert_eq!(through_tree, through_pid);
+    assert!(through_tree.contains("d0"));
+    // proc/PID/net resolves to the same directory.
+    let a = std::fs::canonicalize(m.path(&format!("proc/{pid}/net"))).unwrap();
+    assert_eq!(a, std::fs::canonicalize(m.path(&format!("net/{net}"))).unwrap());
+    p.kill();
+}
+
+#[test]
+fn user_namespace_maps_and_ownership_tree() {
+    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let mut p = Proc::cmd(&["unshare", "--user", "--map-root-user", "--net", "--uts", "sleep", "1000"]);
+    let pid = p.pid();
+    let net = wait_unshared(pid, "net");
+    assert!(wait_for(5.0, || std::fs::read_to_string(format!("/proc/{pid}/uid_map")).is_ok_and(|s| !s.trim().is_empty())));
+    let user = ino(format!("/proc/{pid}/ns/user"));
+    let uts = ino(format!("/proc/{pid}/ns/uts"));
+    let dir = format!("user/{user}");
+    assert_eq!(m.read(&format!("{dir}/uid_map")), std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap());
+    assert_eq!(m.read(&format!("{dir}/gid_map")), std::fs::read_to_string(format!("/proc/{pid}/gid_map")).unwrap());
+    assert_eq!(m.read(&format!("{dir}/owner_uid")), "0\n");
+    assert_eq!(m.read(&format!("{dir}/level")), "1\n");
+    let root = ino("/proc/self/ns/user");
+    assert_eq!(std::fs::read_link(m.path(&format!("{dir}/parent"))).unwrap(), PathBuf::from(format!("../{root}")));
+    assert_eq!(
+        std::fs::read_link(m.path(&format!("{dir}/owns/net:{net}"))).unwrap(),
+        PathBuf::from(format!("../../../net/{net}"))
+    );
+    assert_eq!(
+        std::fs::read_link(m.path(&format!("user/{root}/children/{user}"))).unwrap(),
+        PathBuf::from(format!("../../{user}"))
+    );
+    // tree/: the user namespace nests under the initial one, with links to what it owns.
+    let node = m.path(&format!("tree/user:{root}/user:{user}"));
+    assert!(node.is_dir());
+    for (t, i) in [("net", net), ("uts", uts)] {
+        let link = node.join(format!("{t}:{i}"));
+        assert_eq!(std::fs::read_link(&link).unwrap(), PathBuf::from(format!("../../../{t}/{i}")));
+        assert_eq!(std::fs::canonicalize(&link).unwrap(), std::fs::canonicalize(m.path(&format!("{t}/{i}"))).unwrap());
+    }
+    let out = run(&["tree", m.path("tree").to_str().unwrap()]);
+    assert!(out.contains(&format!("user:{user}")) && out.contains(&format!("net:{net}")));
+    p.kill();
+}
+
+#[test]
+fn whole_tree_walks_cleanly_and_sizes_match_reads() {
+    let m = Nsfuse::start(&[]);
+    let mnt = m.mnt.to_str().unwrap();
+    // Other tests end namespaces while we walk (a directory can vanish
+    // mid-walk, as under /proc): a walk gets three tries to be clean.
+    for cmd in [vec!["ls", "-lR", mnt], vec!["tree", mnt], vec!["find", mnt, "-type", "f", "-exec", "cat", "{}", "+"]] {
+        let clean = |out: &std::process::Output| {
+            out.status.success() && out.stderr.is_empty() && !String::from_utf8_lossy(&out.stdout).contains("[error")
+        };
+        let mut last = None;
+        for _ in 0..3 {
+            let out = Command::new(cmd[0]).args(&cmd[1..]).output().unwrap();
+            if clean(&out) {
+                last = None;
+                break;
+            }
+            last = Some(out);
+        }
+        if let Some(out) = last {
+            panic!("{cmd:?} failed 3 times ({:?}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    // st_size equals the bytes a read returns, for every file. Files of
+    // namespaces other tests make and end meanwhile may vanish: skip those.
+    let mut files = 0;
+    for (path, _) in walk(&m.mnt) {
+        let Ok(md) = path.symlink_metadata() else { continue };
+        if !md.is_file() || path.file_name().is_some_and(|n| n == "ctl") {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let Ok(again) = path.symlink_metadata() else { continue };
+        if again.len() == md.len() {
+            assert_eq!(bytes.len() as u64, md.len(), "{}", path.display());
+        }
+        files += 1;
+    }
+    assert!(files > 50, "only {files} files");
+}
+
+#[test]
+fn copy_of_a_namespace_directory_is_byte_identical() {
+    let m = Nsfuse::start(&["refresh_ms=60000"]);
+    let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    let net = wait_unshared(p.pid(), "net");
+    let dest = TempDir::new("cp");
+    let src = m.path(&format!("net/{net}"));
+    run(&["cp", "-r", src.to_str().unwrap(), dest.join("copy").to_str().unwrap()]);
+    let mut compared = 0;
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        let name = e.file_name();
+        if !e.path().symlink_metadata().unwrap().is_file() || name == "ctl" {
+            continue;
+        }
+        let copied = std::fs::read(dest.join("copy").join(&name)).unwrap();
+        assert_eq!(copied, std::fs::read(e.path()).unwrap(), "{name:?}");
+        compared += 1;
+    }
+    assert!(compared >= 6);
+    p.kill();
+}
+
+#[test]
+fn inode_numbers_and_names_are_stable_across_refreshes() {
+    let m = Nsfuse::start(&["refresh_ms=50"]);
+    let mut p = Proc::cmd(&["unshare", "--user", "--map-root-user", "--net", "--uts", "sleep", "1000"]);
+    let pid = p.pid();
+    wait_unshared(pid, "uts");
+    let user = ino(format!("/proc/{pid}/ns/user"));
+    let root = ino("/proc/self/ns/user");
+    let watched = [
+        m.path(&format!("user/{user}")),
+        m.path(&format!("tree/user:{root}/user:{user}")),
+        m.path(&format!("proc/{pid}")),
+        m.path("pinned"),
+    ];
+    let snapshot = || watched.iter().flat_map(|w| walk(w)).collect::<Vec<_>>();
+    let top = || ["net", "user", "README", "ctl", "proc", "tree"].map(|n| ino(m.path(n)));
+    let first = snapshot();
+    let first_top = top();
+    assert!(first.len() > 10);
+    for _ in 0..5 {
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        let _ = std::fs::read_dir(&m.mnt).unwrap().count(); // forces a refresh
+        assert_eq!(snapshot(), first);
+        assert_eq!(top(), first_top);
+    }
+    p.kill();
+}
+
+#[test]
+fn created_namespace_is_readable_at_once_and_gone_after_death() {
+    // A long refresh interval: only the forced rescan on a lookup miss can find it.
+    let m = Nsfuse::start(&["refresh_ms=60000"]);
+    let _ = std::fs::read_dir(m.path("net")).unwrap().count();
+    let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    let net = wait_unshared(p.pid(), "net");
+    assert_eq!(m.read(&format!("net/{net}/type")), "net\n");
+    drop(m);
+
+    let m = Nsfuse::start(&["refresh_ms=200"]);
+    let mut q = Proc::cmd(&["unshare", "--uts", "sleep", "1000"]);
+    let uts = wait_unshared(q.pid(), "uts");
+    let dir = m.path(&format!("uts/{uts}"));
+    assert!(dir.is_dir());
+    q.kill();
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    assert_eq!(errno_of(std::fs::metadata(&dir)), Some(libc::ENOENT));
+    assert!(!std::fs::read_dir(m.path("uts")).unwrap().flatten().any(|e| e.file_name() == uts.to_string().as_str()));
+    p.kill();
+}
+
+#[test]
+fn dead_namespace_under_an_open_directory_gives_enoent() {
+    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let mut p = Proc::cmd(&["unshare", "--ipc", "sleep", "1000"]);
+    let ipc = wait_unshared(p.pid(), "ipc");
+    let dir = m.path(&format!("ipc/{ipc}"));
+    // A shell sitting in the directory, like `cd`.
+    let handle = std::fs::File::open(&dir).unwrap();
+    p.kill();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(errno_of(std::fs::read(dir.join("type"))), Some(libc::ENOENT));
+    drop(handle);
+}
+
+#[test]
+fn writes_and_changes_are_refused() {
+    let m = Nsfuse::start(&[]);
+    let net = ino("/proc/self/ns/net");
+    let e = errno_of(std::fs::write(m.path(&format!("net/{net}/type")), "x"));
+    assert!(matches!(e, Some(libc::EACCES) | Some(libc::EROFS)), "{e:?}");
+    let e = errno_of(std::fs::create_dir(m.path("net/x")));
+    assert!(matches!(e, Some(libc::EPERM) | Some(libc::EROFS)), "{e:?}");
+    let e = errno_of(std::fs::File::create(m.path("net/newfile")));
+    assert!(matches!(e, Some(libc::EPERM) | Some(libc::EROFS) | Some(libc::EACCES)), "{e:?}");
+    let e = errno_of(std::fs::remove_file(m.path("README")));
+    assert!(matches!(e, Some(libc::EPERM) | Some(libc::EROFS)), "{e:?}");
+    let e = errno_of(std::fs::rename(m.path("README"), m.path("README2")));
+    assert!(matches!(e, Some(libc::EPERM) | Some(libc::EROFS)), "{e:?}");
+    let md = m.path(&format!("net/{net}/ctl")).metadata().unwrap();
+    assert_eq!((md.mode() & 0o777, md.uid()), (0o600, 0));
+    assert_eq!(m.path("net").metadata().unwrap().mode() & 0o777, 0o555);
+}
+
+#[test]
+fn read_only_mount_has_no_control_files() {
+    let m = Nsfuse::start(&["ro"]);
+    let net = ino("/proc/self/ns/net");
+    assert!(!m.path("ctl").exists());
+    assert!(!m.path(&format!("net/{net}/ctl")).exists());
+    assert_eq!(errno_of(std::fs::write(m.path(&format!("net/{net}/type")), "x")), Some(libc::EROFS));
+}
+
+#[test]
+fn background_mount_answers_at_once_and_umount_stops_the_daemon() {
+    let m = Nsfuse::start(&[]);
+    // The command returned: the tree must already answer.
+    assert!(m.read("README").contains("nsfuse"));
+    let pids = m.daemon_pids();
+    assert_eq!(pids.len(), 1, "one daemon: {pids:?}");
+    run(&["umount", m.mnt.to_str().unwrap()]);
+    assert!(wait_for(5.0, || daemons_of(&m.mnt).is_empty()), "daemon still running after umount");
+    assert!(!is_mounted(&m.mnt));
+}
+
+/// Start nsfuse in the foreground on `mnt`; wait until it answers.
+fn foreground(dir: &TempDir, mnt: &Path) -> Proc {
+    let p = Proc(
+        Command::new(nsfuse_bin())
+            .arg(mnt)
+            .arg("-f")
+            .arg("-o")
+            .arg(format!("pin_dir={},netns_dir={}", dir.join("pins").display(), dir.join("netns").display()))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for(10.0, || mnt.join("README").exists()), "foreground mount never answered");
+    p
+}
+
+#[test]
+fn sigterm_unmounts_cleanly() {
+    let dir = TempDir::new("sig");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mut p = foreground(&dir, &mnt);
+    nsfuse::sys::kill(p.pid(), libc::SIGTERM).unwrap();
+    let status = p.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!is_mounted(&mnt));
+}
+
+#[test]
+fn stale_mount_after_kill_9_is_cleared_on_restart() {
+    let dir = TempDir::new("stale");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mut p = foreground(&dir, &mnt);
+    nsfuse::sys::kill(p.pid(), libc::SIGKILL).unwrap();
+    let _ = p.0.wait();
+    assert_eq!(errno_of(std::fs::metadata(&mnt)), Some(libc::ENOTCONN));
+    let mut q = foreground(&dir, &mnt);
+    assert!(mnt.join("net").is_dir());
+    nsfuse::sys::kill(q.pid(), libc::SIGTERM).unwrap();
+    let _ = q.0.wait();
+}
+
+#[test]
+fn bad_options_and_missing_root_are_refused() {
+    let dir = TempDir::new("opts");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let out = Command::new(nsfuse_bin()).arg(&mnt).args(["-o", "bogus_option"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus_option"));
+    assert!(!is_mounted(&mnt));
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(nsfuse_bin())
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("root"), "{err}");
+    assert!(!is_mounted(&mnt));
+}
