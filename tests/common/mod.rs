@@ -251,7 +251,7 @@ pub fn daemons_of(mnt: &Path) -> Vec<i32> {
             std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
                 let args: Vec<String> =
                     c.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-                args.first().is_some_and(|a| a.ends_with("nsfuse")) && args.iter().any(|a| *a == want)
+                args.first().is_some_and(|a| a.ends_with("nsfuse")) && args.contains(&want)
             }) && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
         })
         .collect()
