@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod discovery;
 pub mod enter;
 pub mod fs;
+pub mod helper;
 pub mod model;
 pub mod par;
 pub mod render;

@@ -1,12 +1,11 @@
 //! The `nsfuse` binary: parse the command line and dispatch.
 
 use nsfuse::cli::args::{self, Command};
-use nsfuse::control::create;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.first().map(String::as_str) == Some(create::HELPER_ARG) {
-        std::process::exit(create::helper_main(&argv[1..]));
+    if argv.first().map(String::as_str) == Some(nsfuse::helper::HELPER_ARG) {
+        std::process::exit(nsfuse::helper::main(&argv[1..]));
     }
     let code = match args::parse(&argv) {
         Ok(Command::Help) => {

@@ -34,12 +34,18 @@ fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
 fn namespace_files_match_the_kernel() {
     let m = Nsfuse::start(&["refresh_ms=100"]);
     let mut p = Proc::cmd(&[
-        "unshare", "--net", "--uts", "--ipc", "sh", "-c",
+        "unshare",
+        "--net",
+        "--uts",
+        "--ipc",
+        "sh",
+        "-c",
         "hostname nsfuse-test-host && ip link add d0 type ifb && exec sleep 1000",
     ]);
     let pid = p.pid();
     let net = wait_unshared(pid, "net");
-    assert!(wait_for(5.0, || std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")));
+    assert!(wait_for(5.0, || std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.trim() == "sleep")));
     for t in ["net", "uts", "ipc"] {
         let inode = ino(format!("/proc/{pid}/ns/{t}"));
         let dir = format!("{t}/{inode}");
@@ -62,7 +68,13 @@ fn namespace_files_match_the_kernel() {
     assert_eq!(m.read(&format!("net/{net}/interfaces")), "lo\nd0\n");
     assert_eq!(m.read(&format!("net/{net}/netnsid")), "unassigned\n");
     // nsenter through the tree runs inside that namespace.
-    let through_tree = run(&["nsenter", &format!("--net={}", m.path(&format!("net/{net}/ns")).display()), "ip", "-o", "link"]);
+    let through_tree = run(&[
+        "nsenter",
+        &format!("--net={}", m.path(&format!("net/{net}/ns")).display()),
+        "ip",
+        "-o",
+        "link",
+    ]);
     let through_pid = run(&["nsenter", "-t", &pid.to_string(), "-n", "ip", "-o", "link"]);
     assert_eq!(through_tree, through_pid);
     assert!(through_tree.contains("d0"));
@@ -78,16 +90,26 @@ fn user_namespace_maps_and_ownership_tree() {
     let mut p = Proc::cmd(&["unshare", "--user", "--map-root-user", "--net", "--uts", "sleep", "1000"]);
     let pid = p.pid();
     let net = wait_unshared(pid, "net");
-    assert!(wait_for(5.0, || std::fs::read_to_string(format!("/proc/{pid}/uid_map")).is_ok_and(|s| !s.trim().is_empty())));
+    assert!(wait_for(5.0, || std::fs::read_to_string(format!("/proc/{pid}/uid_map"))
+        .is_ok_and(|s| !s.trim().is_empty())));
     let user = ino(format!("/proc/{pid}/ns/user"));
     let uts = ino(format!("/proc/{pid}/ns/uts"));
     let dir = format!("user/{user}");
-    assert_eq!(m.read(&format!("{dir}/uid_map")), std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap());
-    assert_eq!(m.read(&format!("{dir}/gid_map")), std::fs::read_to_string(format!("/proc/{pid}/gid_map")).unwrap());
+    assert_eq!(
+        m.read(&format!("{dir}/uid_map")),
+        std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap()
+    );
+    assert_eq!(
+        m.read(&format!("{dir}/gid_map")),
+        std::fs::read_to_string(format!("/proc/{pid}/gid_map")).unwrap()
+    );
     assert_eq!(m.read(&format!("{dir}/owner_uid")), "0\n");
     assert_eq!(m.read(&format!("{dir}/level")), "1\n");
     let root = ino("/proc/self/ns/user");
-    assert_eq!(std::fs::read_link(m.path(&format!("{dir}/parent"))).unwrap(), PathBuf::from(format!("../{root}")));
+    assert_eq!(
+        std::fs::read_link(m.path(&format!("{dir}/parent"))).unwrap(),
+        PathBuf::from(format!("../{root}"))
+    );
     assert_eq!(
         std::fs::read_link(m.path(&format!("{dir}/owns/net:{net}"))).unwrap(),
         PathBuf::from(format!("../../../net/{net}"))
@@ -102,7 +124,10 @@ fn user_namespace_maps_and_ownership_tree() {
     for (t, i) in [("net", net), ("uts", uts)] {
         let link = node.join(format!("{t}:{i}"));
         assert_eq!(std::fs::read_link(&link).unwrap(), PathBuf::from(format!("../../../{t}/{i}")));
-        assert_eq!(std::fs::canonicalize(&link).unwrap(), std::fs::canonicalize(m.path(&format!("{t}/{i}"))).unwrap());
+        assert_eq!(
+            std::fs::canonicalize(&link).unwrap(),
+            std::fs::canonicalize(m.path(&format!("{t}/{i}"))).unwrap()
+        );
     }
     let out = run(&["tree", m.path("tree").to_str().unwrap()]);
     assert!(out.contains(&format!("user:{user}")) && out.contains(&format!("net:{net}")));
@@ -115,9 +140,15 @@ fn whole_tree_walks_cleanly_and_sizes_match_reads() {
     let mnt = m.mnt.to_str().unwrap();
     // Other tests end namespaces while we walk (a directory can vanish
     // mid-walk, as under /proc): a walk gets three tries to be clean.
-    for cmd in [vec!["ls", "-lR", mnt], vec!["tree", mnt], vec!["find", mnt, "-type", "f", "-exec", "cat", "{}", "+"]] {
+    for cmd in [
+        vec!["ls", "-lR", mnt],
+        vec!["tree", mnt],
+        vec!["find", mnt, "-type", "f", "-exec", "cat", "{}", "+"],
+    ] {
         let clean = |out: &std::process::Output| {
-            out.status.success() && out.stderr.is_empty() && !String::from_utf8_lossy(&out.stdout).contains("[error")
+            out.status.success()
+                && out.stderr.is_empty()
+                && !String::from_utf8_lossy(&out.stdout).contains("[error")
         };
         let mut last = None;
         for _ in 0..3 {
@@ -218,7 +249,10 @@ fn created_namespace_is_readable_at_once_and_gone_after_death() {
     q.kill();
     std::thread::sleep(std::time::Duration::from_millis(250));
     assert_eq!(errno_of(std::fs::metadata(&dir)), Some(libc::ENOENT));
-    assert!(!std::fs::read_dir(m.path("uts")).unwrap().flatten().any(|e| e.file_name() == uts.to_string().as_str()));
+    assert!(!std::fs::read_dir(m.path("uts"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name() == uts.to_string().as_str()));
     p.kill();
 }
 

@@ -1,22 +1,18 @@
 //! Making new namespaces that are usable, not just alive (SPEC section 4).
 //! Types a thread may unshare alone (net, uts, ipc, cgroup, mnt, time) are
 //! made on a short-lived helper thread; user and pid need a process of
-//! their own: a helper re-exec of this binary (`__nsfuse-helper`), which is
-//! single-threaded and so may unshare and fork freely.
+//! their own: a `helper` re-exec of this binary, which is single-threaded
+//! and so may unshare and fork freely.
 
 use super::Error;
 use crate::model::{NsType, Pid};
 use crate::sys;
-use std::ffi::CString;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// The name of the minimal init kept in a new pid namespace.
-pub const INIT_COMM: &str = "nsfuse-init";
-/// argv[1] of the helper re-exec.
-pub const HELPER_ARG: &str = "__nsfuse-helper";
+pub use crate::helper::INIT_COMM;
 
 /// A new namespace: a descriptor holding it, and the init started in it (pid only).
 pub struct Made {
@@ -55,9 +51,8 @@ pub fn new_namespace(ty: NsType) -> Result<Made, Error> {
 }
 
 fn helper(mode: &str) -> Command {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
-    let mut c = Command::new(exe);
-    c.arg(HELPER_ARG).arg(mode).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut c = crate::helper::command(mode);
+    c.stdin(Stdio::piped()).stdout(Stdio::piped());
     c
 }
 
@@ -107,45 +102,6 @@ pub fn end_init(pid: Pid) {
                 Ok(0) => std::thread::sleep(std::time::Duration::from_millis(5)),
                 _ => break,
             }
-        }
-    }
-}
-
-/// The helper re-exec's main: `hold` waits for stdin to close; `pid-init`
-/// (already in a new pid namespace for its children) forks the init, prints
-/// its pid and exits.
-pub fn helper_main(args: &[String]) -> i32 {
-    match args.first().map(String::as_str) {
-        Some("hold") => {
-            let mut sink = String::new();
-            let _ = std::io::stdin().read_line(&mut sink);
-            0
-        }
-        Some("pid-init") => match sys::fork() {
-            Ok(0) => init_main(),
-            Ok(child) => {
-                let mut out = std::io::stdout();
-                let _ = writeln!(out, "{child}");
-                let _ = out.flush();
-                0
-            }
-            Err(_) => 1,
-        },
-        _ => 2,
-    }
-}
-
-/// PID 1 of a new pid namespace: reap children, nothing else.
-fn init_main() -> ! {
-    let _ = sys::setsid();
-    let _ = sys::stdio_to_devnull();
-    if let Ok(name) = CString::new(INIT_COMM) {
-        let _ = sys::set_comm(&name);
-    }
-    loop {
-        if sys::waitpid(-1, 0).is_err() {
-            // No children now (ECHILD); orphans may be reparented to us later.
-            std::thread::sleep(std::time::Duration::from_millis(500));
         }
     }
 }

@@ -85,8 +85,14 @@ pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<String> {
     match detail {
         Detail::OwnerUid => ns.owner_uid.map(|u| line(u.to_string())),
         Detail::Level => Some(line(snap.level(ns).to_string())),
-        Detail::UidMap => read_string(&format!("/proc/{}/uid_map", pid?)),
-        Detail::GidMap => read_string(&format!("/proc/{}/gid_map", pid?)),
+        Detail::UidMap | Detail::GidMap => {
+            let file = detail.name();
+            match pid {
+                Some(pid) => read_string(&format!("/proc/{pid}/{file}")),
+                // No process in it: a single-threaded helper enters it to read.
+                None => crate::helper::read_in_userns(open(ns)?.as_fd(), file),
+            }
+        }
         Detail::Hostname | Detail::Domainname => {
             let fd = open(ns)?;
             let (host, domain) = enter::run_in_one(fd.as_fd(), NsType::Uts, sys::uname).ok()?;

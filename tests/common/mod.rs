@@ -216,12 +216,8 @@ impl Nsfuse {
             all.push(format!("netns_dir={}", netns_dir.display()));
         }
         all.extend(opts.iter().map(|s| s.to_string()));
-        let out = Command::new(nsfuse_bin())
-            .arg(&mnt)
-            .arg("-o")
-            .arg(all.join(","))
-            .output()
-            .expect("run nsfuse");
+        let out =
+            Command::new(nsfuse_bin()).arg(&mnt).arg("-o").arg(all.join(",")).output().expect("run nsfuse");
         assert!(out.status.success(), "nsfuse failed to mount: {}", String::from_utf8_lossy(&out.stderr));
         Nsfuse { dir, mnt, pin_dir, netns_dir }
     }
@@ -268,5 +264,17 @@ impl Drop for Nsfuse {
             }
         }
         // TempDir's drop unmounts the pin directories and removes it all.
+    }
+}
+
+impl PidGuard {
+    /// Kill it now and wait until it is gone (reaped by whoever its parent is).
+    pub fn end(self) {
+        let pid = self.0;
+        drop(self);
+        wait_for(5.0, || {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+        });
     }
 }
