@@ -370,3 +370,55 @@ fn scan_command_prints_table_and_json() {
     assert_eq!(ours["holders"][0], format!("task {pid} {pid}"));
     p.kill();
 }
+
+#[test]
+fn pins_found_transitively_through_nested_processless_mount_namespaces() {
+    let dir = TempDir::new("nested");
+    let d = dir.path().to_str().unwrap().to_owned();
+    run(&["mount", "--bind", &d, &d]);
+    run(&["mount", "--make-private", &d]);
+    std::fs::File::create(dir.join("a")).unwrap();
+    for sub in ["in", "in2"] {
+        std::fs::create_dir(dir.join(sub)).unwrap();
+    }
+    // A (pinned here) holds B (pinned only inside A) holds a net namespace
+    // (pinned only inside B). No process is left in any of them.
+    let inner_b =
+        format!("mount -t tmpfs none {d}/in2 && touch {d}/in2/net && unshare --net={d}/in2/net true");
+    let inner_a = format!(
+        "mount -t tmpfs none {d}/in && touch {d}/in/b && unshare --mount={d}/in/b --propagation private sh -c '{inner_b}'"
+    );
+    run(&["unshare", &format!("--mount={d}/a"), "--propagation", "private", "sh", "-c", &inner_a]);
+    let a = ns_ident(format!("{d}/a"));
+    let s = snap();
+    let pinned_in = |mntns: u64, ty: NsType| -> Vec<u64> {
+        s.namespaces
+            .values()
+            .filter(|n| n.ns_type == ty && n.pins.iter().any(|p| p.mntns == mntns))
+            .map(|n| n.inode)
+            .collect()
+    };
+    let b = pinned_in(a.0, NsType::Mnt);
+    assert_eq!(b.len(), 1, "mount namespace B pinned inside A");
+    let net = pinned_in(b[0], NsType::Net);
+    assert_eq!(net.len(), 1, "net namespace pinned inside B");
+    assert!(s.namespaces[&net[0]]
+        .holders
+        .iter()
+        .any(|h| h.to_string() == format!("mount {} {d}/in2/net", b[0])));
+    run(&["umount", &format!("{d}/a")]);
+    assert!(!has(&snap(), a));
+}
+
+#[test]
+fn scan_as_non_root_says_the_view_is_partial() {
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(nsfuse_bin())
+        .arg("scan")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("partial"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("NS "));
+}

@@ -374,3 +374,60 @@ fn bad_options_and_missing_root_are_refused() {
     assert!(err.contains("root"), "{err}");
     assert!(!is_mounted(&mnt));
 }
+
+/// Run `sh -c script` as nobody; (exit ok, stdout, stderr).
+fn as_nobody(script: &str) -> (bool, String, String) {
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "sh", "-c", script])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn who_may_see_what() {
+    // Without allow_other, another user cannot even list the mount.
+    let private = Nsfuse::start(&[]);
+    let (ok, _, _) = as_nobody(&format!("ls '{}'", private.mnt.display()));
+    assert!(!ok, "non-root listed a mount without allow_other");
+    drop(private);
+
+    let m = Nsfuse::start(&["allow_other", "refresh_ms=100"]);
+    let mut mine = Proc::cmd(&[
+        "unshare",
+        "--uts",
+        "setpriv",
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "sleep",
+        "1000",
+    ]);
+    let mut root_only = Proc::cmd(&["unshare", "--uts", "sleep", "1000"]);
+    let uts_mine = wait_unshared(mine.pid(), "uts");
+    let uts_root = wait_unshared(root_only.pid(), "uts");
+    assert!(wait_for(5.0, || std::fs::metadata(format!("/proc/{}", mine.pid()))
+        .is_ok_and(|md| md.uid() == 65534)));
+    // A listing may be up to refresh_ms old: let one interval pass.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let (ok, listing, err) = as_nobody(&format!("ls '{}'", m.path("uts").display()));
+    assert!(ok, "{err}");
+    assert!(
+        listing.lines().any(|l| l == uts_mine.to_string()),
+        "nobody's own namespace is visible: {listing}"
+    );
+    assert!(!listing.lines().any(|l| l == uts_root.to_string()), "root's namespace is hidden: {listing}");
+    // Ancestors of what it sees: the initial user namespace.
+    let (ok, _, _) = as_nobody(&format!("cat '{}/user/{}/type'", m.mnt.display(), ino("/proc/self/ns/user")));
+    assert!(ok);
+    let (ok, _, _) = as_nobody(&format!("cat '{}/uts/{uts_root}/type'", m.mnt.display()));
+    assert!(!ok, "a hidden namespace cannot be read by path either");
+    mine.kill();
+    root_only.kill();
+}

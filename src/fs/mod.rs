@@ -486,6 +486,7 @@ fn visible_to(snap: &Snapshot, uid: u32) -> HashSet<Inode> {
             out.extend(links.0.iter().filter(|&&i| i != 0).map(|&i| i as Inode));
         }
     }
+    log::debug!("uid {uid} may see {} namespaces of its own processes", out.len());
     let mut todo: Vec<Inode> = out.iter().copied().collect();
     while let Some(i) = todo.pop() {
         if let Some(ns) = snap.namespaces.get(&i) {
