@@ -428,6 +428,12 @@ fn who_may_see_what() {
     assert!(ok);
     let (ok, _, _) = as_nobody(&format!("cat '{}/uts/{uts_root}/type'", m.mnt.display()));
     assert!(!ok, "a hidden namespace cannot be read by path either");
+    let (_, procs, _) = as_nobody(&format!("ls '{}'", m.path("proc").display()));
+    assert!(procs.lines().any(|l| l == mine.pid().to_string()), "its own process: {procs}");
+    assert!(
+        !procs.lines().any(|l| l == root_only.pid().to_string() || l == "1"),
+        "only its own processes: {procs}"
+    );
     mine.kill();
     root_only.kill();
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 pub use tree::Kind;
-use tree::{Ctx, PinNames};
+use tree::{Ctx, PinNames, Visibility};
 
 /// An errno for a failed file-system call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,8 +83,8 @@ struct View {
     /// Rendered file contents of this snapshot (None: the kernel would not
     /// tell), so stat and read agree; dropped with the view.
     cache: Mutex<HashMap<Ino, Option<Arc<[u8]>>>>,
-    /// Namespaces each non-root uid may see.
-    visible: Mutex<HashMap<u32, Arc<HashSet<Inode>>>>,
+    /// What each non-root uid may see.
+    visible: Mutex<HashMap<u32, Arc<Visibility>>>,
 }
 
 /// The filesystem.
@@ -214,7 +214,7 @@ impl NsFs {
         }
     }
 
-    fn visible(&self, v: &View, caller: Caller) -> Option<Arc<HashSet<Inode>>> {
+    fn visible(&self, v: &View, caller: Caller) -> Option<Arc<Visibility>> {
         if caller.uid == 0 {
             return None;
         }
@@ -475,14 +475,16 @@ fn might_appear(dir: Node, name: &str) -> bool {
     }
 }
 
-/// The namespaces a non-root uid could see itself through /proc: those of
-/// its own processes, and their owners and parents up to the top.
-fn visible_to(snap: &Snapshot, uid: u32) -> HashSet<Inode> {
+/// What a non-root uid could see itself through /proc: its own processes,
+/// their namespaces, and those namespaces' owners and parents up to the top.
+fn visible_to(snap: &Snapshot, uid: u32) -> Visibility {
+    let mut pids = HashSet::new();
     let mut out = HashSet::new();
     for (pid, links) in &snap.processes {
         let owned = std::fs::metadata(format!("/proc/{pid}"))
             .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid);
         if owned {
+            pids.insert(*pid);
             out.extend(links.0.iter().filter(|&&i| i != 0).map(|&i| i as Inode));
         }
     }
@@ -497,7 +499,7 @@ fn visible_to(snap: &Snapshot, uid: u32) -> HashSet<Inode> {
             }
         }
     }
-    out
+    Visibility { pids, namespaces: out }
 }
 
 /// Convenience for tests: the type of a namespace directory's entry.

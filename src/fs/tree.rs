@@ -51,29 +51,33 @@ pub struct Ctx<'a> {
     pub snap: &'a Snapshot,
     pub pins: &'a PinNames,
     pub read_only: bool,
-    /// For a caller that is not root: the namespaces it may see.
-    pub visible: Option<&'a HashSet<Inode>>,
+    /// For a caller that is not root: what it may see.
+    pub visible: Option<&'a Visibility>,
     /// Whether a type-specific file has content (the kernel let us read it).
     pub has_detail: &'a dyn Fn(&Namespace, Detail) -> bool,
 }
 
 pub const README: &str = include_str!("README.tree");
 
+/// What a non-root caller may see (SPEC section 6): its own processes, and
+/// their namespaces with their owners and parents up to the top.
+#[derive(Clone, Debug, Default)]
+pub struct Visibility {
+    pub pids: HashSet<crate::model::Pid>,
+    pub namespaces: HashSet<Inode>,
+}
+
 impl Ctx<'_> {
     fn ns(&self, ty: NsType, inode: Inode) -> Option<&Namespace> {
         let ns = self.snap.get(ty, inode)?;
         match self.visible {
-            Some(v) if !v.contains(&inode) => None,
+            Some(v) if !v.namespaces.contains(&inode) => None,
             _ => Some(ns),
         }
     }
 
     fn pid_visible(&self, pid: i32) -> bool {
-        let Some(v) = self.visible else { return true };
-        self.snap
-            .processes
-            .get(&pid)
-            .is_some_and(|l| l.0.iter().any(|&i| i != 0 && v.contains(&(i as Inode))))
+        self.visible.is_none_or(|v| v.pids.contains(&pid))
     }
 
     /// The entries of a namespace directory, in listing order.
@@ -587,7 +591,7 @@ mod tests {
     fn visibility_filter() {
         let s = host();
         let pins = PinNames::default();
-        let visible: HashSet<Inode> = [100, 101].into();
+        let visible = Visibility { pids: [1].into(), namespaces: [100, 101].into() };
         let c = Ctx {
             snap: &s,
             pins: &pins,
@@ -595,6 +599,7 @@ mod tests {
             visible: Some(&visible),
             has_detail: &|_, _| false,
         };
+        assert_eq!(names(c.list(Node::ProcRoot)), ["1"]);
         assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101"]);
         assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "201"), None);
         assert_eq!(names(c.list(Node::NsFile(NsType::User, 100, NsEntry::Children))), Vec::<String>::new());
