@@ -97,6 +97,26 @@ fn say(ready: &mut Option<OwnedFd>, msg: &str) {
     }
 }
 
+/// Mount /dev/fuse at the mount point as type `fuse.nsfuse` (so findmnt,
+/// fstab and `umount -t` see the subtype) and return the device descriptor.
+fn mount_fuse(cfg: &MountConfig) -> std::io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let dev = sys::open_path(Path::new("/dev/fuse"), libc::O_RDWR)?;
+    let root_mode = std::fs::metadata(&cfg.mountpoint)?.mode() & libc::S_IFMT;
+    let mut data = format!("fd={},rootmode={root_mode:o},user_id=0,group_id=0", dev.as_raw_fd());
+    if cfg.allow_other {
+        data.push_str(",allow_other");
+    }
+    let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+    if cfg.read_only {
+        flags |= libc::MS_RDONLY;
+    }
+    let source = Path::new(&cfg.fsname);
+    sys::mount(Some(source), &cfg.mountpoint, Some("fuse.nsfuse"), flags, Some(&data))?;
+    Ok(dev)
+}
+
 /// Prepare, mount, tell the parent, serve until unmounted or signalled.
 fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
     let fail = |ready: &mut Option<OwnedFd>, msg: String| {
@@ -131,22 +151,23 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
         Ok(fs) => Arc::new(fs),
         Err(e) => return fail(&mut ready, format!("first scan failed: {e}")),
     };
-    let mut options = vec![
-        fuser::MountOption::FSName(cfg.fsname.clone()),
-        fuser::MountOption::Subtype("nsfuse".into()),
-        fuser::MountOption::NoSuid,
-        fuser::MountOption::NoDev,
-    ];
-    if cfg.read_only {
-        options.push(fuser::MountOption::RO);
-    }
-    let mut fuse_cfg = fuser::Config::default();
-    fuse_cfg.mount_options = options;
-    fuse_cfg.acl = if cfg.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
-    fuse_cfg.n_threads = Some(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4));
-    let session = match fuser::Session::new(FuseAdapter(fs.clone()), &cfg.mountpoint, &fuse_cfg) {
-        Ok(s) => s,
+    let fuse_fd = match mount_fuse(cfg) {
+        Ok(fd) => fd,
         Err(e) => return fail(&mut ready, format!("cannot mount on {}: {e}", cfg.mountpoint.display())),
+    };
+    let acl = if cfg.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
+    let mut fuse_cfg = fuser::Config::default();
+    fuse_cfg.acl = acl;
+    fuse_cfg.n_threads = Some(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4));
+    let session = match fuser::Session::from_fd(FuseAdapter(fs.clone()), fuse_fd, acl, fuse_cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = sys::umount2(&cfg.mountpoint, libc::MNT_DETACH);
+            return fail(
+                &mut ready,
+                format!("cannot start the FUSE session on {}: {e}", cfg.mountpoint.display()),
+            );
+        }
     };
     let background = match session.spawn() {
         Ok(b) => b,
