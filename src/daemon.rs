@@ -129,7 +129,7 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
         return fail(&mut ready, format!("cannot block signals: {e}"));
     }
     let _ = sys::set_child_subreaper();
-    let control = Controller::new(cfg.pin_dir.clone(), cfg.netns_dir.clone());
+    let control = Controller::new(cfg.pin_dir.clone(), cfg.netns_dir.clone(), cfg.mountpoint.clone());
     if !cfg.read_only {
         if let Err(e) = control.prepare() {
             return fail(

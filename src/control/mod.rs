@@ -52,6 +52,8 @@ pub type Find<'a> = &'a dyn Fn(NsType, Inode) -> Option<Namespace>;
 /// Runs control commands.
 pub struct Controller {
     dirs: Dirs,
+    /// The tree's mount point, to name ctl files in log lines.
+    mountpoint: PathBuf,
     last: Mutex<HashMap<Target, String>>,
     /// One command at a time, so two pins of one NAME cannot race.
     serial: Mutex<()>,
@@ -70,9 +72,10 @@ Commands (one per line, as root):
 ";
 
 impl Controller {
-    pub fn new(pin_dir: PathBuf, netns_dir: PathBuf) -> Controller {
+    pub fn new(pin_dir: PathBuf, netns_dir: PathBuf, mountpoint: PathBuf) -> Controller {
         Controller {
             dirs: Dirs { pin_dir, netns_dir },
+            mountpoint,
             last: Mutex::new(HashMap::new()),
             serial: Mutex::new(()),
         }
@@ -91,33 +94,40 @@ impl Controller {
     }
 
     /// Run every line of a write in order; stop at the first failure.
+    /// Returns how many lines took effect, and the first failure.
     pub fn execute(
         &self,
         find: Find<'_>,
         own_mntns: Inode,
         target: Target,
         data: &[u8],
-    ) -> Result<(), Error> {
+    ) -> (usize, Result<(), Error>) {
         let _one_at_a_time = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+        let path = self.mountpoint.join(target.to_string());
+        let mut done_lines = 0;
         for line in command::lines(data) {
             let shown = String::from_utf8_lossy(line).into_owned();
             let result = command::parse(target, line)
                 .map_err(Error::Invalid)
                 .and_then(|cmd| self.run(find, own_mntns, cmd));
+            let shown = shown.escape_debug().to_string();
             let sentence = match &result {
                 Ok(done) => {
-                    log::info!("{target}: '{shown}': {done}");
+                    log::info!("{}: '{shown}': {done}", path.display());
                     format!("'{shown}' succeeded: {done}")
                 }
                 Err(e) => {
-                    log::warn!("{target}: '{shown}' refused (errno {}): {e}", e.errno());
+                    log::warn!("{}: '{shown}' refused (errno {}): {e}", path.display(), e.errno());
                     format!("'{shown}' failed: {e}")
                 }
             };
             self.last.lock().unwrap_or_else(|e| e.into_inner()).insert(target, sentence);
-            result?;
+            if let Err(e) = result {
+                return (done_lines, Err(e));
+            }
+            done_lines += 1;
         }
-        Ok(())
+        (done_lines, Ok(()))
     }
 
     fn run(&self, find: Find<'_>, own_mntns: Inode, cmd: Command) -> Result<String, Error> {

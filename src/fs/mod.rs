@@ -385,9 +385,11 @@ impl NsFs {
         let find = |t: NsType, i: Inode| {
             v.snap.get(t, i).cloned().or_else(|| self.rescan_after(asked).snap.get(t, i).cloned())
         };
-        let result = self.control.execute(&find, v.snap.own_mntns, target, data);
-        // Whatever took effect is visible at once.
-        self.refresh();
+        let (took_effect, result) = self.control.execute(&find, v.snap.own_mntns, target, data);
+        // Whatever took effect is visible at once; a refusal changed nothing.
+        if took_effect > 0 {
+            self.refresh();
+        }
         result.map(|()| data.len()).map_err(|e| Errno(e.errno()))
     }
 
