@@ -111,7 +111,9 @@ impl fuser::Filesystem for FuseAdapter {
         let write = !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY) || flags.0 & libc::O_TRUNC != 0;
         match self.0.open(caller(req), Ino(ino.0), write) {
             // Direct I/O: every read comes here and returns the handle's bytes.
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
+            // No flush: close(2) must never wait on nsfuse (a process closing
+            // our files in execve holds locks a scan of /proc may need).
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NOFLUSH),
             Err(e) => reply.error(errno(e)),
         }
     }

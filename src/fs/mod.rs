@@ -12,8 +12,9 @@ use crate::discovery::{self, details::Detail, ScanOptions};
 use crate::model::{Inode, Namespace, NsType, Snapshot};
 use inode::{Ino, Node, NsEntry};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 pub use tree::Kind;
 use tree::{Ctx, PinNames, Visibility};
@@ -92,8 +93,15 @@ pub struct NsFs {
     cfg: FsConfig,
     /// The snapshot lock: readers clone the Arc, a refresh swaps it whole.
     view: RwLock<Arc<View>>,
-    /// Held while scanning, so concurrent refreshes coalesce into one.
+    /// Held while scanning inline (no scanner thread), so refreshes coalesce.
     scan_lock: Mutex<()>,
+    /// The newest scan start a caller is waiting for; the scanner thread
+    /// takes requests from here and `new_view` wakes the waiters.
+    wanted: Mutex<Option<Instant>>,
+    new_view: Condvar,
+    /// Whether a scanner thread (`refresh_loop`) runs: FUSE threads then
+    /// never scan themselves.
+    scanner: AtomicBool,
     pin_names: Mutex<PinNames>,
     first_seen: Mutex<HashMap<Inode, SystemTime>>,
     files: Mutex<HashMap<u64, Arc<[u8]>>>,
@@ -111,6 +119,9 @@ impl NsFs {
         let fs = NsFs {
             view: RwLock::new(Arc::new(View::empty())),
             scan_lock: Mutex::new(()),
+            wanted: Mutex::new(None),
+            new_view: Condvar::new(),
+            scanner: AtomicBool::new(false),
             pin_names: Mutex::new(PinNames::default()),
             first_seen: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
@@ -161,13 +172,49 @@ impl NsFs {
         view
     }
 
-    /// Rescan unless a scan that started at or after `not_before` is in.
+    /// A view from a scan that started at or after `not_before`. With a
+    /// scanner thread, ask it and wait at most `MAX_WAIT`, then serve the
+    /// last view: a FUSE thread never blocks on a scan that cannot finish.
     fn rescan_after(&self, not_before: Instant) -> Arc<View> {
+        let v = self.current();
+        if v.started >= not_before {
+            return v;
+        }
+        if !self.scanner.load(Ordering::Relaxed) {
+            return self.scan_inline(not_before);
+        }
+        let deadline = Instant::now() + MAX_WAIT;
+        let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+        if wanted.is_none_or(|w| w < not_before) {
+            *wanted = Some(not_before);
+        }
+        self.new_view.notify_all();
+        loop {
+            let v = self.current();
+            let now = Instant::now();
+            if v.started >= not_before {
+                return v;
+            }
+            if now >= deadline {
+                log::warn!("no fresh scan within {MAX_WAIT:?}: serving the previous view");
+                return v;
+            }
+            wanted = self.new_view.wait_timeout(wanted, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Scan on the calling thread (only when no scanner thread runs).
+    fn scan_inline(&self, not_before: Instant) -> Arc<View> {
         let _guard = self.scan_lock.lock().unwrap_or_else(|e| e.into_inner());
         let v = self.current();
         if v.started >= not_before {
             return v;
         }
+        self.scan_now().unwrap_or(v)
+    }
+
+    /// One scan, installed as the current view.
+    fn scan_now(&self) -> Option<Arc<View>> {
         let started = Instant::now();
         match discovery::scan(&self.cfg.scan) {
             Ok(snap) => {
@@ -177,11 +224,14 @@ impl NsFs {
                     snap.processes.len(),
                     snap.duration
                 );
-                self.install(snap, started)
+                let v = self.install(snap, started);
+                let _lock = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+                self.new_view.notify_all();
+                Some(v)
             }
             Err(e) => {
                 log::warn!("refresh failed, keeping the previous view: {e}");
-                v
+                None
             }
         }
     }
@@ -201,17 +251,29 @@ impl NsFs {
         self.rescan_after(Instant::now() - self.cfg.refresh)
     }
 
-    /// Background refresher: keeps the view fresh while the tree is in use,
-    /// so readers seldom wait for a scan; idle hosts cost nothing.
-    pub fn refresh_loop(&self, stop: &std::sync::atomic::AtomicBool) {
+    /// The scanner thread: runs every scan. Scans when asked (a lookup of
+    /// a new name, a ctl write, SIGHUP, a stale listing) and, while the tree
+    /// is in use, every half refresh interval so readers seldom wait; an
+    /// idle mount costs nothing.
+    pub fn refresh_loop(&self, stop: &AtomicBool) {
+        self.scanner.store(true, Ordering::Relaxed);
         let half = (self.cfg.refresh / 2).max(Duration::from_millis(10));
         while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(half);
+            let asked = {
+                let wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+                let (mut wanted, _) = self
+                    .new_view
+                    .wait_timeout_while(wanted, half.min(Duration::from_millis(100)), |w| w.is_none())
+                    .unwrap_or_else(|e| e.into_inner());
+                wanted.take().is_some()
+            };
             let used = self.last_use.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
-            if used < Duration::from_secs(5) && self.current().started.elapsed() >= half {
-                self.rescan_after(Instant::now() - half);
+            let stale = self.current().started.elapsed() >= half;
+            if asked || (stale && used < Duration::from_secs(5)) {
+                self.scan_now();
             }
         }
+        self.scanner.store(false, Ordering::Relaxed);
     }
 
     fn visible(&self, v: &View, caller: Caller) -> Option<Arc<Visibility>> {
@@ -465,6 +527,9 @@ impl View {
         }
     }
 }
+
+/// The longest a FUSE request waits for a fresh scan.
+const MAX_WAIT: Duration = Duration::from_secs(3);
 
 /// Whether a name missing from `dir` could be there after a fresh scan.
 fn might_appear(dir: Node, name: &str) -> bool {
