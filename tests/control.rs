@@ -384,18 +384,7 @@ fn every_error_has_its_errno_and_changes_nothing() {
 fn non_root_writes_get_eacces() {
     let m = Nsfuse::start(&["allow_other", "refresh_ms=100"]);
     // A namespace of nobody's own, which nobody can see.
-    let mut p = Proc::cmd(&[
-        "unshare",
-        "--net",
-        "setpriv",
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        "sleep",
-        "1000",
-    ]);
+    let mut p = Proc::nobody_in_new("--net");
     let net = wait_unshared(p.pid(), "net");
     assert!(wait_for(5.0, || std::fs::metadata(format!("/proc/{}", p.pid()))
         .is_ok_and(|md| std::os::unix::fs::MetadataExt::uid(&md) == 65534)));

@@ -397,18 +397,7 @@ fn who_may_see_what() {
     drop(private);
 
     let m = Nsfuse::start(&["allow_other", "refresh_ms=100"]);
-    let mut mine = Proc::cmd(&[
-        "unshare",
-        "--uts",
-        "setpriv",
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        "sleep",
-        "1000",
-    ]);
+    let mut mine = Proc::nobody_in_new("--uts");
     let mut root_only = Proc::cmd(&["unshare", "--uts", "sleep", "1000"]);
     let uts_mine = wait_unshared(mine.pid(), "uts");
     let uts_root = wait_unshared(root_only.pid(), "uts");

@@ -8,7 +8,7 @@ use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS};
 use crate::sys;
 use std::ffi::CStr;
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 const LINK_CNAMES: [&CStr; LINKS] = [
     c"cgroup",
@@ -90,21 +90,27 @@ impl<'a> Walker<'a> {
         any.then_some(links)
     }
 
-    fn threads(&mut self, pid: Pid, out: &mut Process) {
+    /// Open `PID/SUB` (a directory of numbered entries: task, fd) and read
+    /// its numbers into `self.names`.
+    fn numbered(&mut self, pid: Pid, sub: &str) -> Option<OwnedFd> {
         let mut p = [0u8; 64];
-        let Some(task) = cpath(&mut p, format_args!("{pid}/task")) else {
-            return;
-        };
-        let Ok(dir) = sys::openat(Some(self.proc), task, libc::O_RDONLY | libc::O_DIRECTORY) else {
-            return;
-        };
+        let path = cpath(&mut p, format_args!("{pid}/{sub}"))?;
+        let dir = sys::openat(Some(self.proc), path, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
         self.names.clear();
         let names = &mut self.names;
         let _ = sys::for_each_dirent(dir.as_fd(), &mut self.dirbuf, |name, _| {
-            if let Some(tid) = parse::pid_name(name) {
-                names.push(tid);
+            if let Some(n) = parse::pid_name(name) {
+                names.push(n);
             }
         });
+        Some(dir)
+    }
+
+    fn threads(&mut self, pid: Pid, out: &mut Process) {
+        if self.numbered(pid, "task").is_none() {
+            return;
+        }
+        let mut p = [0u8; 64];
         let tids = std::mem::take(&mut self.names);
         for &tid in tids.iter().filter(|&&t| t != pid) {
             let Some(path) = cpath(&mut p, format_args!("{pid}/task/{tid}/ns")) else {
@@ -120,20 +126,10 @@ impl<'a> Walker<'a> {
     }
 
     fn fds(&mut self, pid: Pid, out: &mut Process) {
+        let Some(dir) = self.numbered(pid, "fd") else {
+            return;
+        };
         let mut p = [0u8; 64];
-        let Some(fd_path) = cpath(&mut p, format_args!("{pid}/fd")) else {
-            return;
-        };
-        let Ok(dir) = sys::openat(Some(self.proc), fd_path, libc::O_RDONLY | libc::O_DIRECTORY) else {
-            return;
-        };
-        self.names.clear();
-        let names = &mut self.names;
-        let _ = sys::for_each_dirent(dir.as_fd(), &mut self.dirbuf, |name, _| {
-            if let Some(fd) = parse::pid_name(name) {
-                names.push(fd);
-            }
-        });
         let mut buf = [0u8; 64];
         for &fd in &self.names {
             let Some(name) = cpath(&mut p, format_args!("{fd}")) else {

@@ -29,6 +29,29 @@ impl Proc {
         self.0.id() as i32
     }
 
+    /// `sleep` running as nobody (uid 65534) in a new namespace (`--net`,
+    /// `--uts`, ...); returns once it runs as nobody.
+    pub fn nobody_in_new(flag: &str) -> Proc {
+        let p = Proc::cmd(&[
+            "unshare",
+            flag,
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "sleep",
+            "1000",
+        ]);
+        let pid = p.pid();
+        assert!(wait_for(5.0, || std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim() == "sleep")
+            && std::fs::metadata(format!("/proc/{pid}"))
+                .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 65534)));
+        p
+    }
+
     /// Kill it now and wait for it.
     pub fn kill(&mut self) {
         let _ = self.0.kill();
