@@ -241,7 +241,7 @@ impl<'o> Scan<'o> {
                     if pidfd.as_ref().is_none_or(|(p, _)| *p != pid) {
                         pidfd = sys::pidfd_open(pid).ok().map(|f| (pid, f));
                     }
-                    let found = pidfd.as_ref().and_then(|(_, pfd)| self.socket_netns(pfd.as_fd(), fd));
+                    let found = pidfd.as_ref().and_then(|(_, pfd)| self.socket_netns(pfd.as_fd(), fd, sock));
                     by_socket.insert(sock, found);
                     found
                 }
@@ -252,8 +252,12 @@ impl<'o> Scan<'o> {
         }
     }
 
-    fn socket_netns(&mut self, pidfd: BorrowedFd<'_>, fd: i32) -> Option<Inode> {
+    fn socket_netns(&mut self, pidfd: BorrowedFd<'_>, fd: i32, sock_inode: u64) -> Option<Inode> {
         let sock = sys::pidfd_getfd(pidfd, fd).ok()?;
+        // The fd number may have been closed and reused since the walk.
+        if sys::fstat(sock.as_fd()).ok()?.st_ino != sock_inode {
+            return None;
+        }
         let netns = sys::socket_netns(sock.as_fd()).ok()?;
         let inode = sys::fstat(netns.as_fd()).ok()?.st_ino;
         if !self.nss.contains_key(&inode) {
