@@ -46,7 +46,7 @@ pub fn run(cfg: MountConfig) -> i32 {
         Ok(0) => {
             drop(rx);
             let _ = sys::setsid();
-            let _ = sys::chdir(Path::new("/"));
+            let _ = std::env::set_current_dir("/");
             match serve(&cfg, Some(tx)) {
                 Ok(()) => 0,
                 Err(msg) => {

@@ -4,9 +4,9 @@
 //! block says why it is sound. Everything returns `std::io::Result` with the
 //! kernel's errno inside.
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -20,9 +20,7 @@ const fn io_read_u64(nr: libc::c_ulong) -> libc::c_ulong {
 }
 const NS_GET_USERNS: libc::c_ulong = io_none(0x1);
 const NS_GET_PARENT: libc::c_ulong = io_none(0x2);
-const NS_GET_NSTYPE: libc::c_ulong = io_none(0x3);
 const NS_GET_OWNER_UID: libc::c_ulong = io_none(0x4);
-const NS_GET_MNTNS_ID: libc::c_ulong = io_read_u64(0x5);
 const NS_GET_ID: libc::c_ulong = io_read_u64(13);
 const SIOCGSKNS: libc::c_ulong = 0x894C;
 const SYS_LISTNS: libc::c_long = 470;
@@ -148,12 +146,6 @@ pub fn ns_get_parent(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     ioctl_fd(fd, NS_GET_PARENT)
 }
 
-/// NS_GET_NSTYPE: the CLONE_NEW* flag of the namespace behind `fd`.
-pub fn ns_get_nstype(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
-    // SAFETY: NS_GET_NSTYPE takes no argument and returns an int.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) })
-}
-
 /// NS_GET_OWNER_UID: the uid that created a user namespace.
 pub fn ns_get_owner_uid(fd: BorrowedFd<'_>) -> io::Result<u32> {
     let mut uid: libc::uid_t = 0;
@@ -165,11 +157,6 @@ pub fn ns_get_owner_uid(fd: BorrowedFd<'_>) -> io::Result<u32> {
 /// NS_GET_ID (Linux 6.18): the 64-bit id of any namespace.
 pub fn ns_get_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
     ioctl_u64(fd, NS_GET_ID)
-}
-
-/// NS_GET_MNTNS_ID (Linux 6.8): the 64-bit id of a mount namespace.
-pub fn ns_get_mntns_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    ioctl_u64(fd, NS_GET_MNTNS_ID)
 }
 
 /// SIOCGSKNS: the network namespace of the socket behind `fd`.
@@ -258,12 +245,6 @@ pub fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// The real uid of this process.
-pub fn getuid() -> u32 {
-    // SAFETY: getuid cannot fail.
-    unsafe { libc::getuid() }
-}
-
 /// uname(2) of the calling thread's uts namespace: (nodename, domainname).
 pub fn uname() -> io::Result<(String, String)> {
     // SAFETY: zeroed utsname is a valid plain C struct.
@@ -302,16 +283,6 @@ pub fn interface_names() -> io::Result<Vec<String>> {
 pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
     // SAFETY: kill takes only integers.
     cvt(unsafe { libc::kill(pid, sig) }).map(drop)
-}
-
-/// Make an OsStr into a CString for *at() calls.
-pub fn c_name(name: &OsStr) -> io::Result<CString> {
-    CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-/// The raw fd number (for building /proc/self/fd paths).
-pub fn raw(fd: &OwnedFd) -> RawFd {
-    fd.as_raw_fd()
 }
 
 /// Send one request on a fresh NETLINK_ROUTE socket and return the first reply.
@@ -431,9 +402,4 @@ pub fn sigwait(signals: &[libc::c_int]) -> io::Result<libc::c_int> {
         return Err(io::Error::from_raw_os_error(r));
     }
     Ok(sig)
-}
-
-/// chdir(2).
-pub fn chdir(path: &Path) -> io::Result<()> {
-    std::env::set_current_dir(path)
 }

@@ -67,8 +67,7 @@ pub fn member(snap: &Snapshot, ns: &Namespace) -> Option<Pid> {
 
 /// Open the namespace through its known path, checking it is still the same one.
 pub fn open(ns: &Namespace) -> Option<OwnedFd> {
-    let fd = sys::open_path(ns.path.as_ref()?, libc::O_RDONLY).ok()?;
-    (sys::fstat(fd.as_fd()).ok()?.st_ino == ns.inode).then_some(fd)
+    super::open_checked(ns.path.as_ref()?, ns.inode)
 }
 
 fn read_string(path: &str) -> Option<String> {

@@ -568,8 +568,3 @@ fn visible_to(snap: &Snapshot, uid: u32) -> Visibility {
     }
     Visibility { pids, namespaces: out }
 }
-
-/// Convenience for tests: the type of a namespace directory's entry.
-pub fn ns_dir(ty: NsType, inode: Inode) -> Ino {
-    Node::NsDir(ty, inode).ino()
-}
