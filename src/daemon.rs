@@ -193,7 +193,7 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
             match sys::sigwait(&signals) {
                 Ok(libc::SIGHUP) => {
                     log::info!("SIGHUP: rescanning");
-                    fs.refresh();
+                    fs.rescan_full();
                 }
                 Ok(sig) => {
                     log::info!("signal {sig}: unmounting {}", mp.display());

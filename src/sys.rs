@@ -22,8 +22,22 @@ const NS_GET_USERNS: libc::c_ulong = io_none(0x1);
 const NS_GET_PARENT: libc::c_ulong = io_none(0x2);
 const NS_GET_OWNER_UID: libc::c_ulong = io_none(0x4);
 const NS_GET_ID: libc::c_ulong = io_read_u64(13);
+const NS_GET_MNTNS_ID: libc::c_ulong = io_read_u64(0x5);
 const SIOCGSKNS: libc::c_ulong = 0x894C;
 const SYS_LISTNS: libc::c_long = 470;
+const SYS_LISTMOUNT: libc::c_long = 458;
+/// listmount(2)'s "from the root of the namespace".
+const LSMT_ROOT: u64 = u64::MAX;
+
+/// listmount(2)'s request (`struct mnt_id_req`, version 1).
+#[repr(C)]
+struct MntIdReq {
+    size: u32,
+    spare: u32,
+    mnt_id: u64,
+    param: u64,
+    mnt_ns_id: u64,
+}
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
@@ -157,6 +171,61 @@ pub fn ns_get_owner_uid(fd: BorrowedFd<'_>) -> io::Result<u32> {
 /// NS_GET_ID (Linux 6.18): the 64-bit id of any namespace.
 pub fn ns_get_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
     ioctl_u64(fd, NS_GET_ID)
+}
+
+/// NS_GET_MNTNS_ID: the 64-bit id of the mount namespace behind `fd`
+/// (never reused, unlike inode numbers; what listmount(2) takes).
+pub fn ns_get_mntns_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    ioctl_u64(fd, NS_GET_MNTNS_ID)
+}
+
+/// listmount(2): the unique ids of every mount in mount namespace
+/// `mnt_ns_id`, read without entering it (Linux 6.11+; ENOSYS before).
+pub fn listmount(mnt_ns_id: u64) -> io::Result<Vec<u64>> {
+    let req = MntIdReq { size: 32, spare: 0, mnt_id: LSMT_ROOT, param: 0, mnt_ns_id };
+    let mut ids = vec![0u64; 256];
+    loop {
+        // SAFETY: req is a valid mnt_id_req of `size` bytes; ids is writable
+        // for ids.len() u64s, the count passed.
+        let n =
+            unsafe { libc::syscall(SYS_LISTMOUNT, &req as *const MntIdReq, ids.as_mut_ptr(), ids.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        if n < ids.len() {
+            ids.truncate(n);
+            return Ok(ids);
+        }
+        // Full buffer: there may be more; ask again with room to spare.
+        ids.resize(ids.len() * 4, 0);
+    }
+}
+
+/// pread(2) into `buf` from offset 0 (re-reading a /proc file kept open).
+pub fn pread0(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is writable for buf.len() bytes.
+    let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// Raise the soft limit on open files to the hard limit; returns the new
+/// soft limit.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: lim is a valid out pointer.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    if lim.rlim_cur < lim.rlim_max {
+        let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        // SAFETY: want is a valid rlimit.
+        if cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) }).is_ok() {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    Ok(lim.rlim_cur)
 }
 
 /// SIOCGSKNS: the network namespace of the socket behind `fd`.

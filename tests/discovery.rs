@@ -1,7 +1,9 @@
 //! Discovery against the real kernel: each source of SPEC section 5 is built
 //! for real (unshare, threads, fds, sockets, bind mounts, processless mount
 //! namespaces, ownership), found by a scan with the right holder line, and
-//! gone from the scan once its holder is gone.
+//! gone from the scan once its holder is gone. Every check runs twice: on a
+//! full scan, and on an incremental refresh of a tracker that first looked
+//! before the change (which must see it all the same).
 
 mod common;
 
@@ -25,31 +27,35 @@ fn holders(s: &Snapshot, inode: u64) -> Vec<String> {
 
 #[test]
 fn process_namespaces_with_task_holders() {
+    let mut sc = Scans::start();
     let mut p = Proc::cmd(&["unshare", "--net", "--uts", "--ipc", "sleep", "1000"]);
     let pid = p.pid();
     wait_unshared(pid, "ipc");
     let idents: Vec<_> =
         ["net", "uts", "ipc"].iter().map(|t| ns_ident(format!("/proc/{pid}/ns/{t}"))).collect();
-    let s = snap();
-    for (t, ident) in ["net", "uts", "ipc"].iter().zip(&idents) {
-        assert!(has(&s, *ident), "{t} namespace {ident:?} not found");
-        let ns = &s.namespaces[&ident.0];
-        assert_eq!(ns.ns_type.name(), *t);
-        assert_eq!(ns.processes, vec![pid]);
-        assert!(holders(&s, ident.0).contains(&format!("task {pid} {pid}")));
-        assert_eq!(s.processes[&pid].get(ns.ns_type.index()), Some(ident.0));
-    }
+    sc.both(|s| {
+        for (t, ident) in ["net", "uts", "ipc"].iter().zip(&idents) {
+            assert!(has(s, *ident), "{t} namespace {ident:?} not found");
+            let ns = &s.namespaces[&ident.0];
+            assert_eq!(ns.ns_type.name(), *t);
+            assert_eq!(ns.processes, vec![pid]);
+            assert!(holders(s, ident.0).contains(&format!("task {pid} {pid}")));
+            assert_eq!(s.processes[&pid].get(ns.ns_type.index()), Some(ident.0));
+        }
+    });
     p.kill();
-    let s = snap();
-    for ident in &idents {
-        assert!(!has(&s, *ident), "namespace {ident:?} outlived its only process");
-    }
+    sc.both(|s| {
+        for ident in &idents {
+            assert!(!has(s, *ident), "namespace {ident:?} outlived its only process");
+        }
+    });
 }
 
 #[test]
 fn for_children_links() {
     // unshare --pid without --fork: the shell's pid_for_children is new, its
     // own pid namespace is not. Its first child is PID 1 there; then it execs.
+    let mut sc = Scans::start();
     let mut p = Proc::cmd(&["unshare", "--pid", "--", "sh", "-c", "sleep 1000 & exec sleep 1000"]);
     let pid = p.pid();
     let ours = ino("/proc/self/ns/pid");
@@ -60,13 +66,14 @@ fn for_children_links() {
     let _child = PidGuard(child);
     let ident = ns_ident(format!("/proc/{pid}/ns/pid_for_children"));
     assert_ne!(ident.0, ours);
-    let s = snap();
-    assert!(has(&s, ident));
-    let h = holders(&s, ident.0);
-    assert!(h.contains(&format!("for-children {pid}")), "{h:?}");
-    assert!(h.contains(&format!("task {child} {child}")), "{h:?}");
-    assert_eq!(s.namespaces[&ident.0].parent, Some(ours));
-    assert!(holders(&s, ours).contains(&format!("child pid {}", ident.0)));
+    sc.both(|s| {
+        assert!(has(s, ident));
+        let h = holders(s, ident.0);
+        assert!(h.contains(&format!("for-children {pid}")), "{h:?}");
+        assert!(h.contains(&format!("task {child} {child}")), "{h:?}");
+        assert_eq!(s.namespaces[&ident.0].parent, Some(ours));
+        assert!(holders(s, ours).contains(&format!("child pid {}", ident.0)));
+    });
     p.kill();
     drop(_child);
 
@@ -115,6 +122,7 @@ fn thread_that_unshared_itself() {
 
 #[test]
 fn namespace_held_only_by_an_fd() {
+    let mut sc = Scans::start();
     let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
     let pid = p.pid();
     wait_unshared(pid, "net");
@@ -123,17 +131,19 @@ fn namespace_held_only_by_an_fd() {
     let f = std::fs::File::open(&path).unwrap();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
     p.kill();
-    let s = snap();
-    assert!(has(&s, ident));
     let me = std::process::id();
-    assert!(holders(&s, ident.0).contains(&format!("fd {me} {fd}")), "{:?}", holders(&s, ident.0));
-    assert!(s.namespaces[&ident.0].processes.is_empty());
+    sc.both(|s| {
+        assert!(has(s, ident));
+        assert!(holders(s, ident.0).contains(&format!("fd {me} {fd}")), "{:?}", holders(s, ident.0));
+        assert!(s.namespaces[&ident.0].processes.is_empty());
+    });
     drop(f);
-    assert!(!has(&snap(), ident));
+    sc.both(|s| assert!(!has(s, ident)));
 }
 
 #[test]
 fn network_namespace_held_only_by_a_socket() {
+    let mut sc = Scans::start();
     let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
     let pid = p.pid();
     wait_unshared(pid, "net");
@@ -152,16 +162,18 @@ fn network_namespace_held_only_by_a_socket() {
     drop(nsfile);
     p.kill();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
-    let s = snap();
-    assert!(has(&s, ident), "socket-held netns not found");
     let me = std::process::id();
-    assert!(holders(&s, ident.0).contains(&format!("socket {me} {fd}")), "{:?}", holders(&s, ident.0));
+    sc.both(|s| {
+        assert!(has(s, ident), "socket-held netns not found");
+        assert!(holders(s, ident.0).contains(&format!("socket {me} {fd}")), "{:?}", holders(s, ident.0));
+    });
     drop(sock);
-    assert!(!has(&snap(), ident));
+    sc.both(|s| assert!(!has(s, ident)));
 }
 
 #[test]
 fn bind_mount_in_own_mount_namespace() {
+    let mut sc = Scans::start();
     let dir = TempDir::new("pin");
     let pin = dir.join("net");
     std::fs::File::create(&pin).unwrap();
@@ -172,19 +184,21 @@ fn bind_mount_in_own_mount_namespace() {
     run(&["mount", "--bind", &format!("/proc/{pid}/ns/net"), pin.to_str().unwrap()]);
     let guard = MountGuard::new(&pin);
     p.kill();
-    let s = snap();
-    assert!(has(&s, ident));
     let own = ino("/proc/self/ns/mnt");
-    assert!(holders(&s, ident.0).contains(&format!("mount {own} {}", pin.display())));
-    let ns = &s.namespaces[&ident.0];
-    assert!(ns.pins.iter().any(|p| p.mntns == own && p.path == pin));
-    assert_eq!(ns.path.as_deref(), Some(pin.as_path()), "ns path should prefer the visible pin");
+    sc.both(|s| {
+        assert!(has(s, ident));
+        assert!(holders(s, ident.0).contains(&format!("mount {own} {}", pin.display())));
+        let ns = &s.namespaces[&ident.0];
+        assert!(ns.pins.iter().any(|p| p.mntns == own && p.path == pin));
+        assert_eq!(ns.path.as_deref(), Some(pin.as_path()), "ns path should prefer the visible pin");
+    });
     drop(guard);
-    assert!(!has(&snap(), ident));
+    sc.both(|s| assert!(!has(s, ident)));
 }
 
 #[test]
 fn pin_inside_a_processless_pinned_mount_namespace() {
+    let mut sc = Scans::start();
     let dir = TempDir::new("mntpin");
     let d = dir.path().to_str().unwrap().to_owned();
     // Pinning a mount namespace needs a private mount to put it on.
@@ -205,27 +219,30 @@ fn pin_inside_a_processless_pinned_mount_namespace() {
     run(&["mount", "--bind", &format!("/proc/{}/ns/mnt", inner.pid()), &format!("{d}/mnt")]);
     inner.kill();
     let mnt_ident = ns_ident(format!("{d}/mnt"));
-    let s = snap();
-    assert!(has(&s, mnt_ident), "pinned processless mount namespace not found");
-    let inner: Vec<_> = s
-        .namespaces
-        .values()
-        .filter(|n| n.ns_type == NsType::Net && n.pins.iter().any(|p| p.mntns == mnt_ident.0))
-        .collect();
-    assert_eq!(inner.len(), 1, "the net namespace pinned inside it");
-    let net = inner[0];
-    let line = format!("mount {} {d}/in/net", mnt_ident.0);
-    assert!(net.holders.iter().any(|h| h.to_string() == line), "{:?}", net.holders);
-    assert!(net.id.is_some(), "opened through the helper thread");
-    let net_ident = (net.inode, net.id.unwrap());
+    let net_ident = sc.both(|s| {
+        assert!(has(s, mnt_ident), "pinned processless mount namespace not found");
+        let inner: Vec<_> = s
+            .namespaces
+            .values()
+            .filter(|n| n.ns_type == NsType::Net && n.pins.iter().any(|p| p.mntns == mnt_ident.0))
+            .collect();
+        assert_eq!(inner.len(), 1, "the net namespace pinned inside it");
+        let net = inner[0];
+        let line = format!("mount {} {d}/in/net", mnt_ident.0);
+        assert!(net.holders.iter().any(|h| h.to_string() == line), "{:?}", net.holders);
+        assert!(net.id.is_some(), "opened through the helper thread");
+        (net.inode, net.id.unwrap())
+    });
     run(&["umount", &format!("{d}/mnt")]);
-    let s = snap();
-    assert!(!has(&s, mnt_ident));
-    assert!(!has(&s, net_ident), "the inner netns died with its mount namespace");
+    sc.both(|s| {
+        assert!(!has(s, mnt_ident));
+        assert!(!has(s, net_ident), "the inner netns died with its mount namespace");
+    });
 }
 
 #[test]
 fn user_namespace_kept_alive_only_by_what_it_owns() {
+    let mut sc = Scans::start();
     let dir = TempDir::new("userpin");
     let pin = dir.join("net");
     std::fs::File::create(&pin).unwrap();
@@ -237,19 +254,19 @@ fn user_namespace_kept_alive_only_by_what_it_owns() {
     run(&["mount", "--bind", &format!("/proc/{pid}/ns/net"), pin.to_str().unwrap()]);
     let guard = MountGuard::new(&pin);
     p.kill();
-    let s = snap();
-    assert!(has(&s, user), "owner user namespace not found");
-    assert_eq!(s.namespaces[&net.0].owner, Some(user.0));
-    // Only what it owns keeps it (parallel scans in this process may add
-    // their own transient `fd` holders, so look for no task instead).
-    let h = holders(&s, user.0);
-    assert!(h.contains(&format!("child net {}", net.0)), "{h:?}");
-    assert!(!h.iter().any(|l| l.starts_with("task ")), "{h:?}");
-    assert!(s.namespaces[&user.0].owns.contains(&(NsType::Net, net.0)));
-    assert_eq!(s.namespaces[&user.0].parent, s.root_userns);
+    sc.both(|s| {
+        assert!(has(s, user), "owner user namespace not found");
+        assert_eq!(s.namespaces[&net.0].owner, Some(user.0));
+        // Only what it owns keeps it (parallel scans in this process may add
+        // their own transient `fd` holders, so look for no task instead).
+        let h = holders(s, user.0);
+        assert!(h.contains(&format!("child net {}", net.0)), "{h:?}");
+        assert!(!h.iter().any(|l| l.starts_with("task ")), "{h:?}");
+        assert!(s.namespaces[&user.0].owns.contains(&(NsType::Net, net.0)));
+        assert_eq!(s.namespaces[&user.0].parent, s.root_userns);
+    });
     drop(guard);
-    let s = snap();
-    assert!(!has(&s, user) && !has(&s, net));
+    sc.both(|s| assert!(!has(s, user) && !has(s, net)));
 }
 
 /// Whether any process has `inode` among its ns links right now.

@@ -38,7 +38,7 @@ pub fn pid_name(name: &[u8]) -> Option<i32> {
 }
 
 /// One nsfs mount from a mountinfo line: which namespace and where.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NsfsMount {
     pub ns_type: NsType,
     pub inode: Inode,

@@ -1,7 +1,9 @@
 //! The /proc walk for one process: its ns links, the links of threads that
-//! differ, and its nsfs and socket file descriptors. Uses *at() calls from
-//! one /proc descriptor and reusable buffers; a process that vanishes
-//! midway yields `None` or a partial answer, never an error.
+//! differ, and its nsfs and socket file descriptors, plus (when tracking)
+//! a `Stamp` per task that tells a later refresh whether the process can
+//! have changed. Uses *at() calls from one /proc descriptor and reusable
+//! buffers; a process that vanishes midway yields `None` or a partial
+//! answer, never an error.
 
 use super::parse;
 use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS};
@@ -9,6 +11,7 @@ use crate::sys;
 use std::ffi::CStr;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicIsize, Ordering};
 
 const LINK_CNAMES: [&CStr; LINKS] = [
     c"cgroup",
@@ -33,6 +36,53 @@ pub struct Process {
     pub ns_fds: Vec<(i32, NsType, Inode)>,
     /// Open sockets: (fd, socket inode).
     pub sockets: Vec<(i32, u64)>,
+    /// One per task, read before its links; empty when not tracked.
+    pub stamps: Vec<Stamp>,
+}
+
+/// A task's scheduler counters (`schedstat`: time on CPU in ns, time
+/// waiting, times run), with the file kept open. A task whose counters have
+/// not moved has not run since, so it cannot have changed its namespaces or
+/// its descriptors. The open file names that very task: once it has exited,
+/// reads fail even if its number was reused.
+pub struct Stamp {
+    file: OwnedFd,
+    seen: [u8; 80],
+    len: usize,
+}
+
+impl Stamp {
+    fn open(proc: BorrowedFd<'_>, path: &CStr) -> Option<Stamp> {
+        let file = sys::openat(Some(proc), path, libc::O_RDONLY).ok()?;
+        let mut seen = [0u8; 80];
+        let len = sys::pread0(file.as_fd(), &mut seen).ok()?;
+        Some(Stamp { file, seen, len })
+    }
+
+    /// Whether the task is still there and has not run since it was read.
+    pub fn unchanged(&self) -> bool {
+        let mut now = [0u8; 80];
+        sys::pread0(self.file.as_fd(), &mut now).is_ok_and(|n| now[..n] == self.seen[..self.len])
+    }
+}
+
+impl std::fmt::Debug for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.seen[..self.len]))
+    }
+}
+
+/// How many more `Stamp`s (open files) a walk may take.
+pub struct StampBudget(AtomicIsize);
+
+impl StampBudget {
+    pub fn new(n: usize) -> Self {
+        StampBudget(AtomicIsize::new(isize::try_from(n).unwrap_or(isize::MAX)))
+    }
+
+    fn take(&self) -> bool {
+        self.0.fetch_sub(1, Ordering::Relaxed) > 0
+    }
 }
 
 /// Walks processes through one open /proc directory, reusing its buffers.
@@ -56,9 +106,16 @@ impl<'a> Walker<'a> {
         Walker { proc, dirbuf: Vec::new(), names: Vec::new() }
     }
 
-    /// Read one process; `None` if it is gone or unreadable.
-    pub fn process(&mut self, pid: Pid, with_fds: bool) -> Option<Process> {
+    /// Read one process; `None` if it is gone or unreadable. With a
+    /// budget, also stamp each task (before reading it, so a change made
+    /// after the read shows in the stamp); out of budget, no stamps at all.
+    pub fn process(&mut self, pid: Pid, with_fds: bool, budget: Option<&StampBudget>) -> Option<Process> {
         let mut p = [0u8; 64];
+        let mut stamps = Vec::new();
+        let mut tracked = budget.is_some();
+        if let Some(b) = budget {
+            self.stamp(&mut stamps, &mut tracked, b, format_args!("{pid}/schedstat"));
+        }
         let links = self.links(cpath(&mut p, format_args!("{pid}/ns"))?)?;
         let mut out = Process { links, ..Default::default() };
         // /proc/PID/task has 2 + (number of threads) links: skip the
@@ -66,12 +123,37 @@ impl<'a> Walker<'a> {
         let multi = sys::fstatat(Some(self.proc), cpath(&mut p, format_args!("{pid}/task"))?)
             .is_ok_and(|st| st.st_nlink > 3);
         if multi {
-            self.threads(pid, &mut out);
+            self.threads(pid, &mut out, budget, &mut stamps, &mut tracked);
         }
         if with_fds {
             self.fds(pid, &mut out);
         }
+        if tracked {
+            out.stamps = stamps;
+        }
         Some(out)
+    }
+
+    fn stamp(
+        &self,
+        stamps: &mut Vec<Stamp>,
+        tracked: &mut bool,
+        budget: &StampBudget,
+        path: std::fmt::Arguments<'_>,
+    ) {
+        if !*tracked {
+            return;
+        }
+        let mut p = [0u8; 64];
+        let stamp =
+            budget.take().then(|| cpath(&mut p, path).and_then(|c| Stamp::open(self.proc, c))).flatten();
+        match stamp {
+            Some(s) => stamps.push(s),
+            None => {
+                *tracked = false;
+                stamps.clear();
+            }
+        }
     }
 
     fn links(&mut self, ns_dir: &CStr) -> Option<ProcessLinks> {
@@ -106,13 +188,24 @@ impl<'a> Walker<'a> {
         Some(dir)
     }
 
-    fn threads(&mut self, pid: Pid, out: &mut Process) {
+    fn threads(
+        &mut self,
+        pid: Pid,
+        out: &mut Process,
+        budget: Option<&StampBudget>,
+        stamps: &mut Vec<Stamp>,
+        tracked: &mut bool,
+    ) {
         if self.numbered(pid, "task").is_none() {
+            *tracked = false;
             return;
         }
         let mut p = [0u8; 64];
         let tids = std::mem::take(&mut self.names);
         for &tid in tids.iter().filter(|&&t| t != pid) {
+            if let Some(b) = budget {
+                self.stamp(stamps, tracked, b, format_args!("{pid}/task/{tid}/schedstat"));
+            }
             let Some(path) = cpath(&mut p, format_args!("{pid}/task/{tid}/ns")) else {
                 continue;
             };
@@ -148,14 +241,23 @@ impl<'a> Walker<'a> {
 }
 
 /// Walk `pids` in parallel, returning what each live process holds, in PID
-/// order. `skip_fds_of` leaves out one process's descriptors (the daemon's).
-pub fn walk_parallel(proc: BorrowedFd<'_>, pids: &[Pid], skip_fds_of: Option<Pid>) -> Vec<(Pid, Process)> {
+/// order. `skip_fds_of` leaves out one process's descriptors (the daemon's);
+/// with a budget, processes are stamped.
+pub fn walk_parallel(
+    proc: BorrowedFd<'_>,
+    pids: &[Pid],
+    skip_fds_of: Option<Pid>,
+    budget: Option<&StampBudget>,
+) -> Vec<(Pid, Process)> {
     let chunks: Vec<&[Pid]> = pids.chunks(128).collect();
     crate::par::map(&chunks, |chunk| {
         let mut w = Walker::new(proc);
         chunk
             .iter()
-            .filter_map(|&pid| w.process(pid, skip_fds_of != Some(pid)).map(|p| (pid, p)))
+            .filter_map(|&pid| {
+                let mine = skip_fds_of == Some(pid);
+                w.process(pid, !mine, budget.filter(|_| !mine)).map(|p| (pid, p))
+            })
             .collect::<Vec<_>>()
     })
     .into_iter()

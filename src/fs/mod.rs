@@ -8,7 +8,7 @@ pub mod inode;
 pub mod tree;
 
 use crate::control::{Controller, Target};
-use crate::discovery::{self, details::Detail, ScanOptions};
+use crate::discovery::{self, details::Detail, ScanOptions, Tracker};
 use crate::model::{Inode, Namespace, NsType, Snapshot};
 use inode::{Ino, Node, NsEntry};
 use std::collections::{HashMap, HashSet};
@@ -93,8 +93,8 @@ pub struct NsFs {
     cfg: FsConfig,
     /// The snapshot lock: readers clone the Arc, a refresh swaps it whole.
     view: RwLock<Arc<View>>,
-    /// Held while scanning inline (no scanner thread), so refreshes coalesce.
-    scan_lock: Mutex<()>,
+    /// Discovery with its memory; held while scanning, so scans coalesce.
+    tracker: Mutex<Tracker>,
     /// The newest scan start a caller is waiting for; the scanner thread
     /// takes requests from here and `new_view` wakes the waiters.
     wanted: Mutex<Option<Instant>>,
@@ -102,6 +102,8 @@ pub struct NsFs {
     /// Whether a scanner thread (`refresh_loop`) runs: FUSE threads then
     /// never scan themselves.
     scanner: AtomicBool,
+    /// The next refresh must be a full pass (SIGHUP).
+    full_wanted: AtomicBool,
     pin_names: Mutex<PinNames>,
     first_seen: Mutex<HashMap<Inode, SystemTime>>,
     files: Mutex<HashMap<u64, Arc<[u8]>>>,
@@ -115,13 +117,15 @@ pub struct NsFs {
 impl NsFs {
     /// Build the filesystem with a first scan.
     pub fn new(cfg: FsConfig, control: Controller) -> std::result::Result<NsFs, discovery::Error> {
-        let snap = discovery::scan(&cfg.scan)?;
+        let mut tracker = Tracker::new(cfg.scan.clone());
+        let snap = tracker.full()?;
         let fs = NsFs {
             view: RwLock::new(Arc::new(View::empty())),
-            scan_lock: Mutex::new(()),
+            tracker: Mutex::new(tracker),
             wanted: Mutex::new(None),
             new_view: Condvar::new(),
             scanner: AtomicBool::new(false),
+            full_wanted: AtomicBool::new(false),
             pin_names: Mutex::new(PinNames::default()),
             first_seen: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
@@ -205,18 +209,25 @@ impl NsFs {
 
     /// Scan on the calling thread (only when no scanner thread runs).
     fn scan_inline(&self, not_before: Instant) -> Arc<View> {
-        let _guard = self.scan_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tracker = self.lock_tracker();
         let v = self.current();
         if v.started >= not_before {
             return v;
         }
-        self.scan_now().unwrap_or(v)
+        self.scan_with(&mut tracker).unwrap_or(v)
     }
 
-    /// One scan, installed as the current view.
-    fn scan_now(&self) -> Option<Arc<View>> {
+    fn lock_tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
+        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One refresh (incremental unless a full pass is due), installed as
+    /// the current view.
+    fn scan_with(&self, tracker: &mut Tracker) -> Option<Arc<View>> {
         let started = Instant::now();
-        match discovery::scan(&self.cfg.scan) {
+        let result =
+            if self.full_wanted.swap(false, Ordering::Relaxed) { tracker.full() } else { tracker.refresh() };
+        match result {
             Ok(snap) => {
                 log::debug!(
                     "refresh: {} namespaces, {} processes in {:?}",
@@ -236,9 +247,15 @@ impl NsFs {
         }
     }
 
-    /// Force a refresh now (SIGHUP, after a control command).
+    /// Force a refresh now (after a control command).
     pub fn refresh(&self) {
         self.rescan_after(Instant::now());
+    }
+
+    /// Force a full pass now, trusting nothing remembered (SIGHUP).
+    pub fn rescan_full(&self) {
+        self.full_wanted.store(true, Ordering::Relaxed);
+        self.refresh();
     }
 
     /// A view no older than the refresh interval.
@@ -269,8 +286,13 @@ impl NsFs {
             };
             let used = self.last_use.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
             let stale = self.current().started.elapsed() >= half;
-            if asked || (stale && used < Duration::from_secs(5)) {
-                self.scan_now();
+            let in_use = used < IDLE_AFTER;
+            let mut tracker = self.lock_tracker();
+            if asked || (stale && in_use) {
+                self.scan_with(&mut tracker);
+            } else if !in_use {
+                // Idle: hold no files open for a refresh that may never come.
+                tracker.forget();
             }
         }
         self.scanner.store(false, Ordering::Relaxed);
@@ -527,6 +549,9 @@ impl View {
         }
     }
 }
+
+/// How long after the last request the tree counts as idle.
+const IDLE_AFTER: Duration = Duration::from_secs(5);
 
 /// The longest a FUSE request waits for a fresh scan.
 const MAX_WAIT: Duration = Duration::from_secs(3);

@@ -3,6 +3,9 @@
 //! when the test fails, and small kernel queries to check answers against.
 #![allow(dead_code)]
 
+use nsfuse::discovery::{scan, ScanOptions, Tracker};
+use nsfuse::model::Snapshot;
+use std::fmt::Debug;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -299,5 +302,36 @@ impl PidGuard {
             !std::path::Path::new(&format!("/proc/{pid}")).exists()
                 || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
         });
+    }
+}
+
+/// A tracker that took its first (full) look when the test began.
+pub struct Scans(pub Tracker);
+
+impl Scans {
+    pub fn start() -> Scans {
+        let mut t = Tracker::new(ScanOptions::default());
+        t.full().expect("first pass");
+        Scans(t)
+    }
+
+    /// Run `check` on an incremental refresh and on a full scan taken just
+    /// after; both must give the same answer, which is returned.
+    pub fn both<R: PartialEq + Debug>(&mut self, check: impl Fn(&Snapshot) -> R) -> R {
+        let incremental = check(&self.0.refresh().expect("refresh"));
+        let full = check(&scan(&ScanOptions::default()).expect("scan"));
+        assert_eq!(incremental, full, "an incremental refresh and a full scan disagree");
+        full
+    }
+
+    /// Refresh until `pid` is remembered, not read (its stamps are still),
+    /// so the next refresh must notice a change through them.
+    pub fn settle(&mut self, pid: i32) {
+        let settled = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            self.0.refresh().expect("refresh");
+            !self.0.last_read().contains(&pid)
+        });
+        assert!(settled, "process {pid} was read on every refresh");
     }
 }

@@ -1,0 +1,93 @@
+//! The nsfs mounts (pins) of one mount namespace, and how a refresh tells
+//! that they cannot have changed: the unique ids of all its mounts, listed
+//! with listmount(2) without entering it, are the same as last time. A
+//! namespace with a member process is read through `/proc/PID/mountinfo`;
+//! one with none, from a helper thread that entered it.
+
+use super::parse::{self, NsfsMount};
+use crate::enter;
+use crate::model::{NsType, Pid};
+use crate::sys;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+/// What a mount namespace held when last read: kept between refreshes.
+pub struct Table {
+    /// The namespace's 64-bit id (never reused, unlike its inode).
+    mnt_ns_id: u64,
+    /// The ids of all its mounts, as listmount(2) gave them before the read.
+    mounts: Vec<u64>,
+    /// The nsfs mounts among them.
+    pub pins: Vec<NsfsMount>,
+}
+
+impl Table {
+    /// Whether the namespace still has exactly the mounts it had.
+    pub fn unchanged(&self) -> bool {
+        sys::listmount(self.mnt_ns_id).is_ok_and(|ids| ids == self.mounts)
+    }
+}
+
+/// Where to read a mount namespace from: our own, or a member's.
+#[derive(Clone, Copy, Debug)]
+pub enum Reader {
+    Own,
+    Member(Pid),
+}
+
+impl Reader {
+    fn proc_dir(self) -> String {
+        match self {
+            Reader::Own => "/proc/self".into(),
+            Reader::Member(pid) => format!("/proc/{pid}"),
+        }
+    }
+
+    /// A path to the mount point `m` as seen from nsfuse's mount namespace.
+    pub fn reach(self, m: &NsfsMount) -> PathBuf {
+        match self {
+            Reader::Own => m.mount_point.clone(),
+            Reader::Member(pid) => PathBuf::from(format!("/proc/{pid}/root{}", m.mount_point.display())),
+        }
+    }
+}
+
+/// Read the nsfs mounts of the mount namespace `mntns` through `reader`.
+/// The mount ids are listed first, so a change made during the read shows
+/// as a change next time. The `Table` is `None` where the kernel has no
+/// listmount(2): such a namespace is read again on every refresh.
+pub fn read(reader: Reader, mntns: u64) -> (Vec<NsfsMount>, Option<Table>) {
+    let dir = reader.proc_dir();
+    let ns_path = PathBuf::from(format!("{dir}/ns/mnt"));
+    let listed = super::open_checked(&ns_path, mntns)
+        .and_then(|fd| sys::ns_get_mntns_id(fd.as_fd()).ok())
+        .and_then(|id| sys::listmount(id).ok().map(|mounts| (id, mounts)));
+    let pins = match std::fs::read(format!("{dir}/mountinfo")) {
+        Ok(text) => parse::mountinfo_nsfs_all(&text),
+        Err(_) => return (Vec::new(), None),
+    };
+    let table = listed.map(|(mnt_ns_id, mounts)| Table { mnt_ns_id, mounts, pins: pins.clone() });
+    (pins, table)
+}
+
+/// The nsfs mounts of a mount namespace with no process, read (and each
+/// opened, since its path is not reachable from outside) from a helper
+/// thread that entered it.
+pub fn read_inside(
+    proc: BorrowedFd<'_>,
+    mntns: BorrowedFd<'_>,
+) -> io::Result<Vec<(NsfsMount, Option<OwnedFd>)>> {
+    enter::run_in_one(mntns, NsType::Mnt, || {
+        let f = sys::openat(Some(proc), c"thread-self/mountinfo", libc::O_RDONLY)?;
+        let mut text = Vec::new();
+        io::Read::read_to_end(&mut std::fs::File::from(f), &mut text)?;
+        Ok(parse::mountinfo_nsfs_all(&text)
+            .into_iter()
+            .map(|m| {
+                let fd = sys::open_path(&m.mount_point, libc::O_RDONLY).ok();
+                (m, fd)
+            })
+            .collect())
+    })
+}

@@ -1,0 +1,77 @@
+//! The refresh policy: a `Tracker` keeps what the last pass read (process
+//! records with their stamps, mount tables, relations) and makes each
+//! refresh re-read only what can have changed. A full pass, which trusts
+//! nothing remembered, runs first, then at least every `FULL_EVERY`, and
+//! whenever asked; it is the reference the incremental passes must match.
+
+use super::pass::{self, Memory};
+use super::{Result, ScanOptions};
+use crate::model::{Pid, Snapshot};
+use crate::sys;
+use std::time::{Duration, Instant};
+
+/// The longest a tracker goes without a full pass.
+pub const FULL_EVERY: Duration = Duration::from_secs(30);
+
+/// Open files kept free for everything but stamps (FUSE, scans, pins).
+const FD_RESERVE: u64 = 1024;
+
+/// Discovery with a memory, for a daemon that refreshes often.
+pub struct Tracker {
+    opts: ScanOptions,
+    memory: Memory,
+    last_full: Option<Instant>,
+    /// How many stamps (open /proc files) the memory may hold.
+    stamp_budget: usize,
+    last_read: Vec<Pid>,
+}
+
+impl Tracker {
+    /// A tracker with nothing remembered. Raises this process's soft limit
+    /// on open files to the hard one: each tracked task keeps one open.
+    pub fn new(opts: ScanOptions) -> Tracker {
+        let limit = sys::raise_nofile_limit().unwrap_or(FD_RESERVE);
+        let stamp_budget = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(0);
+        Tracker { opts, memory: Memory::default(), last_full: None, stamp_budget, last_read: Vec::new() }
+    }
+
+    /// A refresh: incremental, unless a full pass is due.
+    pub fn refresh(&mut self) -> Result<Snapshot> {
+        match self.last_full {
+            Some(t) if t.elapsed() < FULL_EVERY => self.pass(false),
+            _ => self.full(),
+        }
+    }
+
+    /// A full pass: everything read again, nothing remembered trusted.
+    pub fn full(&mut self) -> Result<Snapshot> {
+        let started = Instant::now();
+        let snap = self.pass(true)?;
+        self.last_full = Some(started);
+        Ok(snap)
+    }
+
+    /// Drop everything remembered (and the files it holds open).
+    pub fn forget(&mut self) {
+        self.memory = Memory::default();
+        self.last_full = None;
+    }
+
+    fn pass(&mut self, full: bool) -> Result<Snapshot> {
+        let mut prev = std::mem::take(&mut self.memory);
+        if full {
+            // Close the old stamps first: they would count twice.
+            prev = Memory::default();
+        }
+        let out = pass::run(&self.opts, prev, Some(self.stamp_budget))?;
+        self.memory = out.memory;
+        self.last_read = out.read;
+        Ok(out.snapshot)
+    }
+
+    /// The processes the last pass read, in /proc order (the rest it
+    /// remembered).
+    pub fn last_read(&self) -> &[Pid] {
+        &self.last_read
+    }
+}
