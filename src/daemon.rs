@@ -141,6 +141,11 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
     let fs_cfg = FsConfig {
         read_only: cfg.read_only,
         refresh: Duration::from_millis(cfg.refresh_ms),
+        dir_ttl: if cfg.allow_other {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(cfg.refresh_ms).min(Duration::from_secs(1))
+        },
         scan: ScanOptions {
             pin_dir: cfg.pin_dir.clone(),
             netns_dir: cfg.netns_dir.clone(),

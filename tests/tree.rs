@@ -432,3 +432,32 @@ fn who_may_see_what() {
     mine.kill();
     root_only.kill();
 }
+
+#[test]
+fn listings_cached_by_the_kernel_follow_every_change() {
+    // Directories may be cached by the kernel, but only while nsfuse would
+    // list the same: list net/ and a process's proc/PID/ again and again
+    // while namespaces come, change and go.
+    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let names = |rel: &str| -> Vec<String> {
+        std::fs::read_dir(m.path(rel))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into())
+            .collect()
+    };
+    let interval = std::time::Duration::from_millis(250);
+    for _ in 0..3 {
+        let _ = names("net");
+    }
+    let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    let net = wait_unshared(p.pid(), "net").to_string();
+    std::thread::sleep(interval);
+    assert!(names("net").contains(&net), "new namespace missing from a re-listed net/");
+    let links = names(&format!("proc/{}", p.pid()));
+    assert!(links.contains(&"net".to_string()) && links.len() >= 8, "{links:?}");
+    p.kill();
+    std::thread::sleep(interval);
+    assert!(!names("net").contains(&net), "dead namespace still in a re-listed net/");
+    assert_eq!(errno_of(std::fs::read_dir(m.path(&format!("proc/{}", p.pid())))), Some(libc::ENOENT));
+}

@@ -65,6 +65,28 @@ pub fn member(snap: &Snapshot, ns: &Namespace) -> Option<Pid> {
     ns.processes.iter().copied().find(|p| snap.processes.get(p).and_then(|l| l.get(idx)) == Some(ns.inode))
 }
 
+/// Whether `detail` can be read for `ns`, judged from the snapshot alone
+/// (no I/O, so listing a directory stays cheap): what it needs — a member
+/// process, a path to enter by, a `time_for_children` holder — is there.
+/// A read can still fail if the namespace ends meanwhile.
+pub fn available(snap: &Snapshot, ns: &Namespace, detail: Detail) -> bool {
+    let (member, path) = (member(snap, ns).is_some(), ns.path.is_some());
+    match detail {
+        Detail::OwnerUid => ns.owner_uid.is_some(),
+        Detail::Level => true,
+        Detail::UidMap | Detail::GidMap | Detail::Mountinfo => member || path,
+        Detail::Hostname | Detail::Domainname | Detail::Interfaces | Detail::Netnsid => path,
+        Detail::Offsets => time_for_children_holder(snap, ns).is_some(),
+        Detail::Root => member && path,
+    }
+}
+
+/// A process whose `time_for_children` is this time namespace.
+fn time_for_children_holder(snap: &Snapshot, ns: &Namespace) -> Option<Pid> {
+    let idx = crate::model::LINK_NAMES.iter().position(|n| *n == "time_for_children")?;
+    snap.processes.iter().find(|(_, l)| l.get(idx) == Some(ns.inode)).map(|(p, _)| *p)
+}
+
 /// Open the namespace through its known path, checking it is still the same one.
 pub fn open(ns: &Namespace) -> Option<OwnedFd> {
     super::open_checked(ns.path.as_ref()?, ns.inode)
@@ -124,8 +146,7 @@ pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<String> {
         },
         Detail::Offsets => {
             // timens_offsets shows the process's time_for_children namespace.
-            let idx = crate::model::LINK_NAMES.iter().position(|n| *n == "time_for_children")?;
-            let pid = snap.processes.iter().find(|(_, l)| l.get(idx) == Some(ns.inode)).map(|(p, _)| *p)?;
+            let pid = time_for_children_holder(snap, ns)?;
             read_string(&format!("/proc/{pid}/timens_offsets"))
         }
         Detail::Root => cgroup_root(ns, pid?),

@@ -10,11 +10,7 @@ use fuser::{
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-/// Entries and attributes are not cached by the kernel: every lookup and
-/// stat comes here, so a namespace that died is gone at once.
-const TTL: Duration = Duration::ZERO;
+use std::time::SystemTime;
 
 /// The FUSE face of an `NsFs`.
 pub struct FuseAdapter(pub Arc<NsFs>);
@@ -63,14 +59,14 @@ impl fuser::Filesystem for FuseAdapter {
     fn lookup(&self, req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
         let Some(n) = name(n) else { return reply.error(fuser::Errno::ENOENT) };
         match self.0.lookup(caller(req), Ino(parent.0), n) {
-            Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
+            Ok(a) => reply.entry(&self.0.ttl(&a), &file_attr(&a), Generation(0)),
             Err(e) => reply.error(errno(e)),
         }
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.0.getattr(caller(req), Ino(ino.0)) {
-            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
+            Ok(a) => reply.attr(&self.0.ttl(&a), &file_attr(&a)),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -95,7 +91,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         let other = mode.is_some() || uid.is_some() || gid.is_some();
         match self.0.setattr(caller(req), Ino(ino.0), size, other) {
-            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
+            Ok(a) => reply.attr(&self.0.ttl(&a), &file_attr(&a)),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -180,7 +176,18 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.0.opendir(caller(req), Ino(ino.0)) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            // The kernel may cache a listing, and keep it while it is the
+            // one nsfuse would give again.
+            Ok(d) => {
+                let mut flags = FopenFlags::empty();
+                if self.0.kernel_caches() {
+                    flags |= FopenFlags::FOPEN_CACHE_DIR;
+                }
+                if d.unchanged {
+                    flags |= FopenFlags::FOPEN_KEEP_CACHE;
+                }
+                reply.opened(FileHandle(d.fh), flags)
+            }
             Err(e) => reply.error(errno(e)),
         }
     }

@@ -8,8 +8,8 @@ pub mod inode;
 pub mod tree;
 
 use crate::control::{Controller, Target};
-use crate::discovery::{self, details::Detail, ScanOptions, Tracker};
-use crate::model::{Inode, Namespace, NsType, Snapshot};
+use crate::discovery::{self, ScanOptions, Tracker};
+use crate::model::{Inode, NsType, Snapshot};
 use inode::{Ino, Node, NsEntry};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -61,11 +61,19 @@ pub struct Attr {
 }
 
 /// One directory entry of a listing.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct DirEntry {
     pub name: String,
     pub ino: Ino,
     pub kind: Kind,
+}
+
+/// What `opendir` gives back.
+pub struct OpenedDir {
+    pub fh: u64,
+    /// The listing is the one the kernel last read for this directory:
+    /// its cached copy may be kept.
+    pub unchanged: bool,
 }
 
 /// How the tree behaves.
@@ -73,6 +81,9 @@ pub struct DirEntry {
 pub struct FsConfig {
     pub read_only: bool,
     pub refresh: Duration,
+    /// How long the kernel may keep a directory's entry and attributes
+    /// (zero with `allow_other`: what a name means depends on who asks).
+    pub dir_ttl: Duration,
     pub scan: ScanOptions,
 }
 
@@ -81,8 +92,8 @@ struct View {
     snap: Arc<Snapshot>,
     pins: Arc<PinNames>,
     started: Instant,
-    /// Rendered file contents of this snapshot (None: the kernel would not
-    /// tell), so stat and read agree; dropped with the view.
+    /// Contents rendered from the kernel for this view (None: the kernel
+    /// would not tell), only of files that were used; dropped with the view.
     cache: Mutex<HashMap<Ino, Option<Arc<[u8]>>>>,
     /// What each non-root uid may see.
     visible: Mutex<HashMap<u32, Arc<Visibility>>>,
@@ -108,6 +119,9 @@ pub struct NsFs {
     first_seen: Mutex<HashMap<Inode, SystemTime>>,
     files: Mutex<HashMap<u64, Arc<[u8]>>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
+    /// A hash of the listing each directory had at its last opendir, and
+    /// when that listing was first given.
+    listed: Mutex<HashMap<Ino, (u64, SystemTime)>>,
     next_fh: AtomicU64,
     last_use: Mutex<Instant>,
     started_at: SystemTime,
@@ -130,6 +144,7 @@ impl NsFs {
             first_seen: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
+            listed: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             last_use: Mutex::new(Instant::now()),
             started_at: SystemTime::now(),
@@ -142,6 +157,26 @@ impl NsFs {
 
     pub fn config(&self) -> &FsConfig {
         &self.cfg
+    }
+
+    /// How long the kernel may cache an entry of this kind. A directory's
+    /// attributes never change while it exists, and one that goes away is
+    /// invalidated at the refresh that sees it go; files and symlinks (whose
+    /// sizes and targets follow each refresh) are never cached.
+    /// Whether the kernel may cache entries and listings at all (not with
+    /// `allow_other`, where they depend on who asks).
+    pub fn kernel_caches(&self) -> bool {
+        !self.cfg.dir_ttl.is_zero()
+    }
+
+    /// The mount's root is never cached either: a stat of the mount point
+    /// must reach the daemon, so a dead one shows as ENOTCONN at once.
+    pub fn ttl(&self, attr: &Attr) -> Duration {
+        if attr.kind == Kind::Dir && attr.ino != Node::Root.ino() {
+            self.cfg.dir_ttl
+        } else {
+            Duration::ZERO
+        }
     }
 
     fn current(&self) -> Arc<View> {
@@ -309,28 +344,9 @@ impl NsFs {
     /// Run `f` with a tree context for this view and caller.
     fn with_ctx<R>(&self, v: &View, caller: Caller, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
         let visible = self.visible(v, caller);
-        let has_detail = |ns: &Namespace, d: Detail| {
-            let node = Node::NsFile(ns.ns_type, ns.inode, NsEntry::Detail(d));
-            self.cached(v, node, || crate::discovery::details::read(&v.snap, ns, d).map(String::into_bytes))
-                .is_some()
-        };
-        let ctx = Ctx {
-            snap: &v.snap,
-            pins: &v.pins,
-            read_only: self.cfg.read_only,
-            visible: visible.as_deref(),
-            has_detail: &has_detail,
-        };
+        let ctx =
+            Ctx { snap: &v.snap, pins: &v.pins, read_only: self.cfg.read_only, visible: visible.as_deref() };
         f(&ctx)
-    }
-
-    fn cached(&self, v: &View, node: Node, render: impl FnOnce() -> Option<Vec<u8>>) -> Option<Arc<[u8]>> {
-        if let Some(hit) = v.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&node.ino()) {
-            return hit.clone();
-        }
-        let bytes: Option<Arc<[u8]>> = render().map(Into::into);
-        v.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(node.ino(), bytes.clone());
-        bytes
     }
 
     fn ctl_target(node: Node) -> Option<Target> {
@@ -341,12 +357,25 @@ impl NsFs {
         }
     }
 
-    /// The bytes a read of `node` returns.
+    /// The bytes a read of `node` returns. What reads the kernel at render
+    /// time (type-specific files, `processes` with its command names,
+    /// `info.json`) is kept with the view, so a stat and a read agree; the
+    /// rest is a pure function of the snapshot, rendered again each time.
     fn bytes(&self, v: &View, ctx: &Ctx<'_>, node: Node) -> Option<Arc<[u8]>> {
         if let Some(t) = Self::ctl_target(node) {
             return Some(self.control.status(t).into_bytes().into());
         }
-        self.cached(v, node, || ctx.content(node))
+        let reads_kernel =
+            matches!(node, Node::NsFile(_, _, NsEntry::Processes | NsEntry::InfoJson | NsEntry::Detail(_)));
+        if !reads_kernel {
+            return ctx.content(node).map(Into::into);
+        }
+        if let Some(hit) = v.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&node.ino()) {
+            return hit.clone();
+        }
+        let bytes: Option<Arc<[u8]>> = ctx.content(node).map(Into::into);
+        v.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(node.ino(), bytes.clone());
+        bytes
     }
 
     fn attr(&self, v: &View, ctx: &Ctx<'_>, node: Node) -> Result<Attr> {
@@ -368,6 +397,11 @@ impl NsFs {
                 self.first_seen.lock().unwrap_or_else(|e| e.into_inner()).get(&i).copied()
             }
             Node::Readme | Node::Root | Node::TopCtl => Some(self.started_at),
+            // Other directories: when their listing was last seen to change
+            // (the kernel keeps a cached listing only while this holds).
+            _ if kind == Kind::Dir => {
+                self.listed.lock().unwrap_or_else(|e| e.into_inner()).get(&node.ino()).map(|l| l.1)
+            }
             _ => v.snap.taken_at,
         }
         .unwrap_or(self.started_at);
@@ -499,7 +533,7 @@ impl NsFs {
     }
 
     /// Open a directory: its listing is fixed for this handle.
-    pub fn opendir(&self, caller: Caller, ino: Ino) -> Result<u64> {
+    pub fn opendir(&self, caller: Caller, ino: Ino) -> Result<OpenedDir> {
         let node = Self::node(ino)?;
         let v = self.fresh();
         let entries = self.with_ctx(&v, caller, |ctx| {
@@ -518,12 +552,33 @@ impl NsFs {
             }));
             Ok(out)
         })?;
+        let unchanged = self.kernel_caches() && self.note_listing(ino, &entries);
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.dirs.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, Arc::new(entries));
-        Ok(fh)
+        Ok(OpenedDir { fh, unchanged })
     }
 
-    /// Entries of an open directory from `offset` on.
+    /// Remember the listing `dir` now has; whether it is the one it had
+    /// at the last opendir. (Forgotten wholesale when it grows large: a
+    /// forgotten directory is merely read again.)
+    fn note_listing(&self, dir: Ino, entries: &[DirEntry]) -> bool {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(entries, &mut h);
+        let hash = std::hash::Hasher::finish(&h);
+        let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
+        if listed.len() > MAX_LISTINGS_REMEMBERED {
+            listed.clear();
+        }
+        match listed.get(&dir) {
+            Some(&(h, _)) if h == hash => true,
+            _ => {
+                listed.insert(dir, (hash, SystemTime::now()));
+                false
+            }
+        }
+    }
+
+    /// Entries of an open directory.
     pub fn readdir(&self, fh: u64) -> Result<Arc<Vec<DirEntry>>> {
         self.dirs.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).cloned().ok_or(Errno::EBADF)
     }
@@ -552,6 +607,9 @@ impl View {
 
 /// How long after the last request the tree counts as idle.
 const IDLE_AFTER: Duration = Duration::from_secs(5);
+
+/// How many directory listings `note_listing` keeps before starting over.
+const MAX_LISTINGS_REMEMBERED: usize = 1 << 16;
 
 /// The longest a FUSE request waits for a fresh scan.
 const MAX_WAIT: Duration = Duration::from_secs(3);

@@ -10,7 +10,7 @@ use crate::render;
 use std::collections::{BTreeMap, HashSet};
 
 /// What kind of file an entry is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     Dir,
     File,
@@ -53,8 +53,6 @@ pub struct Ctx<'a> {
     pub read_only: bool,
     /// For a caller that is not root: what it may see.
     pub visible: Option<&'a Visibility>,
-    /// Whether a type-specific file has content (the kernel let us read it).
-    pub has_detail: &'a dyn Fn(&Namespace, Detail) -> bool,
 }
 
 pub const README: &str = include_str!("README.tree");
@@ -99,7 +97,10 @@ impl Ctx<'_> {
             })
             .collect();
         out.extend(
-            Detail::for_type(ty).iter().filter(|d| (self.has_detail)(ns, **d)).map(|d| NsEntry::Detail(*d)),
+            Detail::for_type(ty)
+                .iter()
+                .filter(|d| details::available(self.snap, ns, **d))
+                .map(|d| NsEntry::Detail(*d)),
         );
         out
     }
@@ -479,7 +480,7 @@ mod tests {
     fn with_ctx<R>(snap: &Snapshot, read_only: bool, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
         let mut pins = PinNames::default();
         pins.register(NsType::Net, "web");
-        let ctx = Ctx { snap, pins: &pins, read_only, visible: None, has_detail: &|_, _| false };
+        let ctx = Ctx { snap, pins: &pins, read_only, visible: None };
         f(&ctx)
     }
 
@@ -530,13 +531,30 @@ mod tests {
                     "pins",
                     "ns",
                     "ctl",
-                    "info.json"
+                    "info.json",
+                    "uid_map",
+                    "gid_map",
+                    "owner_uid",
+                    "level"
                 ]
             );
             let net = Node::NsDir(NsType::Net, 201);
             assert_eq!(
                 names(c.list(net)),
-                ["type", "inode", "id", "owner", "processes", "holders", "pins", "ns", "ctl", "info.json"]
+                [
+                    "type",
+                    "inode",
+                    "id",
+                    "owner",
+                    "processes",
+                    "holders",
+                    "pins",
+                    "ns",
+                    "ctl",
+                    "info.json",
+                    "interfaces",
+                    "netnsid"
+                ]
             );
             let f = |e| c.content(Node::NsFile(NsType::Net, 201, e)).map(|b| String::from_utf8(b).unwrap());
             assert_eq!(f(NsEntry::Type).as_deref(), Some("net\n"));
@@ -548,6 +566,23 @@ mod tests {
             assert_eq!(c.owner_uid(Node::NsFile(NsType::Net, 201, NsEntry::Ctl)), 0);
             assert_eq!(c.lookup(Node::NsDir(NsType::Net, 201), "parent"), None, "net has no parent");
             assert_eq!(c.lookup(Node::NsDir(NsType::Net, 201), "hostname"), None, "not a uts ns");
+        });
+        // With no way in (no path, no member), no type-specific files, and
+        // no `ns` link; the user namespace without owner_uid has no file for it.
+        let mut s = host();
+        for n in s.namespaces.values_mut() {
+            n.path = None;
+        }
+        s.namespaces.get_mut(&200).unwrap().owner_uid = None;
+        s.processes.clear();
+        with_ctx(&s, false, |c| {
+            let user = names(c.list(Node::NsDir(NsType::User, 200)));
+            assert_eq!(&user[user.len() - 2..], ["info.json", "level"]);
+            assert!(!user.contains(&"ns".to_string()));
+            assert_eq!(
+                names(c.list(Node::NsDir(NsType::Net, 201))).last().map(String::as_str),
+                Some("info.json")
+            );
         });
     }
 
@@ -592,13 +627,7 @@ mod tests {
         let s = host();
         let pins = PinNames::default();
         let visible = Visibility { pids: [1].into(), namespaces: [100, 101].into() };
-        let c = Ctx {
-            snap: &s,
-            pins: &pins,
-            read_only: false,
-            visible: Some(&visible),
-            has_detail: &|_, _| false,
-        };
+        let c = Ctx { snap: &s, pins: &pins, read_only: false, visible: Some(&visible) };
         assert_eq!(names(c.list(Node::ProcRoot)), ["1"]);
         assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101"]);
         assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "201"), None);
