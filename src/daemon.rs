@@ -123,6 +123,7 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
         say(ready, &msg);
         Err(msg)
     };
+    sys::tune_allocator_for_daemon();
     let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
     // Before any thread starts, so every thread inherits the mask.
     if let Err(e) = sys::block_signals(&signals) {

@@ -212,6 +212,29 @@ pub fn pread0(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// Give the memory freed since the last call back to the kernel (glibc
+/// keeps freed pages in the middle of the heap otherwise, so a daemon that
+/// builds and drops a snapshot every second would hold its peak forever).
+pub fn release_free_memory() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Make the allocator suit a long-running daemon that rebuilds its model
+/// every second: one arena for all threads (no per-thread arenas each
+/// holding their own free pages), and large blocks (the per-scan tables)
+/// always mmapped, so freeing them returns them at once. Call before
+/// starting threads.
+pub fn tune_allocator_for_daemon() {
+    // SAFETY: mallopt only sets allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+    }
+}
+
 /// Raise the soft limit on open files to the hard limit; returns the new
 /// soft limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {

@@ -37,6 +37,16 @@ pub fn pid_name(name: &[u8]) -> Option<i32> {
     std::str::from_utf8(name).ok()?.parse().ok()
 }
 
+/// `/proc/PID/schedstat`: `RUN_NS WAIT_NS TIMESLICES\n`.
+pub fn schedstat(text: &[u8]) -> Option<[u64; 3]> {
+    let mut out = [0u64; 3];
+    let mut fields = std::str::from_utf8(text).ok()?.split_ascii_whitespace();
+    for v in &mut out {
+        *v = fields.next()?.parse().ok()?;
+    }
+    fields.next().is_none().then_some(out)
+}
+
 /// One nsfs mount from a mountinfo line: which namespace and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NsfsMount {
@@ -98,6 +108,16 @@ pub fn unescape_octal(s: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedstats() {
+        assert_eq!(schedstat(b"3253821 522575 5\n"), Some([3253821, 522575, 5]));
+        assert_eq!(schedstat(b"0 0 0\n"), Some([0, 0, 0]));
+        assert_eq!(schedstat(b"1 2\n"), None);
+        assert_eq!(schedstat(b"1 2 3 4\n"), None);
+        assert_eq!(schedstat(b"1 x 3\n"), None);
+        assert_eq!(schedstat(b""), None);
+    }
 
     #[test]
     fn ns_links() {

@@ -45,30 +45,28 @@ pub struct Process {
 /// not moved has not run since, so it cannot have changed its namespaces or
 /// its descriptors. The open file names that very task: once it has exited,
 /// reads fail even if its number was reused.
+#[derive(Debug)]
 pub struct Stamp {
     file: OwnedFd,
-    seen: [u8; 80],
-    len: usize,
+    seen: [u64; 3],
 }
 
 impl Stamp {
     fn open(proc: BorrowedFd<'_>, path: &CStr) -> Option<Stamp> {
         let file = sys::openat(Some(proc), path, libc::O_RDONLY).ok()?;
-        let mut seen = [0u8; 80];
-        let len = sys::pread0(file.as_fd(), &mut seen).ok()?;
-        Some(Stamp { file, seen, len })
+        let seen = Stamp::read(file.as_fd())?;
+        Some(Stamp { file, seen })
+    }
+
+    fn read(file: BorrowedFd<'_>) -> Option<[u64; 3]> {
+        let mut buf = [0u8; 80];
+        let n = sys::pread0(file, &mut buf).ok()?;
+        parse::schedstat(&buf[..n])
     }
 
     /// Whether the task is still there and has not run since it was read.
     pub fn unchanged(&self) -> bool {
-        let mut now = [0u8; 80];
-        sys::pread0(self.file.as_fd(), &mut now).is_ok_and(|n| now[..n] == self.seen[..self.len])
-    }
-}
-
-impl std::fmt::Debug for Stamp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.seen[..self.len]))
+        Stamp::read(self.file.as_fd()) == Some(self.seen)
     }
 }
 

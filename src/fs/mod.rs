@@ -152,6 +152,7 @@ impl NsFs {
             control,
         };
         fs.install(snap, Instant::now());
+        crate::sys::release_free_memory();
         Ok(fs)
     }
 
@@ -271,8 +272,12 @@ impl NsFs {
                     snap.duration
                 );
                 let v = self.install(snap, started);
-                let _lock = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
-                self.new_view.notify_all();
+                {
+                    let _lock = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+                    self.new_view.notify_all();
+                }
+                // The previous view is gone (unless a reader still holds it).
+                crate::sys::release_free_memory();
                 Some(v)
             }
             Err(e) => {
