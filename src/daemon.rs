@@ -6,6 +6,7 @@ use crate::cli::args::MountConfig;
 use crate::control::Controller;
 use crate::discovery::ScanOptions;
 use crate::fs::{fuse::FuseAdapter, FsConfig, NsFs};
+use crate::model::PinDirs;
 use crate::sys;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -130,7 +131,8 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
         return fail(&mut ready, format!("cannot block signals: {e}"));
     }
     let _ = sys::set_child_subreaper();
-    let control = Controller::new(cfg.pin_dir.clone(), cfg.netns_dir.clone(), cfg.mountpoint.clone());
+    let dirs = PinDirs { pin_dir: cfg.pin_dir.clone(), netns_dir: cfg.netns_dir.clone() };
+    let control = Controller::new(dirs.clone(), cfg.mountpoint.clone());
     if !cfg.read_only {
         if let Err(e) = control.prepare() {
             return fail(
@@ -147,11 +149,7 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
         } else {
             Duration::from_millis(cfg.refresh_ms).min(Duration::from_secs(1))
         },
-        scan: ScanOptions {
-            pin_dir: cfg.pin_dir.clone(),
-            netns_dir: cfg.netns_dir.clone(),
-            skip_own_fds: true,
-        },
+        scan: ScanOptions { dirs: dirs.clone(), skip_own_fds: true },
     };
     let fs = match NsFs::new(fs_cfg, control) {
         Ok(fs) => Arc::new(fs),

@@ -93,6 +93,49 @@ impl FromStr for NsType {
     }
 }
 
+/// Where pins live (SPEC section 3): `PIN_DIR/TYPE/NAME`, and net ones at
+/// `NETNS_DIR/NAME` as `ip netns` keeps them. One layout, read by discovery
+/// (to name the pins it finds) and by control (to make and remove them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinDirs {
+    pub pin_dir: PathBuf,
+    pub netns_dir: PathBuf,
+}
+
+impl Default for PinDirs {
+    fn default() -> Self {
+        PinDirs { pin_dir: PathBuf::from("/run/nsfuse"), netns_dir: PathBuf::from("/run/netns") }
+    }
+}
+
+impl PinDirs {
+    /// The directory that holds pins of this type.
+    pub fn dir_of(&self, ty: NsType) -> PathBuf {
+        match ty {
+            NsType::Net => self.netns_dir.clone(),
+            _ => self.pin_dir.join(ty.name()),
+        }
+    }
+
+    /// The pin file for (type, name).
+    pub fn path(&self, ty: NsType, name: &str) -> PathBuf {
+        self.dir_of(ty).join(name)
+    }
+
+    /// The NAME of the pin of this type at `path`, if that is where one goes.
+    pub fn name_of(&self, ty: NsType, path: &std::path::Path) -> Option<String> {
+        if path.parent()? != self.dir_of(ty) {
+            return None;
+        }
+        path.file_name()?.to_str().map(str::to_owned)
+    }
+
+    /// Whether `path` is a pin file of nsfuse's or `ip netns`'s (any type).
+    pub fn holds(&self, path: &std::path::Path) -> bool {
+        NsType::ALL.iter().any(|t| path.parent() == Some(self.dir_of(*t).as_path()))
+    }
+}
+
 /// An nsfs inode number: the N of `net:[N]`.
 pub type Inode = u64;
 /// A process or thread id in nsfuse's pid namespace.

@@ -8,10 +8,9 @@ pub mod pins;
 
 use crate::discovery::{self, details};
 use crate::enter;
-use crate::model::{Inode, Namespace, NsType};
+use crate::model::{Inode, Namespace, NsType, PinDirs};
 pub use command::Target;
 use command::{Command, Release};
-use pins::Dirs;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsFd;
@@ -51,7 +50,7 @@ pub type Find<'a> = &'a dyn Fn(NsType, Inode) -> Option<Namespace>;
 
 /// Runs control commands.
 pub struct Controller {
-    dirs: Dirs,
+    dirs: PinDirs,
     /// The tree's mount point, to name ctl files in log lines.
     mountpoint: PathBuf,
     last: Mutex<HashMap<Target, String>>,
@@ -72,18 +71,13 @@ Commands (one per line, as root):
 ";
 
 impl Controller {
-    pub fn new(pin_dir: PathBuf, netns_dir: PathBuf, mountpoint: PathBuf) -> Controller {
-        Controller {
-            dirs: Dirs { pin_dir, netns_dir },
-            mountpoint,
-            last: Mutex::new(HashMap::new()),
-            serial: Mutex::new(()),
-        }
+    pub fn new(dirs: PinDirs, mountpoint: PathBuf) -> Controller {
+        Controller { dirs, mountpoint, last: Mutex::new(HashMap::new()), serial: Mutex::new(()) }
     }
 
     /// Prepare the pin directories (at start, before serving).
     pub fn prepare(&self) -> io::Result<()> {
-        self.dirs.prepare()
+        pins::prepare(&self.dirs)
     }
 
     /// What reading a ctl file shows: the grammar and the last outcome.
@@ -140,7 +134,7 @@ impl Controller {
                     .and_then(|p| discovery::open_checked(p, inode))
                     .ok_or_else(|| gone(ty, inode))?;
                 let name = name.unwrap_or_else(|| inode.to_string());
-                let path = self.dirs.pin_path(ty, &name);
+                let path = self.dirs.path(ty, &name);
                 Ok(if pins::pin(fd.as_fd(), ty, inode, &path)? {
                     format!("pinned {ty}:[{inode}] at {}", path.display())
                 } else {
@@ -150,14 +144,14 @@ impl Controller {
             Command::New { ty, name } => {
                 // Refuse a taken name before making anything.
                 if let Some(n) = &name {
-                    let path = self.dirs.pin_path(ty, n);
+                    let path = self.dirs.path(ty, n);
                     if pins::pinned_at(&pins::nsfs_mounts_here(), &path).is_some() || path.exists() {
                         return Err(Error::Exists(format!("{} is already taken", path.display())));
                     }
                 }
                 let made = create::new_namespace(ty)?;
                 let inode = crate::sys::fstat(made.fd.as_fd()).map_err(|e| Error::io("fstat", e))?.st_ino;
-                let path = self.dirs.pin_path(ty, &name.unwrap_or_else(|| inode.to_string()));
+                let path = self.dirs.path(ty, &name.unwrap_or_else(|| inode.to_string()));
                 match pins::pin(made.fd.as_fd(), ty, inode, &path) {
                     Ok(_) => Ok(format!("created {ty}:[{inode}], pinned at {}", path.display())),
                     Err(e) => {
@@ -198,7 +192,7 @@ impl Controller {
                 }
             }
             Release::Name(n) => {
-                let p = self.dirs.pin_path(ty, &n);
+                let p = self.dirs.path(ty, &n);
                 if !here.contains(&p) {
                     return Err(Error::Gone(format!(
                         "{ty}:[{inode}] is not pinned as '{n}' ({})",

@@ -4,59 +4,36 @@
 
 use super::Error;
 use crate::discovery::parse::{self, NsfsMount};
-use crate::model::{Inode, NsType};
+use crate::model::{Inode, NsType, PinDirs};
 use crate::sys;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Where pins live.
-#[derive(Clone, Debug)]
-pub struct Dirs {
-    pub pin_dir: PathBuf,
-    pub netns_dir: PathBuf,
+/// Prepare both pin directories at start: PIN_DIR a private mount of
+/// itself (pinning mount namespaces needs that), NETNS_DIR a shared one, the
+/// way `ip netns add` does it.
+pub fn prepare(dirs: &PinDirs) -> io::Result<()> {
+    let (pin_dir, netns_dir) = (&dirs.pin_dir, &dirs.netns_dir);
+    std::fs::create_dir_all(pin_dir)?;
+    if !is_mount_point(pin_dir) {
+        sys::mount(Some(pin_dir), pin_dir, None, libc::MS_BIND, None)?;
+        sys::mount(None, pin_dir, None, libc::MS_PRIVATE, None)?;
+        log::info!("made {} a private mount", pin_dir.display());
+    }
+    std::fs::create_dir_all(netns_dir)?;
+    let shared = libc::MS_SHARED | libc::MS_REC;
+    if let Err(e) = sys::mount(None, netns_dir, Some("none"), shared, None) {
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(e);
+        }
+        let bind = libc::MS_BIND | libc::MS_REC;
+        sys::mount(Some(netns_dir), netns_dir, Some("none"), bind, None)?;
+        sys::mount(None, netns_dir, Some("none"), shared, None)?;
+    }
+    Ok(())
 }
-
-impl Dirs {
-    /// The pin file for (type, name).
-    pub fn pin_path(&self, ty: NsType, name: &str) -> PathBuf {
-        match ty {
-            NsType::Net => self.netns_dir.join(name),
-            _ => self.pin_dir.join(ty.name()).join(name),
-        }
-    }
-
-    /// Whether `path` is a pin file of nsfuse's or `ip netns`'s.
-    pub fn holds(&self, path: &Path) -> bool {
-        let Some(parent) = path.parent() else { return false };
-        parent == self.netns_dir || NsType::ALL.iter().any(|t| parent == self.pin_dir.join(t.name()))
-    }
-
-    /// Prepare both directories at start: PIN_DIR a private mount of itself
-    /// (pinning mount namespaces needs that), NETNS_DIR a shared one, the way
-    /// `ip netns add` does it.
-    pub fn prepare(&self) -> io::Result<()> {
-        std::fs::create_dir_all(&self.pin_dir)?;
-        if !is_mount_point(&self.pin_dir) {
-            sys::mount(Some(&self.pin_dir), &self.pin_dir, None, libc::MS_BIND, None)?;
-            sys::mount(None, &self.pin_dir, None, libc::MS_PRIVATE, None)?;
-            log::info!("made {} a private mount", self.pin_dir.display());
-        }
-        std::fs::create_dir_all(&self.netns_dir)?;
-        let shared = libc::MS_SHARED | libc::MS_REC;
-        if let Err(e) = sys::mount(None, &self.netns_dir, Some("none"), shared, None) {
-            if e.raw_os_error() != Some(libc::EINVAL) {
-                return Err(e);
-            }
-            let bind = libc::MS_BIND | libc::MS_REC;
-            sys::mount(Some(&self.netns_dir), &self.netns_dir, Some("none"), bind, None)?;
-            sys::mount(None, &self.netns_dir, Some("none"), shared, None)?;
-        }
-        Ok(())
-    }
-}
-
 /// Whether `path` is a mount point in our mount namespace.
 pub fn is_mount_point(path: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
@@ -147,9 +124,13 @@ mod tests {
 
     #[test]
     fn pin_paths() {
-        let d = Dirs { pin_dir: "/run/nsfuse".into(), netns_dir: "/run/netns".into() };
-        assert_eq!(d.pin_path(NsType::Net, "web"), PathBuf::from("/run/netns/web"));
-        assert_eq!(d.pin_path(NsType::Uts, "a"), PathBuf::from("/run/nsfuse/uts/a"));
+        let d = PinDirs::default();
+        assert_eq!(d.path(NsType::Net, "web"), PathBuf::from("/run/netns/web"));
+        assert_eq!(d.path(NsType::Uts, "a"), PathBuf::from("/run/nsfuse/uts/a"));
+        assert_eq!(d.name_of(NsType::Uts, Path::new("/run/nsfuse/uts/a")).as_deref(), Some("a"));
+        assert_eq!(d.name_of(NsType::Net, Path::new("/run/netns/web")).as_deref(), Some("web"));
+        assert_eq!(d.name_of(NsType::Net, Path::new("/run/nsfuse/net/web")), None);
+        assert_eq!(d.name_of(NsType::Ipc, Path::new("/run/nsfuse/uts/a")), None);
         assert!(d.holds(Path::new("/run/netns/web")));
         assert!(d.holds(Path::new("/run/nsfuse/mnt/x")));
         assert!(!d.holds(Path::new("/run/nsfuse/x")));

@@ -16,7 +16,7 @@ mod pass;
 mod procfs;
 mod tracker;
 
-use crate::model::{Inode, NsType, Snapshot};
+use crate::model::{Inode, PinDirs, Snapshot};
 use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -32,24 +32,14 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Where nsfuse keeps its pins, so scans can name them.
-#[derive(Clone, Debug)]
+/// How to scan.
+#[derive(Clone, Debug, Default)]
 pub struct ScanOptions {
-    pub pin_dir: PathBuf,
-    pub netns_dir: PathBuf,
+    /// Where nsfuse keeps its pins, so scans can name them.
+    pub dirs: PinDirs,
     /// Leave out the scanning process's own open fds (the daemon sets this:
     /// its transient nsfs fds are not holders anyone cares about).
     pub skip_own_fds: bool,
-}
-
-impl Default for ScanOptions {
-    fn default() -> Self {
-        ScanOptions {
-            pin_dir: PathBuf::from("/run/nsfuse"),
-            netns_dir: PathBuf::from("/run/netns"),
-            skip_own_fds: false,
-        }
-    }
 }
 
 /// Scan the whole host once, keeping nothing.
@@ -65,13 +55,4 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot> {
 pub fn open_checked(path: &Path, inode: Inode) -> Option<OwnedFd> {
     let fd = sys::open_path(path, libc::O_RDONLY).ok()?;
     (sys::fstat(fd.as_fd()).ok()?.st_ino == inode).then_some(fd)
-}
-
-/// The NAME of a pin at `PIN_DIR/TYPE/NAME` (or `NETNS_DIR/NAME` for net).
-pub fn pin_name(opts: &ScanOptions, ty: NsType, path: &Path) -> Option<String> {
-    let dir = if ty == NsType::Net { opts.netns_dir.clone() } else { opts.pin_dir.join(ty.name()) };
-    if path.parent()? != dir {
-        return None;
-    }
-    path.file_name()?.to_str().map(str::to_owned)
 }

@@ -7,7 +7,7 @@
 
 use super::mounts::{self, Reader, Table};
 use super::procfs::{self, StampBudget};
-use super::{open_checked, parse, pin_name, Error, Result, ScanOptions};
+use super::{open_checked, parse, Error, Result, ScanOptions};
 use crate::model::{
     Holder, Inode, Namespace, NsType, Pid, Pin, ProcessLinks, Snapshot, LINK_NAMES, LINK_TYPES,
 };
@@ -562,7 +562,7 @@ impl<'o> Pass<'o> {
             ns.children.sort_unstable();
             ns.owns.sort_unstable();
             for pin in ns.pins.iter().filter(|p| p.mntns == self.own_mntns) {
-                if let Some(name) = pin_name(self.opts, ns.ns_type, &pin.path) {
+                if let Some(name) = self.opts.dirs.name_of(ns.ns_type, &pin.path) {
                     named_pins.insert((ns.ns_type, name), ns.inode);
                 }
             }
