@@ -242,18 +242,10 @@ pub const LINKS: usize = 10;
 pub const LINK_NAMES: [&str; LINKS] =
     ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts", "pid_for_children", "time_for_children"];
 /// The namespace type each entry of `LINK_NAMES` points to.
-pub const LINK_TYPES: [NsType; LINKS] = [
-    NsType::Cgroup,
-    NsType::Ipc,
-    NsType::Mnt,
-    NsType::Net,
-    NsType::Pid,
-    NsType::Time,
-    NsType::User,
-    NsType::Uts,
-    NsType::Pid,
-    NsType::Time,
-];
+pub const LINK_TYPES: [NsType; LINKS] = {
+    let t = NsType::ALL;
+    [t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], NsType::Pid, NsType::Time]
+};
 
 /// The namespace inodes of one process's `ns/*` links (0 = unreadable).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

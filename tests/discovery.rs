@@ -120,14 +120,20 @@ fn thread_that_unshared_itself() {
     assert!(!has(&snap(), ident));
 }
 
+/// A process in a new net namespace, the path of that namespace, and its
+/// identity.
+fn in_new_net() -> (Proc, String, (u64, u64)) {
+    let p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    wait_unshared(p.pid(), "net");
+    let path = format!("/proc/{}/ns/net", p.pid());
+    let ident = ns_ident(&path);
+    (p, path, ident)
+}
+
 #[test]
 fn namespace_held_only_by_an_fd() {
     let mut sc = Scans::start();
-    let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
-    let pid = p.pid();
-    wait_unshared(pid, "net");
-    let path = format!("/proc/{pid}/ns/net");
-    let ident = ns_ident(&path);
+    let (mut p, path, ident) = in_new_net();
     let f = std::fs::File::open(&path).unwrap();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
     p.kill();
@@ -144,11 +150,7 @@ fn namespace_held_only_by_an_fd() {
 #[test]
 fn network_namespace_held_only_by_a_socket() {
     let mut sc = Scans::start();
-    let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
-    let pid = p.pid();
-    wait_unshared(pid, "net");
-    let path = format!("/proc/{pid}/ns/net");
-    let ident = ns_ident(&path);
+    let (mut p, path, ident) = in_new_net();
     let nsfile = std::fs::File::open(&path).unwrap();
     // Make a socket inside it from a thread, then keep only the socket.
     let sock = std::thread::scope(|sc| {

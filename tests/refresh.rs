@@ -40,6 +40,23 @@ impl Waiting {
     }
 }
 
+/// A target process in a new `ty` namespace, and a shell remembered at rest
+/// by a fresh tracker that, once let go, runs `then` (given the target's
+/// PID). Returns (target, its namespace's inode, the shell, the tracker).
+fn target_and_waiting(dir: &TempDir, ty: &str, then: impl Fn(i32) -> String) -> (Proc, u64, Waiting, Scans) {
+    let target = Proc::cmd(&["unshare", &format!("--{ty}"), "sleep", "1000"]);
+    let inode = wait_unshared(target.pid(), ty);
+    let w = Waiting::start(dir, &then(target.pid()));
+    let mut sc = Scans::start();
+    sc.settle(w.proc.pid());
+    (target, inode, w, sc)
+}
+
+/// Whether `path` (an nsfs link or fd) is namespace `inode`.
+fn is_ns(path: String, inode: u64) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == inode)
+}
+
 fn holders(s: &Snapshot, inode: u64) -> Vec<String> {
     s.namespaces.get(&inode).map(|n| n.holders.iter().map(|h| h.to_string()).collect()).unwrap_or_default()
 }
@@ -66,15 +83,11 @@ fn a_remembered_process_that_enters_a_new_namespace_is_read_again() {
 #[test]
 fn a_remembered_process_that_joins_an_existing_namespace_is_read_again() {
     let dir = TempDir::new("rejoin");
-    let mut target = Proc::cmd(&["unshare", "--ipc", "sleep", "1000"]);
-    let ipc = wait_unshared(target.pid(), "ipc");
-    let w = Waiting::start(&dir, &format!("exec nsenter --ipc=/proc/{}/ns/ipc sleep 1000", target.pid()));
+    let (mut target, ipc, w, mut sc) =
+        target_and_waiting(&dir, "ipc", |t| format!("exec nsenter --ipc=/proc/{t}/ns/ipc sleep 1000"));
     let pid = w.proc.pid();
-    let mut sc = Scans::start();
-    sc.settle(pid);
     w.go();
-    assert!(wait_for(5.0, || std::fs::metadata(format!("/proc/{pid}/ns/ipc"))
-        .is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == ipc)));
+    assert!(wait_for(5.0, || is_ns(format!("/proc/{pid}/ns/ipc"), ipc)));
     target.kill();
     sc.both(|s| {
         assert_eq!(s.namespaces.get(&ipc).map(|n| n.processes.clone()), Some(vec![pid]));
@@ -85,15 +98,11 @@ fn a_remembered_process_that_joins_an_existing_namespace_is_read_again() {
 #[test]
 fn a_remembered_process_that_opens_a_namespace_file_is_read_again() {
     let dir = TempDir::new("refd");
-    let mut target = Proc::cmd(&["unshare", "--uts", "sleep", "1000"]);
-    let uts = wait_unshared(target.pid(), "uts");
-    let w = Waiting::start(&dir, &format!("exec 7</proc/{}/ns/uts; exec sleep 1000", target.pid()));
+    let (mut target, uts, w, mut sc) =
+        target_and_waiting(&dir, "uts", |t| format!("exec 7</proc/{t}/ns/uts; exec sleep 1000"));
     let pid = w.proc.pid();
-    let mut sc = Scans::start();
-    sc.settle(pid);
     w.go();
-    assert!(wait_for(5.0, || std::fs::metadata(format!("/proc/{pid}/fd/7"))
-        .is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == uts)
+    assert!(wait_for(5.0, || is_ns(format!("/proc/{pid}/fd/7"), uts)
         && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")));
     target.kill();
     sc.both(|s| {

@@ -51,6 +51,11 @@ impl Tracker {
         Ok(snap)
     }
 
+    /// Whether anything is remembered (a full pass ran since `forget`).
+    pub fn remembers(&self) -> bool {
+        self.last_full.is_some()
+    }
+
     /// Drop everything remembered (and the files it holds open).
     pub fn forget(&mut self) {
         self.memory = Memory::default();

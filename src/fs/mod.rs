@@ -311,7 +311,7 @@ impl NsFs {
     /// The scanner thread: runs every scan. Scans when asked (a lookup of
     /// a new name, a ctl write, SIGHUP, a stale listing) and, while the tree
     /// is in use, every half refresh interval so readers seldom wait; an
-    /// idle mount costs nothing.
+    /// idle mount costs nothing, and after `FORGET_AFTER` holds nothing.
     pub fn refresh_loop(&self, stop: &AtomicBool) {
         self.scanner.store(true, Ordering::Relaxed);
         let half = (self.cfg.refresh / 2).max(Duration::from_millis(10));
@@ -330,9 +330,11 @@ impl NsFs {
             let mut tracker = self.lock_tracker();
             if asked || (stale && in_use) {
                 self.scan_with(&mut tracker);
-            } else if !in_use {
-                // Idle: hold no files open for a refresh that may never come.
+            } else if used >= FORGET_AFTER && tracker.remembers() {
+                // Long idle: hold no files open for a refresh that may never
+                // come (the next one is a full pass).
                 tracker.forget();
+                crate::sys::release_free_memory();
             }
         }
         self.scanner.store(false, Ordering::Relaxed);
@@ -612,6 +614,9 @@ impl View {
 
 /// How long after the last request the tree counts as idle.
 const IDLE_AFTER: Duration = Duration::from_secs(5);
+
+/// How long after the last request the tracker drops what it remembers.
+const FORGET_AFTER: Duration = Duration::from_secs(60);
 
 /// How many directory listings `note_listing` keeps before starting over.
 const MAX_LISTINGS_REMEMBERED: usize = 1 << 16;
