@@ -119,6 +119,32 @@ fn mount_fuse(cfg: &MountConfig) -> std::io::Result<OwnedFd> {
 }
 
 /// Prepare, mount, tell the parent, serve until unmounted or signalled.
+/// How long the kernel may cache a directory entry (gone ones are
+/// invalidated at each refresh).
+const DIR_TTL: Duration = Duration::from_secs(10);
+
+/// A thread that tells the kernel to forget the directory entries each
+/// refresh found gone (its own thread: the kernel may make a notification
+/// wait for a request in the same directory, which may wait for a refresh).
+fn start_forgetting(fs: &Arc<NsFs>, notifier: fuser::Notifier) {
+    let (tx, rx) = std::sync::mpsc::channel::<crate::fs::GoneEntries>();
+    // Ended by the channel closing (the filesystem dropped).
+    let spawned = std::thread::Builder::new().name("forget".into()).spawn(move || {
+        for batch in rx {
+            for (parent, name) in batch {
+                // ENOENT: the kernel had nothing cached there.
+                let _ = notifier.inval_entry(fuser::INodeNo(parent.0), std::ffi::OsStr::new(&name));
+            }
+        }
+    });
+    match spawned {
+        Ok(_) => fs.forget_gone_entries_through(tx),
+        Err(e) => {
+            log::warn!("cannot start the invalidation thread ({e}): directories are cached only briefly")
+        }
+    }
+}
+
 fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
     let fail = |ready: &mut Option<OwnedFd>, msg: String| {
         say(ready, &msg);
@@ -144,11 +170,7 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
     let fs_cfg = FsConfig {
         read_only: cfg.read_only,
         refresh: Duration::from_millis(cfg.refresh_ms),
-        dir_ttl: if cfg.allow_other {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(cfg.refresh_ms).min(Duration::from_secs(1))
-        },
+        dir_ttl: if cfg.allow_other { Duration::ZERO } else { DIR_TTL },
         scan: ScanOptions { dirs: dirs.clone(), skip_own_fds: true },
     };
     let fs = match NsFs::new(fs_cfg, control) {
@@ -177,6 +199,7 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
         Ok(b) => b,
         Err(e) => return fail(&mut ready, format!("cannot start serving: {e}")),
     };
+    start_forgetting(&fs, background.notifier());
     // Answering: a stat of the root goes through our own threads.
     if let Err(e) = std::fs::metadata(&cfg.mountpoint) {
         return fail(&mut ready, format!("mounted, but {} does not answer: {e}", cfg.mountpoint.display()));

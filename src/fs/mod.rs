@@ -14,6 +14,7 @@ use inode::{Ino, Node, NsEntry};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 pub use tree::Kind;
@@ -60,6 +61,9 @@ pub struct Attr {
     pub mtime: SystemTime,
 }
 
+/// Directory entries that went away, as (parent directory, name).
+pub type GoneEntries = Vec<(Ino, String)>;
+
 /// One directory entry of a listing.
 #[derive(Clone, Debug, Hash)]
 pub struct DirEntry {
@@ -82,7 +86,8 @@ pub struct FsConfig {
     pub read_only: bool,
     pub refresh: Duration,
     /// How long the kernel may keep a directory's entry and attributes
-    /// (zero with `allow_other`: what a name means depends on who asks).
+    /// once gone entries are invalidated at each refresh (zero with
+    /// `allow_other`: what a name means depends on who asks).
     pub dir_ttl: Duration,
     pub scan: ScanOptions,
 }
@@ -119,6 +124,10 @@ pub struct NsFs {
     first_seen: Mutex<HashMap<Inode, SystemTime>>,
     files: Mutex<HashMap<u64, Arc<[u8]>>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
+    /// Where to send the directory entries the kernel must forget when a
+    /// new view replaces the old (the daemon's invalidator thread).
+    forget_entries: Mutex<Option<Sender<GoneEntries>>>,
+    forgetting: AtomicBool,
     /// A hash of the listing each directory had at its last opendir, and
     /// when that listing was first given.
     listed: Mutex<HashMap<Ino, (u64, SystemTime)>>,
@@ -145,6 +154,8 @@ impl NsFs {
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             listed: Mutex::new(HashMap::new()),
+            forget_entries: Mutex::new(None),
+            forgetting: AtomicBool::new(false),
             next_fh: AtomicU64::new(1),
             last_use: Mutex::new(Instant::now()),
             started_at: SystemTime::now(),
@@ -172,11 +183,16 @@ impl NsFs {
 
     /// The mount's root is never cached either: a stat of the mount point
     /// must reach the daemon, so a dead one shows as ENOTCONN at once.
+    /// Without an invalidator, a directory is cached at most one refresh
+    /// interval (and 1 s).
     pub fn ttl(&self, attr: &Attr) -> Duration {
-        if attr.kind == Kind::Dir && attr.ino != Node::Root.ino() {
+        if attr.kind != Kind::Dir || attr.ino == Node::Root.ino() {
+            return Duration::ZERO;
+        }
+        if self.forgetting.load(Ordering::Relaxed) {
             self.cfg.dir_ttl
         } else {
-            Duration::ZERO
+            self.cfg.dir_ttl.min(self.cfg.refresh).min(Duration::from_secs(1))
         }
     }
 
@@ -208,8 +224,25 @@ impl NsFs {
             cache: Mutex::new(HashMap::new()),
             visible: Mutex::new(HashMap::new()),
         });
-        *self.view.write().unwrap_or_else(|e| e.into_inner()) = view.clone();
+        let old = std::mem::replace(&mut *self.view.write().unwrap_or_else(|e| e.into_inner()), view.clone());
+        if let Some(tx) = self.forget_entries.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            let gone: Vec<(Ino, String)> = tree::gone_dirs(&old.snap, &view.snap)
+                .into_iter()
+                .map(|(dir, name)| (dir.ino(), name))
+                .collect();
+            if !gone.is_empty() {
+                let _ = tx.send(gone);
+            }
+        }
         view
+    }
+
+    /// Send, at every view swap, the directory entries that went away (as
+    /// (parent, name)) to `tx`, whose receiver tells the kernel to forget
+    /// them: directories are cached by the kernel (see `ttl`).
+    pub fn forget_gone_entries_through(&self, tx: Sender<GoneEntries>) {
+        *self.forget_entries.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        self.forgetting.store(true, Ordering::Relaxed);
     }
 
     /// A view from a scan that started at or after `not_before`. With a

@@ -421,6 +421,30 @@ pub fn name_of(ctx: &Ctx<'_>, node: Node) -> Option<String> {
     })
 }
 
+/// The directory entries `old` had that `new` no longer has at the same
+/// place — namespace directories (and their places under tree/) whose
+/// namespace ended or whose inode number now names another one, and
+/// process directories — as (parent directory, name): what the kernel must
+/// forget when `new` replaces `old`.
+pub fn gone_dirs(old: &Snapshot, new: &Snapshot) -> Vec<(Node, String)> {
+    let mut out = Vec::new();
+    for (i, ns) in &old.namespaces {
+        let same = new.namespaces.get(i).is_some_and(|n| n.ns_type == ns.ns_type && n.parent == ns.parent);
+        if same {
+            continue;
+        }
+        out.push((Node::TypeDir(ns.ns_type), i.to_string()));
+        if ns.ns_type == NsType::User {
+            let parent =
+                ns.parent.filter(|p| old.namespaces.contains_key(p)).map_or(Node::TreeRoot, Node::TreeUser);
+            out.push((parent, format!("user:{i}")));
+        }
+    }
+    let ended = old.processes.keys().filter(|p| !new.processes.contains_key(p));
+    out.extend(ended.map(|p| (Node::ProcRoot, p.to_string())));
+    out
+}
+
 /// A decimal number with no sign, spaces or leading zeros (so each
 /// namespace has exactly one name).
 fn number(s: &str) -> Option<u64> {
@@ -556,6 +580,27 @@ mod tests {
                 Some("info.json")
             );
         });
+    }
+
+    #[test]
+    fn gone_directories() {
+        let old = host();
+        assert!(gone_dirs(&old, &old).is_empty());
+        let mut new = host();
+        new.namespaces.remove(&201);
+        new.processes.clear();
+        // 200 now names a user namespace under another parent (a reused number).
+        new.namespaces.get_mut(&200).unwrap().parent = Some(999);
+        let mut gone = gone_dirs(&old, &new);
+        gone.sort_by_key(|(n, name)| (n.ino(), name.clone()));
+        let mut want = vec![
+            (Node::TypeDir(NsType::Net), "201".to_string()),
+            (Node::TypeDir(NsType::User), "200".to_string()),
+            (Node::TreeUser(100), "user:200".to_string()),
+            (Node::ProcRoot, "1".to_string()),
+        ];
+        want.sort_by_key(|(n, name)| (n.ino(), name.clone()));
+        assert_eq!(gone, want);
     }
 
     #[test]
