@@ -53,14 +53,17 @@ impl Reader {
     }
 }
 
-/// Read the nsfs mounts of the mount namespace `mntns` through `reader`.
-/// The mount ids are listed first, so a change made during the read shows
-/// as a change next time. The `Table` is `None` where the kernel has no
+/// Read the nsfs mounts of the mount namespace `mntns` through `reader`,
+/// and, `with_table`, what tells a later refresh whether they changed: the
+/// mount ids, listed first, so a change made during the read shows as a
+/// change next time. The `Table` is `None` where the kernel has no
 /// listmount(2): such a namespace is read again on every refresh.
-pub fn read(reader: Reader, mntns: u64) -> (Vec<NsfsMount>, Option<Table>) {
+pub fn read(reader: Reader, mntns: u64, with_table: bool) -> (Vec<NsfsMount>, Option<Table>) {
     let dir = reader.proc_dir();
     let ns_path = PathBuf::from(format!("{dir}/ns/mnt"));
-    let listed = super::open_checked(&ns_path, mntns)
+    let listed = with_table
+        .then(|| super::open_checked(&ns_path, mntns))
+        .flatten()
         .and_then(|fd| sys::ns_get_mntns_id(fd.as_fd()).ok())
         .and_then(|id| sys::listmount(id).ok().map(|mounts| (id, mounts)));
     let pins = match std::fs::read(format!("{dir}/mountinfo")) {

@@ -79,7 +79,7 @@ pub struct Outcome {
 pub fn run(opts: &ScanOptions, prev: Memory, budget: Option<usize>) -> Result<Outcome> {
     let started = Instant::now();
     let taken_at = SystemTime::now();
-    let mut s = Pass::new(opts, prev)?;
+    let mut s = Pass::new(opts, prev, budget.is_some())?;
     let mut phases = [Duration::ZERO; 4];
     let mut t = Instant::now();
     let mut lap = |i: usize| {
@@ -129,10 +129,12 @@ struct Pass<'o> {
     /// Namespaces proven the same as in the previous pass: held by a
     /// process that has not run, or a mount that is still there.
     same: HashSet<Inode>,
+    /// Whether what this pass reads is kept for the next (a tracker's).
+    tracking: bool,
 }
 
 impl<'o> Pass<'o> {
-    fn new(opts: &'o ScanOptions, prev: Memory) -> Result<Self> {
+    fn new(opts: &'o ScanOptions, prev: Memory, tracking: bool) -> Result<Self> {
         let proc_path = Path::new("/proc");
         let proc = sys::open_path(proc_path, libc::O_RDONLY | libc::O_DIRECTORY)
             .map_err(|source| Error::Io { path: proc_path.into(), source })?;
@@ -154,6 +156,7 @@ impl<'o> Pass<'o> {
             prev,
             next: Memory::default(),
             same: HashSet::new(),
+            tracking,
         })
     }
 
@@ -364,7 +367,8 @@ impl<'o> Pass<'o> {
                 break;
             }
             let proc = self.proc.as_fd();
-            let found = crate::par::map(&todo, |w| w.run(proc));
+            let tracking = self.tracking;
+            let found = crate::par::map(&todo, |w| w.run(proc, tracking));
             for (work, outcome) in todo.into_iter().zip(found) {
                 done.insert(work.mntns);
                 self.add_mount_table(work, outcome);
@@ -603,11 +607,11 @@ enum TableRead {
 }
 
 impl Work {
-    fn run(&self, proc: BorrowedFd<'_>) -> TableRead {
+    fn run(&self, proc: BorrowedFd<'_>, tracking: bool) -> TableRead {
         match &self.how {
             How::Read(_, Some(table)) if table.unchanged() => TableRead::Unchanged,
             How::Read(reader, _) => {
-                let (pins, table) = mounts::read(*reader, self.mntns);
+                let (pins, table) = mounts::read(*reader, self.mntns, tracking);
                 TableRead::Read(pins, table)
             }
             How::Inside(Some(fd)) => {

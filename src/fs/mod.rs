@@ -331,7 +331,26 @@ impl NsFs {
         self.refresh();
     }
 
-    /// A view no older than the refresh interval.
+    /// The current view, at once; if it is older than the refresh interval,
+    /// the scanner is asked for a new one, but nobody waits for it. For
+    /// requests on entries already looked up (getattr, open): the lookup
+    /// that found them was fresh.
+    fn latest(&self) -> Arc<View> {
+        *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let v = self.current();
+        if v.started.elapsed() > self.cfg.refresh && self.scanner.load(Ordering::Relaxed) {
+            let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+            let not_before = Instant::now() - self.cfg.refresh;
+            if wanted.is_none_or(|w| w < not_before) {
+                *wanted = Some(not_before);
+            }
+            self.new_view.notify_all();
+        }
+        v
+    }
+
+    /// A view no older than the refresh interval (SPEC section 5: listings,
+    /// lookups), waiting for the scanner if need be.
     fn fresh(&self) -> Arc<View> {
         *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let v = self.current();
@@ -474,7 +493,7 @@ impl NsFs {
 
     pub fn getattr(&self, caller: Caller, ino: Ino) -> Result<Attr> {
         let node = Self::node(ino)?;
-        let v = self.fresh();
+        let v = self.latest();
         self.with_ctx(&v, caller, |ctx| self.attr(&v, ctx, node))
     }
 
@@ -487,7 +506,7 @@ impl NsFs {
     /// Open a file; its content is fixed for this handle.
     pub fn open(&self, caller: Caller, ino: Ino, write: bool) -> Result<u64> {
         let node = Self::node(ino)?;
-        let v = self.fresh();
+        let v = self.latest();
         self.with_ctx(&v, caller, |ctx| {
             if !ctx.exists(node) {
                 return Err(Errno::ENOENT);
