@@ -235,17 +235,24 @@ pub fn tune_allocator_for_daemon() {
     }
 }
 
-/// Raise the soft limit on open files to the hard limit; returns the new
-/// soft limit.
-pub fn raise_nofile_limit() -> io::Result<u64> {
+/// Raise the limit on open files to `want` (both soft and hard: root may
+/// raise the hard limit, up to fs.nr_open), else the soft one to the hard
+/// one; returns the soft limit in force.
+pub fn raise_nofile_limit(want: u64) -> io::Result<u64> {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: lim is a valid out pointer.
     cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
-    if lim.rlim_cur < lim.rlim_max {
-        let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-        // SAFETY: want is a valid rlimit.
-        if cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) }).is_ok() {
-            lim.rlim_cur = lim.rlim_max;
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|s| s.trim().parse().ok());
+    let want = want.min(nr_open.unwrap_or(lim.rlim_max));
+    for target in [want.max(lim.rlim_max), lim.rlim_max] {
+        if lim.rlim_cur >= target {
+            break;
+        }
+        let new = libc::rlimit { rlim_cur: target, rlim_max: target.max(lim.rlim_max) };
+        // SAFETY: new is a valid rlimit.
+        if cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) }).is_ok() {
+            lim.rlim_cur = target;
+            break;
         }
     }
     Ok(lim.rlim_cur)

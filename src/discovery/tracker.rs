@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 /// The longest a tracker goes without a full pass.
 pub const FULL_EVERY: Duration = Duration::from_secs(30);
 
+/// Open files a tracker asks for: enough to stamp every task of a large host.
+const WANTED_FILES: u64 = 1 << 20;
+
 /// Open files kept free for everything but stamps (FUSE, scans, pins).
 const FD_RESERVE: u64 = 1024;
 
@@ -27,10 +30,10 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// A tracker with nothing remembered. Raises this process's soft limit
-    /// on open files to the hard one: each tracked task keeps one open.
+    /// A tracker with nothing remembered. Raises this process's limit on
+    /// open files (as far as it may): each tracked task keeps one open.
     pub fn new(opts: ScanOptions) -> Tracker {
-        let limit = sys::raise_nofile_limit().unwrap_or(FD_RESERVE);
+        let limit = sys::raise_nofile_limit(WANTED_FILES).unwrap_or(FD_RESERVE);
         let stamp_budget = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(0);
         Tracker { opts, memory: Memory::default(), last_full: None, stamp_budget, last_read: Vec::new() }
     }
