@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 pub use tree::Kind;
 use tree::{Ctx, PinNames, Visibility};
@@ -126,8 +126,7 @@ pub struct NsFs {
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
     /// Where to send the directory entries the kernel must forget when a
     /// new view replaces the old (the daemon's invalidator thread).
-    forget_entries: Mutex<Option<Sender<GoneEntries>>>,
-    forgetting: AtomicBool,
+    forget_entries: OnceLock<Sender<GoneEntries>>,
     /// A hash of the listing each directory had at its last opendir, and
     /// when that listing was first given.
     listed: Mutex<HashMap<Ino, (u64, SystemTime)>>,
@@ -154,8 +153,7 @@ impl NsFs {
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             listed: Mutex::new(HashMap::new()),
-            forget_entries: Mutex::new(None),
-            forgetting: AtomicBool::new(false),
+            forget_entries: OnceLock::new(),
             next_fh: AtomicU64::new(1),
             last_use: Mutex::new(Instant::now()),
             started_at: SystemTime::now(),
@@ -171,25 +169,24 @@ impl NsFs {
         &self.cfg
     }
 
-    /// How long the kernel may cache an entry of this kind. A directory's
-    /// attributes never change while it exists, and one that goes away is
-    /// invalidated at the refresh that sees it go; files and symlinks (whose
-    /// sizes and targets follow each refresh) are never cached.
     /// Whether the kernel may cache entries and listings at all (not with
     /// `allow_other`, where they depend on who asks).
     pub fn kernel_caches(&self) -> bool {
         !self.cfg.dir_ttl.is_zero()
     }
 
-    /// The mount's root is never cached either: a stat of the mount point
-    /// must reach the daemon, so a dead one shows as ENOTCONN at once.
-    /// Without an invalidator, a directory is cached at most one refresh
-    /// interval (and 1 s).
+    /// How long the kernel may cache an entry. A directory's attributes
+    /// never change while it exists, and one that goes away is invalidated
+    /// at the refresh that sees it go; files and symlinks (whose sizes and
+    /// targets follow each refresh) are never cached, nor is the root: a
+    /// stat of the mount point must reach the daemon, so a dead one shows as
+    /// ENOTCONN at once. Without an invalidator, a directory is cached at
+    /// most one refresh interval (and 1 s).
     pub fn ttl(&self, attr: &Attr) -> Duration {
         if attr.kind != Kind::Dir || attr.ino == Node::Root.ino() {
             return Duration::ZERO;
         }
-        if self.forgetting.load(Ordering::Relaxed) {
+        if self.forget_entries.get().is_some() {
             self.cfg.dir_ttl
         } else {
             self.cfg.dir_ttl.min(self.cfg.refresh).min(Duration::from_secs(1))
@@ -225,7 +222,7 @@ impl NsFs {
             visible: Mutex::new(HashMap::new()),
         });
         let old = std::mem::replace(&mut *self.view.write().unwrap_or_else(|e| e.into_inner()), view.clone());
-        if let Some(tx) = self.forget_entries.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(tx) = self.forget_entries.get() {
             let gone: Vec<(Ino, String)> = tree::gone_dirs(&old.snap, &view.snap)
                 .into_iter()
                 .map(|(dir, name)| (dir.ino(), name))
@@ -241,8 +238,7 @@ impl NsFs {
     /// (parent, name)) to `tx`, whose receiver tells the kernel to forget
     /// them: directories are cached by the kernel (see `ttl`).
     pub fn forget_gone_entries_through(&self, tx: Sender<GoneEntries>) {
-        *self.forget_entries.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        self.forgetting.store(true, Ordering::Relaxed);
+        let _ = self.forget_entries.set(tx);
     }
 
     /// A view from a scan that started at or after `not_before`. With a
@@ -257,11 +253,7 @@ impl NsFs {
             return self.scan_inline(not_before);
         }
         let deadline = Instant::now() + MAX_WAIT;
-        let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
-        if wanted.is_none_or(|w| w < not_before) {
-            *wanted = Some(not_before);
-        }
-        self.new_view.notify_all();
+        let mut wanted = self.ask_scanner(not_before);
         loop {
             let v = self.current();
             let now = Instant::now();
@@ -274,6 +266,17 @@ impl NsFs {
             }
             wanted = self.new_view.wait_timeout(wanted, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// Ask the scanner thread for a scan that starts at or after
+    /// `not_before`; returns the request lock, to wait on `new_view` with.
+    fn ask_scanner(&self, not_before: Instant) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+        if wanted.is_none_or(|w| w < not_before) {
+            *wanted = Some(not_before);
+        }
+        self.new_view.notify_all();
+        wanted
     }
 
     /// Scan on the calling thread (only when no scanner thread runs).
@@ -339,12 +342,7 @@ impl NsFs {
         *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let v = self.current();
         if v.started.elapsed() > self.cfg.refresh && self.scanner.load(Ordering::Relaxed) {
-            let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
-            let not_before = Instant::now() - self.cfg.refresh;
-            if wanted.is_none_or(|w| w < not_before) {
-                *wanted = Some(not_before);
-            }
-            self.new_view.notify_all();
+            drop(self.ask_scanner(Instant::now() - self.cfg.refresh));
         }
         v
     }
