@@ -245,10 +245,13 @@ impl NsFs {
     /// scanner thread, ask it and wait at most `MAX_WAIT`, then serve the
     /// last view: a FUSE thread never blocks on a scan that cannot finish.
     fn rescan_after(&self, not_before: Instant) -> Arc<View> {
+        // (No view is held while waiting: the one replaced must be freed
+        // before the scanner returns free memory to the kernel.)
         let v = self.current();
         if v.started >= not_before {
             return v;
         }
+        drop(v);
         if !self.scanner.load(Ordering::Relaxed) {
             return self.scan_inline(not_before);
         }
@@ -355,6 +358,7 @@ impl NsFs {
         if v.started.elapsed() <= self.cfg.refresh {
             return v;
         }
+        drop(v);
         self.rescan_after(Instant::now() - self.cfg.refresh)
     }
 
@@ -482,6 +486,7 @@ impl NsFs {
         if !might_appear(dir, name) {
             return Err(Errno::ENOENT);
         }
+        drop(v);
         let v = self.rescan_after(asked);
         self.with_ctx(&v, caller, |ctx| match ctx.lookup(dir, name) {
             Some(n) => self.attr(&v, ctx, n),

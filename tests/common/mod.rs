@@ -82,9 +82,10 @@ impl MountGuard {
 
 impl Drop for MountGuard {
     fn drop(&mut self) {
-        // Unmount every layer stacked there.
+        // Unmount every layer stacked there (with the syscall: spawning
+        // umount(8) can fail when the machine is out of processes).
         while is_mounted(&self.path) {
-            if !run_ok(&["umount", "-l", self.path.to_str().unwrap_or("/nonexistent")]) {
+            if detach(&self.path).is_err() {
                 break;
             }
         }
@@ -92,6 +93,11 @@ impl Drop for MountGuard {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// Lazily unmount `path` (umount -l), by syscall.
+pub fn detach(path: &Path) -> std::io::Result<()> {
+    nsfuse::sys::umount2(path, libc::MNT_DETACH)
 }
 
 /// A fresh directory under /tmp, removed (after unmounting anything left
@@ -121,7 +127,7 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         for m in mounts_below(&self.0) {
-            let _ = Command::new("umount").arg("-l").arg(&m).status();
+            let _ = detach(&m);
         }
         let _ = std::fs::remove_dir_all(&self.0);
     }
@@ -282,7 +288,7 @@ pub fn daemons_of(mnt: &Path) -> Vec<i32> {
 impl Drop for Nsfuse {
     fn drop(&mut self) {
         let pids = self.daemon_pids();
-        let _ = Command::new("umount").arg("-l").arg(&self.mnt).stderr(Stdio::null()).status();
+        let _ = detach(&self.mnt);
         let gone = wait_for(5.0, || daemons_of(&self.mnt).is_empty());
         if !gone {
             for p in pids {
