@@ -258,14 +258,16 @@ impl NsFs {
         let deadline = Instant::now() + MAX_WAIT;
         let mut wanted = self.ask_scanner(not_before);
         loop {
-            let v = self.current();
             let now = Instant::now();
-            if v.started >= not_before {
-                return v;
-            }
-            if now >= deadline {
-                log::warn!("no fresh scan within {MAX_WAIT:?}: serving the previous view");
-                return v;
+            {
+                let v = self.current();
+                if v.started >= not_before {
+                    return v;
+                }
+                if now >= deadline {
+                    log::warn!("no fresh scan within {MAX_WAIT:?}: serving the previous view");
+                    return v;
+                }
             }
             wanted = self.new_view.wait_timeout(wanted, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
