@@ -118,7 +118,6 @@ fn mount_fuse(cfg: &MountConfig) -> std::io::Result<OwnedFd> {
     Ok(dev)
 }
 
-/// Prepare, mount, tell the parent, serve until unmounted or signalled.
 /// How long the kernel may cache a directory entry (gone ones are
 /// invalidated at each refresh).
 const DIR_TTL: Duration = Duration::from_secs(10);
@@ -145,6 +144,7 @@ fn start_forgetting(fs: &Arc<NsFs>, notifier: fuser::Notifier) {
     }
 }
 
+/// Prepare, mount, tell the parent, serve until unmounted or signalled.
 fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
     let fail = |ready: &mut Option<OwnedFd>, msg: String| {
         say(ready, &msg);

@@ -135,10 +135,7 @@ pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<String> {
                 let fd = open(ns)?;
                 let proc = sys::open_path("/proc".as_ref(), libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
                 let text = enter::run_in_one(fd.as_fd(), NsType::Mnt, || {
-                    let f = sys::openat(Some(proc.as_fd()), c"thread-self/mountinfo", libc::O_RDONLY)?;
-                    let mut out = Vec::new();
-                    std::io::Read::read_to_end(&mut std::fs::File::from(f), &mut out)?;
-                    Ok(out)
+                    super::mounts::this_thread_mountinfo(proc.as_fd())
                 })
                 .ok()?;
                 Some(String::from_utf8_lossy(&text).into_owned())

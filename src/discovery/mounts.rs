@@ -82,9 +82,7 @@ pub fn read_inside(
     mntns: BorrowedFd<'_>,
 ) -> io::Result<Vec<(NsfsMount, Option<OwnedFd>)>> {
     enter::run_in_one(mntns, NsType::Mnt, || {
-        let f = sys::openat(Some(proc), c"thread-self/mountinfo", libc::O_RDONLY)?;
-        let mut text = Vec::new();
-        io::Read::read_to_end(&mut std::fs::File::from(f), &mut text)?;
+        let text = this_thread_mountinfo(proc)?;
         Ok(parse::mountinfo_nsfs_all(&text)
             .into_iter()
             .map(|m| {
@@ -93,4 +91,13 @@ pub fn read_inside(
             })
             .collect())
     })
+}
+
+/// The mountinfo of the calling thread's mount namespace (on a helper
+/// thread that entered one, that namespace's).
+pub fn this_thread_mountinfo(proc: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+    let f = sys::openat(Some(proc), c"thread-self/mountinfo", libc::O_RDONLY)?;
+    let mut text = Vec::new();
+    io::Read::read_to_end(&mut std::fs::File::from(f), &mut text)?;
+    Ok(text)
 }
