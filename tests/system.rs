@@ -188,17 +188,22 @@ fn midnight_commander_shows_namespaces_and_their_files() {
     run(&["tmux", "new-session", "-d", "-s", &session, "-x", "200", "-y", "50", &cmd]);
     let _t = Tmux(session.clone());
     let screen = || run(&["tmux", "capture-pane", "-p", "-t", &session]);
-    assert!(wait_for(10.0, || screen().contains(&net.to_string())), "mc never showed {net}:\n{}", screen());
-    // Type the namespace's name to jump to it (mc's quick search), then enter it.
+    assert!(wait_for(10.0, || screen().contains("/..")), "mc never listed the directory:\n{}", screen());
+    // Type the namespace's name to jump to it (mc's quick search; on a busy
+    // host it may be below the first screenful), then enter it.
     run(&["tmux", "send-keys", "-t", &session, "C-s"]);
     run(&["tmux", "send-keys", "-t", &session, "-l", &net.to_string()]);
     run(&["tmux", "send-keys", "-t", &session, "Enter"]);
+    let inside = format!("net/{net}");
     assert!(
         wait_for(10.0, || {
             let s = screen();
-            s.contains("holders") && s.contains("processes") && s.contains("interfaces")
+            s.contains(&inside)
+                && s.contains("holders")
+                && s.contains("processes")
+                && s.contains("interfaces")
         }),
-        "entering the namespace did not show its files:\n{}",
+        "finding {net} and entering it did not show its files:\n{}",
         screen()
     );
     run(&["tmux", "send-keys", "-t", &session, "F10"]);
