@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// The eight Linux namespace types, in the order nsfuse lists them.
@@ -188,7 +189,7 @@ pub struct Pin {
 }
 
 /// One live namespace and everything known about it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Namespace {
     #[serde(rename = "type")]
     pub ns_type: NsType,
@@ -260,13 +261,69 @@ impl ProcessLinks {
     }
 }
 
+/// Every process's ns links, sorted by PID: one allocation however many
+/// processes there are (a map would be one per handful).
+#[derive(Clone, Debug, Default)]
+pub struct ProcessTable(Vec<(Pid, ProcessLinks)>);
+
+impl ProcessTable {
+    /// A table of these entries, in any order; a later entry for the same
+    /// PID wins.
+    pub fn new(mut entries: Vec<(Pid, ProcessLinks)>) -> ProcessTable {
+        entries.reverse();
+        entries.sort_by_key(|e| e.0);
+        entries.dedup_by_key(|e| e.0);
+        entries.shrink_to_fit();
+        ProcessTable(entries)
+    }
+
+    pub fn get(&self, pid: &Pid) -> Option<&ProcessLinks> {
+        self.0.binary_search_by_key(pid, |e| e.0).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, pid: &Pid) -> bool {
+        self.get(pid).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// PIDs in order.
+    pub fn keys(&self) -> impl Iterator<Item = &Pid> {
+        self.0.iter().map(|e| &e.0)
+    }
+
+    /// (PID, links) in PID order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Pid, &ProcessLinks)> {
+        self.0.iter().map(|e| (&e.0, &e.1))
+    }
+}
+
+impl<'a> IntoIterator for &'a ProcessTable {
+    type Item = (&'a Pid, &'a ProcessLinks);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Pid, ProcessLinks)>,
+        fn(&'a (Pid, ProcessLinks)) -> (&'a Pid, &'a ProcessLinks),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|e| (&e.0, &e.1))
+    }
+}
+
 /// What one scan found.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    /// Every namespace found, by inode.
-    pub namespaces: BTreeMap<Inode, Namespace>,
+    /// Every namespace found, by inode. Shared with the snapshots before
+    /// and after it where it has not changed, so a refresh of a quiet host
+    /// allocates little.
+    pub namespaces: BTreeMap<Inode, Arc<Namespace>>,
     /// Each process's ns links, by PID.
-    pub processes: BTreeMap<Pid, ProcessLinks>,
+    pub processes: ProcessTable,
     /// Pins by the name they have in a pin directory: (type, name) -> inode.
     pub named_pins: BTreeMap<(NsType, String), Inode>,
     /// nsfuse's own mount namespace.
@@ -284,12 +341,12 @@ pub struct Snapshot {
 impl Snapshot {
     /// The namespace with this inode, if it is of this type.
     pub fn get(&self, ns_type: NsType, inode: Inode) -> Option<&Namespace> {
-        self.namespaces.get(&inode).filter(|n| n.ns_type == ns_type)
+        self.namespaces.get(&inode).map(|n| &**n).filter(|n| n.ns_type == ns_type)
     }
 
     /// Every namespace of one type, by inode.
     pub fn of_type(&self, ns_type: NsType) -> impl Iterator<Item = &Namespace> {
-        self.namespaces.values().filter(move |n| n.ns_type == ns_type)
+        self.namespaces.values().map(|n| &**n).filter(move |n| n.ns_type == ns_type)
     }
 
     /// Depth in the parent chain (0 at the top): the `level` file.
@@ -304,5 +361,26 @@ impl Snapshot {
             }
         }
         level
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links(net: u32) -> ProcessLinks {
+        let mut l = ProcessLinks::default();
+        l.0[NsType::Net.index()] = net;
+        l
+    }
+
+    #[test]
+    fn process_table_sorts_and_keeps_the_last_entry_of_a_pid() {
+        let t = ProcessTable::new(vec![(30, links(1)), (10, links(2)), (30, links(3))]);
+        assert_eq!(t.keys().copied().collect::<Vec<_>>(), [10, 30]);
+        assert_eq!(t.get(&30).and_then(|l| l.get(NsType::Net.index())), Some(3));
+        assert!(t.contains_key(&10) && !t.contains_key(&20));
+        assert_eq!((t.len(), t.is_empty()), (2, false));
+        assert!(ProcessTable::default().is_empty());
     }
 }

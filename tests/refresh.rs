@@ -75,7 +75,7 @@ fn a_remembered_process_that_enters_a_new_namespace_is_read_again() {
         for inode in [net, uts] {
             assert_eq!(s.namespaces.get(&inode).map(|n| n.processes.clone()), Some(vec![pid]));
         }
-        assert_eq!(s.processes[&pid].get(NsType::Net.index()), Some(net));
+        assert_eq!(s.processes.get(&pid).expect("listed").get(NsType::Net.index()), Some(net));
     });
     assert!(sc.0.last_read().contains(&pid), "the change was seen by reading the process again");
 }
@@ -204,4 +204,29 @@ fn a_refresh_reads_only_what_changed() {
     let s = sc.0.refresh().expect("refresh");
     assert!(!s.processes.contains_key(&gone));
     assert!(Path::new("/proc/self").exists());
+}
+
+#[test]
+fn a_refresh_shares_the_namespaces_that_did_not_change() {
+    use std::sync::Arc;
+    let target = Proc::cmd(&["unshare", "--net", "--uts", "sleep", "1000"]);
+    let net = wait_unshared(target.pid(), "net");
+    let uts = wait_unshared(target.pid(), "uts");
+    let mut sc = Scans::start();
+    sc.settle(target.pid());
+    let before = sc.0.refresh().expect("refresh");
+    let again = sc.0.refresh().expect("refresh");
+    for inode in [net, uts] {
+        assert!(Arc::ptr_eq(&before.namespaces[&inode], &again.namespaces[&inode]), "{inode} not shared");
+    }
+    // A second member changes the net namespace only.
+    let joined = Proc::cmd(&["nsenter", &format!("--net=/proc/{}/ns/net", target.pid()), "sleep", "1000"]);
+    assert!(wait_for(5.0, || is_ns(format!("/proc/{}/ns/net", joined.pid()), net)));
+    let after = sc.0.refresh().expect("refresh");
+    assert!(!Arc::ptr_eq(&again.namespaces[&net], &after.namespaces[&net]));
+    assert!(Arc::ptr_eq(&again.namespaces[&uts], &after.namespaces[&uts]));
+    let mut members = vec![target.pid(), joined.pid()];
+    members.sort_unstable();
+    assert_eq!(after.namespaces[&net].processes, members);
+    sc.both(|s| s.namespaces.get(&net).map(|n| (n.processes.clone(), holders(s, net))));
 }

@@ -23,7 +23,7 @@ pub fn run(json: bool, ns_type: Option<NsType>) -> i32 {
         );
     }
     let selected: Vec<&Namespace> =
-        snap.namespaces.values().filter(|n| ns_type.is_none_or(|t| n.ns_type == t)).collect();
+        snap.namespaces.values().map(|n| &**n).filter(|n| ns_type.is_none_or(|t| n.ns_type == t)).collect();
     let out = if json { to_json(&snap, &selected) } else { to_table(&snap, &selected) };
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()) {

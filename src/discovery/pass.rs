@@ -9,12 +9,13 @@ use super::mounts::{self, Reader, Table};
 use super::procfs::{self, StampBudget};
 use super::{open_checked, parse, Error, Result, ScanOptions};
 use crate::model::{
-    Holder, Inode, Namespace, NsType, Pid, Pin, ProcessLinks, Snapshot, LINK_NAMES, LINK_TYPES,
+    Holder, Inode, Namespace, NsType, Pid, Pin, ProcessLinks, ProcessTable, Snapshot, LINK_NAMES, LINK_TYPES,
 };
 use crate::sys;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// What a pass keeps for the next one.
@@ -26,6 +27,9 @@ pub struct Memory {
     pub tables: HashMap<Inode, Table>,
     /// Relations of every namespace whose relations were read.
     pub relations: HashMap<Inode, Rel>,
+    /// The namespaces of the last snapshot, to share those that have not
+    /// changed.
+    pub namespaces: HashMap<Inode, Arc<Namespace>>,
 }
 
 impl Memory {
@@ -118,7 +122,12 @@ struct Pass<'o> {
     own_mntns: Inode,
     nss: HashMap<Inode, Namespace>,
     ranks: HashMap<Inode, PathRank>,
-    procs: BTreeMap<Pid, ProcessLinks>,
+    procs: Vec<(Pid, ProcessLinks)>,
+    /// Every (namespace, member PID) and (namespace, holder) found, in
+    /// one list each: sorted and cut per namespace at the end, so a pass
+    /// makes a few large allocations rather than two per namespace.
+    members: Vec<(Inode, Pid)>,
+    holders: Vec<(Inode, Holder)>,
     /// Namespaces reachable only through a descriptor we hold.
     fds: HashMap<Inode, OwnedFd>,
     /// Sockets of processes read in this pass: (pid, fd, socket inode).
@@ -149,7 +158,9 @@ impl<'o> Pass<'o> {
             own_mntns,
             nss: HashMap::new(),
             ranks: HashMap::new(),
-            procs: BTreeMap::new(),
+            procs: Vec::new(),
+            members: Vec::new(),
+            holders: Vec::new(),
             fds: HashMap::new(),
             sockets: Vec::new(),
             mntns_member: HashMap::new(),
@@ -220,12 +231,12 @@ impl<'o> Pass<'o> {
     fn add_record(&mut self, pid: Pid, rec: Record, same: bool) {
         let found = &rec.found;
         let links = found.links;
-        self.procs.insert(pid, links);
+        self.procs.push((pid, links));
         for (i, name) in LINK_NAMES.iter().enumerate().take(8) {
             if let Some(inode) = links.get(i) {
-                let ns = self.note_at(LINK_TYPES[i], inode, PathRank::Member, || member_path(pid, name));
-                ns.processes.push(pid);
-                ns.holders.push(Holder::Task { pid, tid: pid });
+                self.note_at(LINK_TYPES[i], inode, PathRank::Member, || member_path(pid, name));
+                self.members.push((inode, pid));
+                self.holders.push((inode, Holder::Task { pid, tid: pid }));
             }
         }
         if let Some(m) = links.get(NsType::Mnt.index()) {
@@ -237,9 +248,9 @@ impl<'o> Pass<'o> {
                 match tlinks.get(i) {
                     Some(inode) if Some(inode) != links.get(i) => {
                         let path = || format!("/proc/{pid}/task/{tid}/ns/{}", LINK_NAMES[i]).into();
-                        let ns = self.note_at(LINK_TYPES[i], inode, PathRank::Member, path);
-                        ns.processes.push(pid);
-                        ns.holders.push(Holder::Task { pid, tid: *tid });
+                        self.note_at(LINK_TYPES[i], inode, PathRank::Member, path);
+                        self.members.push((inode, pid));
+                        self.holders.push((inode, Holder::Task { pid, tid: *tid }));
                     }
                     _ => {}
                 }
@@ -247,12 +258,13 @@ impl<'o> Pass<'o> {
             self.add_for_children(pid, Some((*tid, &links)), tlinks);
         }
         for &(fd, ty, inode) in &found.ns_fds {
-            let ns = self.note_at(ty, inode, PathRank::Fd, || format!("/proc/{pid}/fd/{fd}").into());
-            ns.holders.push(Holder::Fd { pid, fd });
+            self.note_at(ty, inode, PathRank::Fd, || format!("/proc/{pid}/fd/{fd}").into());
+            self.holders.push((inode, Holder::Fd { pid, fd }));
         }
         if same {
             for &(fd, netns) in &rec.socket_netns {
-                self.note(NsType::Net, netns).holders.push(Holder::Socket { pid, fd });
+                self.note(NsType::Net, netns);
+                self.holders.push((netns, Holder::Socket { pid, fd }));
             }
             let threads = found.threads.iter().flat_map(|(_, l)| l.0);
             let inodes = links.0.into_iter().chain(threads).filter(|&i| i != 0).map(Inode::from);
@@ -282,11 +294,9 @@ impl<'o> Pass<'o> {
                 Some((tid, _)) => PathBuf::from(format!("/proc/{pid}/task/{tid}/ns/{name}")),
                 None => member_path(pid, name),
             };
-            let ns = self.note_at(LINK_TYPES[child_idx], inode, PathRank::Member, path);
-            let holder = Holder::ForChildren { pid };
-            if !ns.holders.contains(&holder) {
-                ns.holders.push(holder);
-            }
+            self.note_at(LINK_TYPES[child_idx], inode, PathRank::Member, path);
+            // Several threads may give the same one: `finish` dedups.
+            self.holders.push((inode, Holder::ForChildren { pid }));
         }
     }
 
@@ -309,7 +319,8 @@ impl<'o> Pass<'o> {
                 }
             };
             if let Some(inode) = netns {
-                self.note(NsType::Net, inode).holders.push(Holder::Socket { pid, fd });
+                self.note(NsType::Net, inode);
+                self.holders.push((inode, Holder::Socket { pid, fd }));
                 if let Some(rec) = self.next.procs.get_mut(&pid) {
                     rec.socket_netns.push((fd, inode));
                 }
@@ -420,7 +431,7 @@ impl<'o> Pass<'o> {
             None => self.note(m.ns_type, m.inode),
         };
         ns.pins.push(Pin { mntns, path: m.mount_point.clone() });
-        ns.holders.push(Holder::Mount { mntns, path: m.mount_point });
+        self.holders.push((m.inode, Holder::Mount { mntns, path: m.mount_point }));
         if let (false, Some(fd)) = (known, fd) {
             self.fds.insert(m.inode, fd);
         }
@@ -540,27 +551,24 @@ impl<'o> Pass<'o> {
 
     fn finish(self) -> (Snapshot, Memory) {
         let mut nss = self.nss;
+        let mut holders = self.holders;
         // Reverse edges: children, owned namespaces, and the holders they make.
         let edges: Vec<(Inode, Option<Inode>, Option<Inode>, NsType)> =
             nss.values().map(|n| (n.inode, n.owner, n.parent, n.ns_type)).collect();
         for (inode, owner, parent, ty) in edges {
             if let Some(o) = owner.and_then(|o| nss.get_mut(&o)) {
                 o.owns.push((ty, inode));
-                o.holders.push(Holder::Child { ns_type: ty, inode });
+                holders.push((o.inode, Holder::Child { ns_type: ty, inode }));
             }
             if let Some(p) = parent.and_then(|p| nss.get_mut(&p)) {
                 p.children.push(inode);
                 if ty == NsType::Pid {
-                    p.holders.push(Holder::Child { ns_type: ty, inode });
+                    holders.push((p.inode, Holder::Child { ns_type: ty, inode }));
                 }
             }
         }
         let mut named_pins = BTreeMap::new();
         for ns in nss.values_mut() {
-            ns.processes.sort_unstable();
-            ns.processes.dedup();
-            ns.holders.sort();
-            ns.holders.dedup();
             ns.pins.sort();
             ns.pins.dedup();
             ns.children.sort_unstable();
@@ -573,9 +581,36 @@ impl<'o> Pass<'o> {
         }
         let root_userns =
             nss.values().find(|n| n.ns_type == NsType::User && n.owner.is_none()).map(|n| n.inode);
+        let mut members = self.members;
+        members.sort_unstable();
+        members.dedup();
+        holders.sort_unstable();
+        holders.dedup();
+        let mut nss: Vec<Namespace> = nss.into_values().collect();
+        nss.sort_unstable_by_key(|n| n.inode);
+        let mut next = self.next;
+        let mut prev = self.prev.namespaces;
+        next.namespaces.reserve(nss.len());
+        let mut namespaces = BTreeMap::new();
+        let (mut members, mut holders) = (Runs(&members), Runs(&holders));
+        for mut ns in nss {
+            let processes = members.of(ns.inode);
+            let holders = holders.of(ns.inode);
+            // A namespace equal to last time's is shared, not allocated again.
+            let shared = match prev.remove(&ns.inode) {
+                Some(old) if same_namespace(&old, &ns, processes, holders) => old,
+                _ => {
+                    ns.processes = items(processes);
+                    ns.holders = items(holders);
+                    Arc::new(ns)
+                }
+            };
+            next.namespaces.insert(shared.inode, shared.clone());
+            namespaces.insert(shared.inode, shared);
+        }
         let snap = Snapshot {
-            namespaces: nss.into_iter().collect(),
-            processes: self.procs,
+            namespaces,
+            processes: ProcessTable::new(self.procs),
             named_pins,
             own_mntns: self.own_mntns,
             root_userns,
@@ -583,8 +618,68 @@ impl<'o> Pass<'o> {
             duration: Default::default(),
             partial: sys::geteuid() != 0,
         };
-        (snap, self.next)
+        (snap, next)
     }
+}
+
+/// Walks a list of (inode, item) sorted by inode, giving the run of each
+/// inode in turn (asked for in increasing order).
+struct Runs<'a, T>(&'a [(Inode, T)]);
+
+impl<'a, T> Runs<'a, T> {
+    fn of(&mut self, inode: Inode) -> &'a [(Inode, T)] {
+        let skip = self.0.partition_point(|e| e.0 < inode);
+        let len = self.0[skip..].partition_point(|e| e.0 == inode);
+        let (run, rest) = self.0[skip..].split_at(len);
+        self.0 = rest;
+        run
+    }
+}
+
+/// The items of a run.
+fn items<T: Clone>(run: &[(Inode, T)]) -> Vec<T> {
+    run.iter().map(|e| e.1.clone()).collect()
+}
+
+/// Whether a namespace's list equals a run.
+fn same_items<T: PartialEq>(list: &[T], run: &[(Inode, T)]) -> bool {
+    list.len() == run.len() && list.iter().zip(run).all(|(a, b)| *a == b.1)
+}
+
+/// Whether `old` is `new` with these processes and holders.
+fn same_namespace(
+    old: &Namespace,
+    new: &Namespace,
+    processes: &[(Inode, Pid)],
+    holders: &[(Inode, Holder)],
+) -> bool {
+    // Destructured so that a field added to `Namespace` must be added here.
+    let Namespace {
+        ns_type,
+        inode,
+        id,
+        owner,
+        parent,
+        children,
+        owns,
+        processes: _,
+        holders: _,
+        pins,
+        path,
+        owner_uid,
+    } = new;
+    same_items(&old.processes, processes)
+        && same_items(&old.holders, holders)
+        && old.ns_type == *ns_type
+        && old.inode == *inode
+        && old.id == *id
+        && old.owner == *owner
+        && old.parent == *parent
+        && old.children == *children
+        && old.owns == *owns
+        && old.pins == *pins
+        && old.path == *path
+        && old.owner_uid == *owner_uid
 }
 
 /// How to read one mount namespace's pins in this pass.
@@ -657,4 +752,37 @@ fn relations(fd: BorrowedFd<'_>, ty: NsType) -> Relations {
 
 fn member_path(pid: Pid, link: &str) -> PathBuf {
     format!("/proc/{pid}/ns/{link}").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_cut_a_sorted_list_per_inode() {
+        let list = [(1, 'a'), (1, 'b'), (3, 'c'), (4, 'd'), (4, 'e')];
+        let mut runs = Runs(&list);
+        assert_eq!(items(runs.of(1)), ['a', 'b']);
+        assert!(runs.of(2).is_empty());
+        assert_eq!(items(runs.of(4)), ['d', 'e']);
+        assert!(runs.of(9).is_empty());
+    }
+
+    #[test]
+    fn a_namespace_is_the_same_only_if_every_field_is() {
+        let mut old = Namespace::new(NsType::Net, 7);
+        old.processes = vec![5];
+        old.holders = vec![Holder::Task { pid: 5, tid: 5 }];
+        let new = Namespace::new(NsType::Net, 7);
+        let (procs, holders) = ([(7, 5)], [(7, Holder::Task { pid: 5, tid: 5 })]);
+        assert!(same_namespace(&old, &new, &procs, &holders));
+        assert!(!same_namespace(&old, &new, &[(7, 6)], &holders));
+        assert!(!same_namespace(&old, &new, &procs, &[]));
+        let mut owned = new.clone();
+        owned.owner = Some(1);
+        assert!(!same_namespace(&old, &owned, &procs, &holders));
+        let mut reached = new.clone();
+        reached.path = Some("/proc/5/ns/net".into());
+        assert!(!same_namespace(&old, &reached, &procs, &holders));
+    }
 }

@@ -68,8 +68,9 @@ impl Tracker {
     fn pass(&mut self, full: bool) -> Result<Snapshot> {
         let mut prev = std::mem::take(&mut self.memory);
         if full {
-            // Close the old stamps first: they would count twice.
-            prev = Memory::default();
+            // Close the old stamps first: they would count twice. Keep only
+            // the last namespaces, which are shared where they are equal.
+            prev = Memory { namespaces: std::mem::take(&mut prev.namespaces), ..Memory::default() };
         }
         let out = pass::run(&self.opts, prev, Some(self.stamp_budget))?;
         self.memory = out.memory;

@@ -467,7 +467,8 @@ fn typed_name(s: &str) -> Option<(NsType, Inode)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Holder, Pin, ProcessLinks};
+    use crate::model::{Holder, Pin, ProcessLinks, ProcessTable};
+    use std::sync::Arc;
 
     /// A small host: init user/net/uts, a child user ns owning a net ns
     /// pinned as "web", and a process in both.
@@ -479,26 +480,30 @@ mod tests {
             n.parent = parent;
             n.id = Some(inode * 10);
             n.path = Some(format!("/proc/1/ns/{ty}").into());
-            s.namespaces.insert(inode, n);
+            s.namespaces.insert(inode, Arc::new(n));
         };
         add(NsType::User, 100, None, None);
         add(NsType::Net, 101, Some(100), None);
         add(NsType::User, 200, Some(100), Some(100));
         add(NsType::Net, 201, Some(200), None);
-        s.namespaces.get_mut(&100).unwrap().owns = vec![(NsType::Net, 101), (NsType::User, 200)];
-        s.namespaces.get_mut(&100).unwrap().children = vec![200];
-        s.namespaces.get_mut(&200).unwrap().owns = vec![(NsType::Net, 201)];
-        s.namespaces.get_mut(&200).unwrap().owner_uid = Some(1000);
-        let n = s.namespaces.get_mut(&201).unwrap();
+        ns_mut(&mut s, 100).owns = vec![(NsType::Net, 101), (NsType::User, 200)];
+        ns_mut(&mut s, 100).children = vec![200];
+        ns_mut(&mut s, 200).owns = vec![(NsType::Net, 201)];
+        ns_mut(&mut s, 200).owner_uid = Some(1000);
+        let n = ns_mut(&mut s, 201);
         n.pins = vec![Pin { mntns: 5, path: "/run/netns/web".into() }];
         n.holders = vec![Holder::Mount { mntns: 5, path: "/run/netns/web".into() }];
         s.named_pins.insert((NsType::Net, "web".into()), 201);
         let mut links = ProcessLinks::default();
         links.0[NsType::User.index()] = 100;
         links.0[NsType::Net.index()] = 101;
-        s.processes.insert(1, links);
+        s.processes = ProcessTable::new(vec![(1, links)]);
         s.root_userns = Some(100);
         s
+    }
+
+    fn ns_mut(s: &mut Snapshot, inode: Inode) -> &mut Namespace {
+        Arc::make_mut(s.namespaces.get_mut(&inode).expect("in the test host"))
     }
 
     fn with_ctx<R>(snap: &Snapshot, read_only: bool, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
@@ -567,10 +572,10 @@ mod tests {
         // no `ns` link; the user namespace without owner_uid has no file for it.
         let mut s = host();
         for n in s.namespaces.values_mut() {
-            n.path = None;
+            Arc::make_mut(n).path = None;
         }
-        s.namespaces.get_mut(&200).unwrap().owner_uid = None;
-        s.processes.clear();
+        ns_mut(&mut s, 200).owner_uid = None;
+        s.processes = ProcessTable::default();
         with_ctx(&s, false, |c| {
             let user = names(c.list(Node::NsDir(NsType::User, 200)));
             assert_eq!(&user[user.len() - 2..], ["info.json", "level"]);
@@ -588,9 +593,9 @@ mod tests {
         assert!(gone_dirs(&old, &old).is_empty());
         let mut new = host();
         new.namespaces.remove(&201);
-        new.processes.clear();
+        new.processes = ProcessTable::default();
         // 200 now names a user namespace under another parent (a reused number).
-        new.namespaces.get_mut(&200).unwrap().parent = Some(999);
+        ns_mut(&mut new, 200).parent = Some(999);
         let mut gone = gone_dirs(&old, &new);
         gone.sort_by_key(|(n, name)| (n.ino(), name.clone()));
         let mut want = vec![
