@@ -51,6 +51,22 @@ impl NsType {
         }
     }
 
+    /// The type named `name` (as in nsfs links), matched without a search:
+    /// discovery parses a few hundred thousand links per pass.
+    pub fn from_name(name: &[u8]) -> Option<NsType> {
+        Some(match name {
+            b"cgroup" => NsType::Cgroup,
+            b"ipc" => NsType::Ipc,
+            b"mnt" => NsType::Mnt,
+            b"net" => NsType::Net,
+            b"pid" => NsType::Pid,
+            b"time" => NsType::Time,
+            b"user" => NsType::User,
+            b"uts" => NsType::Uts,
+            _ => return None,
+        })
+    }
+
     /// The CLONE_NEW* flag of this type (setns, unshare, NS_GET_NSTYPE).
     pub fn clone_flag(self) -> libc::c_int {
         match self {
@@ -90,7 +106,7 @@ impl fmt::Display for NsType {
 impl FromStr for NsType {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        NsType::ALL.into_iter().find(|t| t.name() == s).ok_or(())
+        NsType::from_name(s.as_bytes()).ok_or(())
     }
 }
 
@@ -382,5 +398,15 @@ mod tests {
         assert!(t.contains_key(&10) && !t.contains_key(&20));
         assert_eq!((t.len(), t.is_empty()), (2, false));
         assert!(ProcessTable::default().is_empty());
+    }
+
+    #[test]
+    fn type_names_round_trip() {
+        for t in NsType::ALL {
+            assert_eq!(NsType::from_name(t.name().as_bytes()), Some(t));
+            assert_eq!(t.name().parse::<NsType>(), Ok(t));
+        }
+        assert_eq!(NsType::from_name(b"socket"), None);
+        assert_eq!(NsType::from_name(b""), None);
     }
 }

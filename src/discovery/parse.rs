@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// `pid_for_children` / `time_for_children` point to (`pid:[..]`, `time:[..]`).
 pub fn ns_link(target: &[u8]) -> Option<(NsType, Inode)> {
     let colon = target.iter().position(|&b| b == b':')?;
-    let ty = std::str::from_utf8(&target[..colon]).ok()?.parse().ok()?;
+    let ty = NsType::from_name(&target[..colon])?;
     let inode = bracketed_number(&target[colon + 1..])?;
     Some((ty, inode))
 }
@@ -22,27 +22,47 @@ pub fn socket_link(target: &[u8]) -> Option<u64> {
 }
 
 fn bracketed_number(s: &[u8]) -> Option<u64> {
-    let inner = s.strip_prefix(b"[")?.strip_suffix(b"]")?;
-    if inner.is_empty() || !inner.iter().all(u8::is_ascii_digit) {
+    decimal(s.strip_prefix(b"[")?.strip_suffix(b"]")?)
+}
+
+/// A non-empty string of ASCII digits as a number (None on overflow).
+/// Discovery parses a few hundred thousand of these per pass: no UTF-8
+/// check, no `str::parse`.
+pub fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 20 {
         return None;
     }
-    std::str::from_utf8(inner).ok()?.parse().ok()
+    // Up to 19 digits cannot overflow a u64; only the 20th needs checking.
+    let (head, last) = digits.split_at(digits.len().min(19));
+    let mut n = 0u64;
+    for &b in head {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+    }
+    match last {
+        [] => Some(n),
+        [b] if b.is_ascii_digit() => n.checked_mul(10)?.checked_add(u64::from(b - b'0')),
+        _ => None,
+    }
 }
 
 /// A decimal PID from a /proc directory entry name.
 pub fn pid_name(name: &[u8]) -> Option<i32> {
-    if name.is_empty() || name.len() > 10 || !name.iter().all(u8::is_ascii_digit) {
+    if name.len() > 10 {
         return None;
     }
-    std::str::from_utf8(name).ok()?.parse().ok()
+    decimal(name).and_then(|n| i32::try_from(n).ok())
 }
 
 /// `/proc/PID/schedstat`: `RUN_NS WAIT_NS TIMESLICES\n`.
 pub fn schedstat(text: &[u8]) -> Option<[u64; 3]> {
     let mut out = [0u64; 3];
-    let mut fields = std::str::from_utf8(text).ok()?.split_ascii_whitespace();
+    let mut fields = text.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty());
     for v in &mut out {
-        *v = fields.next()?.parse().ok()?;
+        *v = decimal(fields.next()?)?;
     }
     fields.next().is_none().then_some(out)
 }
@@ -85,7 +105,7 @@ pub fn mountinfo_nsfs_all(text: &[u8]) -> Vec<NsfsMount> {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
@@ -146,6 +166,18 @@ mod tests {
         assert_eq!(pid_name(b"self"), None);
         assert_eq!(pid_name(b""), None);
         assert_eq!(pid_name(b"99999999999"), None);
+        assert_eq!(pid_name(b"2147483648"), None);
+        assert_eq!(pid_name(b"-1"), None);
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(decimal(b"0"), Some(0));
+        assert_eq!(decimal(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(decimal(b"18446744073709551616"), None);
+        assert_eq!(decimal(b"12 "), None);
+        assert_eq!(decimal(b"+1"), None);
+        assert_eq!(decimal(b""), None);
     }
 
     #[test]

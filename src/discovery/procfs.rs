@@ -9,7 +9,6 @@ use super::parse;
 use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS};
 use crate::sys;
 use std::ffi::CStr;
-use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
@@ -90,13 +89,48 @@ pub struct Walker<'a> {
     names: Vec<i32>,
 }
 
-/// Format a short relative path into `buf` as a C string.
-fn cpath<'b>(buf: &'b mut [u8; 64], args: std::fmt::Arguments<'_>) -> Option<&'b CStr> {
-    let mut cur = std::io::Cursor::new(&mut buf[..]);
-    cur.write_fmt(args).ok()?;
-    cur.write_all(&[0]).ok()?;
-    let end = cur.position() as usize;
-    CStr::from_bytes_with_nul(&buf[..end]).ok()
+/// A piece of a short relative path: a number or literal text.
+#[derive(Clone, Copy)]
+enum Part<'s> {
+    N(i32),
+    S(&'s str),
+}
+use Part::{N, S};
+
+/// Write the pieces into `buf` as a C string (None if too long). Hand-made
+/// rather than `format!`: a pass builds a few paths for every process.
+fn cpath<'b>(buf: &'b mut [u8; 64], parts: &[Part<'_>]) -> Option<&'b CStr> {
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| -> Option<()> {
+        buf.get_mut(len..len + bytes.len())?.copy_from_slice(bytes);
+        len += bytes.len();
+        Some(())
+    };
+    for part in parts {
+        match *part {
+            S(s) => put(s.as_bytes())?,
+            N(n) => {
+                let mut digits = [0u8; 11];
+                let mut i = digits.len();
+                let mut v = n.unsigned_abs();
+                loop {
+                    i -= 1;
+                    digits[i] = b'0' + (v % 10) as u8;
+                    v /= 10;
+                    if v == 0 {
+                        break;
+                    }
+                }
+                if n < 0 {
+                    i -= 1;
+                    digits[i] = b'-';
+                }
+                put(&digits[i..])?;
+            }
+        }
+    }
+    put(&[0])?;
+    CStr::from_bytes_with_nul(&buf[..len]).ok()
 }
 
 impl<'a> Walker<'a> {
@@ -112,13 +146,13 @@ impl<'a> Walker<'a> {
         let mut stamps = Vec::new();
         let mut tracked = budget.is_some();
         if let Some(b) = budget {
-            self.stamp(&mut stamps, &mut tracked, b, format_args!("{pid}/schedstat"));
+            self.stamp(&mut stamps, &mut tracked, b, &[N(pid), S("/schedstat")]);
         }
-        let links = self.links(cpath(&mut p, format_args!("{pid}/ns"))?)?;
+        let links = self.links(cpath(&mut p, &[N(pid), S("/ns")])?)?;
         let mut out = Process { links, ..Default::default() };
         // /proc/PID/task has 2 + (number of threads) links: skip the
         // directory walk for single-threaded processes.
-        let multi = sys::fstatat(Some(self.proc), cpath(&mut p, format_args!("{pid}/task"))?)
+        let multi = sys::fstatat(Some(self.proc), cpath(&mut p, &[N(pid), S("/task")])?)
             .is_ok_and(|st| st.st_nlink > 3);
         if multi {
             self.threads(pid, &mut out, budget, &mut stamps, &mut tracked);
@@ -132,13 +166,7 @@ impl<'a> Walker<'a> {
         Some(out)
     }
 
-    fn stamp(
-        &self,
-        stamps: &mut Vec<Stamp>,
-        tracked: &mut bool,
-        budget: &StampBudget,
-        path: std::fmt::Arguments<'_>,
-    ) {
+    fn stamp(&self, stamps: &mut Vec<Stamp>, tracked: &mut bool, budget: &StampBudget, path: &[Part<'_>]) {
         if !*tracked {
             return;
         }
@@ -174,7 +202,7 @@ impl<'a> Walker<'a> {
     /// its numbers into `self.names`.
     fn numbered(&mut self, pid: Pid, sub: &str) -> Option<OwnedFd> {
         let mut p = [0u8; 64];
-        let path = cpath(&mut p, format_args!("{pid}/{sub}"))?;
+        let path = cpath(&mut p, &[N(pid), S("/"), S(sub)])?;
         let dir = sys::openat(Some(self.proc), path, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
         self.names.clear();
         let names = &mut self.names;
@@ -202,9 +230,9 @@ impl<'a> Walker<'a> {
         let tids = std::mem::take(&mut self.names);
         for &tid in tids.iter().filter(|&&t| t != pid) {
             if let Some(b) = budget {
-                self.stamp(stamps, tracked, b, format_args!("{pid}/task/{tid}/schedstat"));
+                self.stamp(stamps, tracked, b, &[N(pid), S("/task/"), N(tid), S("/schedstat")]);
             }
-            let Some(path) = cpath(&mut p, format_args!("{pid}/task/{tid}/ns")) else {
+            let Some(path) = cpath(&mut p, &[N(pid), S("/task/"), N(tid), S("/ns")]) else {
                 continue;
             };
             if let Some(tl) = self.links(path) {
@@ -223,7 +251,7 @@ impl<'a> Walker<'a> {
         let mut p = [0u8; 64];
         let mut buf = [0u8; 64];
         for &fd in &self.names {
-            let Some(name) = cpath(&mut p, format_args!("{fd}")) else {
+            let Some(name) = cpath(&mut p, &[N(fd)]) else {
                 continue;
             };
             let Ok(target) = sys::readlinkat(dir.as_fd(), name, &mut buf) else {
@@ -261,4 +289,19 @@ pub fn walk_parallel(
     .into_iter()
     .flatten()
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_built_in_place() {
+        let mut b = [0u8; 64];
+        assert_eq!(cpath(&mut b, &[N(1234), S("/task/"), N(0), S("/ns")]), Some(c"1234/task/0/ns"));
+        assert_eq!(cpath(&mut b, &[N(i32::MAX)]), Some(c"2147483647"));
+        assert_eq!(cpath(&mut b, &[N(-7)]), Some(c"-7"));
+        assert_eq!(cpath(&mut b, &[S(&"x".repeat(63))]).map(|c| c.to_bytes().len()), Some(63));
+        assert_eq!(cpath(&mut b, &[S(&"x".repeat(64))]), None);
+    }
 }
