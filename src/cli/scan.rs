@@ -6,6 +6,7 @@ use crate::discovery::{self, ScanOptions};
 use crate::model::{Namespace, NsType, Snapshot};
 use crate::render;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::Write;
 
 /// Run a scan and print it; returns the process exit code.
@@ -22,9 +23,11 @@ pub fn run(json: bool, ns_type: Option<NsType>) -> i32 {
             "nsfuse scan: not running as root: the view is partial (run with sudo for every namespace)"
         );
     }
+    let started = std::time::Instant::now();
     let selected: Vec<&Namespace> =
         snap.namespaces.values().map(|n| &**n).filter(|n| ns_type.is_none_or(|t| n.ns_type == t)).collect();
     let out = if json { to_json(&snap, &selected) } else { to_table(&snap, &selected) };
+    log::debug!("scan: output of {} namespaces made in {:?}", selected.len(), started.elapsed());
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()) {
         Ok(()) => 0,
@@ -101,9 +104,9 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace]) -> String {
             if i == 7 {
                 out.push_str(c);
             } else if i == 2 || i == 3 || i == 5 {
-                out.push_str(&format!("{c:>w$} ", w = widths[i]));
+                let _ = write!(out, "{c:>w$} ", w = widths[i]);
             } else {
-                out.push_str(&format!("{c:<w$} ", w = widths[i]));
+                let _ = write!(out, "{c:<w$} ", w = widths[i]);
             }
         }
         out.push('\n');

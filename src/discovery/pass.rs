@@ -12,7 +12,11 @@ use crate::model::{
     Holder, Inode, Namespace, NsType, Pid, Pin, ProcessLinks, ProcessTable, Snapshot, LINK_NAMES, LINK_TYPES,
 };
 use crate::sys;
-use std::collections::{BTreeMap, HashMap, HashSet};
+// Maps keyed by inode or PID use FxHash: a pass hashes a few hundred
+// thousand integers, and SipHash's resistance to chosen keys buys nothing
+// against numbers the kernel hands out.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,7 +88,7 @@ pub fn run(opts: &ScanOptions, prev: Memory, budget: Option<usize>) -> Result<Ou
     let started = Instant::now();
     let taken_at = SystemTime::now();
     let mut s = Pass::new(opts, prev, budget.is_some())?;
-    let mut phases = [Duration::ZERO; 4];
+    let mut phases = [Duration::ZERO; 5];
     let mut t = Instant::now();
     let mut lap = |i: usize| {
         phases[i] = t.elapsed();
@@ -99,10 +103,11 @@ pub fn run(opts: &ScanOptions, prev: Memory, budget: Option<usize>) -> Result<Ou
     s.resolve_owners();
     lap(3);
     let (mut snap, memory) = s.finish();
+    lap(4);
     snap.taken_at = Some(taken_at);
     snap.duration = started.elapsed();
     log::debug!(
-        "pass: {} namespaces, {} processes ({} read) in {:?} (procs {:?}, sockets {:?}, mounts {:?}, owners {:?})",
+        "pass: {} namespaces, {} processes ({} read) in {:?} (procs {:?}, sockets {:?}, mounts {:?}, owners {:?}, model {:?})",
         snap.namespaces.len(),
         snap.processes.len(),
         read.len(),
@@ -110,7 +115,8 @@ pub fn run(opts: &ScanOptions, prev: Memory, budget: Option<usize>) -> Result<Ou
         phases[0],
         phases[1],
         phases[2],
-        phases[3]
+        phases[3],
+        phases[4]
     );
     Ok(Outcome { snapshot: snap, memory, read })
 }
@@ -123,10 +129,12 @@ struct Pass<'o> {
     nss: HashMap<Inode, Namespace>,
     ranks: HashMap<Inode, PathRank>,
     procs: Vec<(Pid, ProcessLinks)>,
-    /// Every (namespace, member PID) and (namespace, holder) found, in
-    /// one list each: sorted and cut per namespace at the end, so a pass
-    /// makes a few large allocations rather than two per namespace.
-    members: Vec<(Inode, Pid)>,
+    /// Every task found in a namespace, as (namespace, (PID, TID)), and
+    /// every other holder, as (namespace, holder): one list each, sorted
+    /// and cut per namespace at the end, so a pass makes a few large
+    /// allocations rather than two per namespace. A namespace's
+    /// `processes` and `task` holders both come from the first list.
+    tasks: Vec<(Inode, (Pid, Pid))>,
     holders: Vec<(Inode, Holder)>,
     /// Namespaces reachable only through a descriptor we hold.
     fds: HashMap<Inode, OwnedFd>,
@@ -156,17 +164,17 @@ impl<'o> Pass<'o> {
             proc,
             own_pid: sys::getpid(),
             own_mntns,
-            nss: HashMap::new(),
-            ranks: HashMap::new(),
+            nss: HashMap::default(),
+            ranks: HashMap::default(),
             procs: Vec::new(),
-            members: Vec::new(),
+            tasks: Vec::new(),
             holders: Vec::new(),
-            fds: HashMap::new(),
+            fds: HashMap::default(),
             sockets: Vec::new(),
-            mntns_member: HashMap::new(),
+            mntns_member: HashMap::default(),
             prev,
             next: Memory::default(),
-            same: HashSet::new(),
+            same: HashSet::default(),
             tracking,
         })
     }
@@ -217,7 +225,7 @@ impl<'o> Pass<'o> {
             }
         }
         // What is left in memory are processes that are gone: drop their stamps.
-        self.prev.procs = HashMap::new();
+        self.prev.procs = HashMap::default();
         let budget = budget.map(|b| StampBudget::new(b.saturating_sub(self.next.stamps())));
         let skip = self.opts.skip_own_fds.then_some(self.own_pid);
         let read = procfs::walk_parallel(self.proc.as_fd(), &dirty, skip, budget.as_ref());
@@ -235,8 +243,7 @@ impl<'o> Pass<'o> {
         for (i, name) in LINK_NAMES.iter().enumerate().take(8) {
             if let Some(inode) = links.get(i) {
                 self.note_at(LINK_TYPES[i], inode, PathRank::Member, || member_path(pid, name));
-                self.members.push((inode, pid));
-                self.holders.push((inode, Holder::Task { pid, tid: pid }));
+                self.tasks.push((inode, (pid, pid)));
             }
         }
         if let Some(m) = links.get(NsType::Mnt.index()) {
@@ -249,8 +256,7 @@ impl<'o> Pass<'o> {
                     Some(inode) if Some(inode) != links.get(i) => {
                         let path = || format!("/proc/{pid}/task/{tid}/ns/{}", LINK_NAMES[i]).into();
                         self.note_at(LINK_TYPES[i], inode, PathRank::Member, path);
-                        self.members.push((inode, pid));
-                        self.holders.push((inode, Holder::Task { pid, tid: *tid }));
+                        self.tasks.push((inode, (pid, *tid)));
                     }
                     _ => {}
                 }
@@ -304,7 +310,7 @@ impl<'o> Pass<'o> {
     /// inode; each answer is kept with its process for later passes.
     fn resolve_sockets(&mut self) {
         let sockets = std::mem::take(&mut self.sockets);
-        let mut by_socket: HashMap<u64, Option<Inode>> = HashMap::new();
+        let mut by_socket: HashMap<u64, Option<Inode>> = HashMap::default();
         let mut pidfd: Option<(Pid, OwnedFd)> = None;
         for (pid, fd, sock) in sockets {
             let netns = match by_socket.get(&sock) {
@@ -348,7 +354,7 @@ impl<'o> Pass<'o> {
     fn walk_mount_namespaces(&mut self) {
         let own = self.own_mntns;
         self.note(NsType::Mnt, own);
-        let mut done: HashSet<Inode> = HashSet::new();
+        let mut done: HashSet<Inode> = HashSet::default();
         let mut first = true;
         loop {
             let mut todo: Vec<Work> = Vec::new();
@@ -581,9 +587,12 @@ impl<'o> Pass<'o> {
         }
         let root_userns =
             nss.values().find(|n| n.ns_type == NsType::User && n.owner.is_none()).map(|n| n.inode);
-        let mut members = self.members;
-        members.sort_unstable();
-        members.dedup();
+        let mut tasks = self.tasks;
+        // One integer compare per step: by namespace, then PID, then TID.
+        tasks.sort_unstable_by_key(|&(i, (p, t))| {
+            (u128::from(i) << 64) | (u128::from(p as u32) << 32) | u128::from(t as u32)
+        });
+        tasks.dedup();
         holders.sort_unstable();
         holders.dedup();
         let mut nss: Vec<Namespace> = nss.into_values().collect();
@@ -592,16 +601,15 @@ impl<'o> Pass<'o> {
         let mut prev = self.prev.namespaces;
         next.namespaces.reserve(nss.len());
         let mut namespaces = BTreeMap::new();
-        let (mut members, mut holders) = (Runs(&members), Runs(&holders));
+        let (mut tasks, mut holders) = (Runs(&tasks), Runs(&holders));
         for mut ns in nss {
-            let processes = members.of(ns.inode);
-            let holders = holders.of(ns.inode);
+            let lists = Lists { tasks: tasks.of(ns.inode), others: holders.of(ns.inode) };
             // A namespace equal to last time's is shared, not allocated again.
             let shared = match prev.remove(&ns.inode) {
-                Some(old) if same_namespace(&old, &ns, processes, holders) => old,
+                Some(old) if same_namespace(&old, &ns, &lists) => old,
                 _ => {
-                    ns.processes = items(processes);
-                    ns.holders = items(holders);
+                    ns.processes = lists.processes().collect();
+                    ns.holders = lists.holders().collect();
                     Arc::new(ns)
                 }
             };
@@ -636,23 +644,36 @@ impl<'a, T> Runs<'a, T> {
     }
 }
 
-/// The items of a run.
-fn items<T: Clone>(run: &[(Inode, T)]) -> Vec<T> {
-    run.iter().map(|e| e.1.clone()).collect()
+/// A namespace's runs of the task and holder lists.
+struct Lists<'a> {
+    tasks: &'a [(Inode, (Pid, Pid))],
+    others: &'a [(Inode, Holder)],
 }
 
-/// Whether a namespace's list equals a run.
-fn same_items<T: PartialEq>(list: &[T], run: &[(Inode, T)]) -> bool {
-    list.len() == run.len() && list.iter().zip(run).all(|(a, b)| *a == b.1)
+impl Lists<'_> {
+    /// Its PIDs, in order, each once (the tasks are sorted by PID).
+    fn processes(&self) -> impl Iterator<Item = Pid> + '_ {
+        let t = self.tasks;
+        (0..t.len()).filter(move |&i| i == 0 || t[i - 1].1 .0 != t[i].1 .0).map(move |i| t[i].1 .0)
+    }
+
+    /// Its holders, in order: `Task` sorts first.
+    fn holders(&self) -> impl Iterator<Item = Holder> + '_ {
+        let tasks = self.tasks.iter().map(|&(_, (pid, tid))| Holder::Task { pid, tid });
+        tasks.chain(self.others.iter().map(|e| e.1.clone()))
+    }
+
+    /// Whether `list` is exactly these holders.
+    fn same_holders(&self, list: &[Holder]) -> bool {
+        let (t, o) = (self.tasks.len(), self.others.len());
+        list.len() == t + o
+            && list[..t].iter().zip(self.tasks).all(|(h, &(_, (pid, tid)))| *h == Holder::Task { pid, tid })
+            && list[t..].iter().zip(self.others).all(|(h, e)| *h == e.1)
+    }
 }
 
 /// Whether `old` is `new` with these processes and holders.
-fn same_namespace(
-    old: &Namespace,
-    new: &Namespace,
-    processes: &[(Inode, Pid)],
-    holders: &[(Inode, Holder)],
-) -> bool {
+fn same_namespace(old: &Namespace, new: &Namespace, lists: &Lists<'_>) -> bool {
     // Destructured so that a field added to `Namespace` must be added here.
     let Namespace {
         ns_type,
@@ -668,8 +689,8 @@ fn same_namespace(
         path,
         owner_uid,
     } = new;
-    same_items(&old.processes, processes)
-        && same_items(&old.holders, holders)
+    old.processes.iter().copied().eq(lists.processes())
+        && lists.same_holders(&old.holders)
         && old.ns_type == *ns_type
         && old.inode == *inode
         && old.id == *id
@@ -762,10 +783,27 @@ mod tests {
     fn runs_cut_a_sorted_list_per_inode() {
         let list = [(1, 'a'), (1, 'b'), (3, 'c'), (4, 'd'), (4, 'e')];
         let mut runs = Runs(&list);
-        assert_eq!(items(runs.of(1)), ['a', 'b']);
+        let chars = |run: &[(Inode, char)]| run.iter().map(|e| e.1).collect::<String>();
+        assert_eq!(chars(runs.of(1)), "ab");
         assert!(runs.of(2).is_empty());
-        assert_eq!(items(runs.of(4)), ['d', 'e']);
+        assert_eq!(chars(runs.of(4)), "de");
         assert!(runs.of(9).is_empty());
+    }
+
+    #[test]
+    fn lists_give_each_pid_once_and_tasks_before_other_holders() {
+        let tasks = [(7, (5, 5)), (7, (5, 6)), (7, (9, 9))];
+        let others = [(7, Holder::Fd { pid: 2, fd: 3 })];
+        let lists = Lists { tasks: &tasks, others: &others };
+        assert_eq!(lists.processes().collect::<Vec<_>>(), [5, 9]);
+        let holders: Vec<Holder> = lists.holders().collect();
+        let mut sorted = holders.clone();
+        sorted.sort();
+        assert_eq!(holders, sorted);
+        assert_eq!(holders.len(), 4);
+        assert!(lists.same_holders(&holders));
+        assert!(!lists.same_holders(&holders[1..]));
+        assert!(!lists.same_holders(&[&holders[..3], &[Holder::Fd { pid: 2, fd: 4 }]].concat()));
     }
 
     #[test]
@@ -774,15 +812,16 @@ mod tests {
         old.processes = vec![5];
         old.holders = vec![Holder::Task { pid: 5, tid: 5 }];
         let new = Namespace::new(NsType::Net, 7);
-        let (procs, holders) = ([(7, 5)], [(7, Holder::Task { pid: 5, tid: 5 })]);
-        assert!(same_namespace(&old, &new, &procs, &holders));
-        assert!(!same_namespace(&old, &new, &[(7, 6)], &holders));
-        assert!(!same_namespace(&old, &new, &procs, &[]));
+        let lists = |tasks| Lists { tasks, others: &[] };
+        assert!(same_namespace(&old, &new, &lists(&[(7, (5, 5))])));
+        assert!(!same_namespace(&old, &new, &lists(&[(7, (6, 6))])));
+        assert!(!same_namespace(&old, &new, &lists(&[(7, (5, 6))])));
+        assert!(!same_namespace(&old, &new, &lists(&[])));
         let mut owned = new.clone();
         owned.owner = Some(1);
-        assert!(!same_namespace(&old, &owned, &procs, &holders));
+        assert!(!same_namespace(&old, &owned, &lists(&[(7, (5, 5))])));
         let mut reached = new.clone();
         reached.path = Some("/proc/5/ns/net".into());
-        assert!(!same_namespace(&old, &reached, &procs, &holders));
+        assert!(!same_namespace(&old, &reached, &lists(&[(7, (5, 5))])));
     }
 }
