@@ -159,7 +159,8 @@ pub type Inode = u64;
 pub type Pid = i32;
 
 /// One reference that keeps a namespace alive. Serialized as its
-/// `holders` line (`task 1 1`).
+/// `holders` line (`task 1 1`). Sorted in variant order, `Task` first
+/// (discovery builds the task holders apart and puts them in front).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Holder {
     /// A task (thread) that is a member.

@@ -128,6 +128,10 @@ struct Pass<'o> {
     own_mntns: Inode,
     nss: HashMap<Inode, Namespace>,
     ranks: HashMap<Inode, PathRank>,
+    /// A member's path for each namespace whose best path became a pin:
+    /// what the pass itself opens, since an open file on a pin keeps it
+    /// mounted (a user's plain `umount` of it would fail with EBUSY).
+    member_paths: HashMap<Inode, PathBuf>,
     procs: Vec<(Pid, ProcessLinks)>,
     /// Every task found in a namespace, as (namespace, (PID, TID)), and
     /// every other holder, as (namespace, holder): one list each, sorted
@@ -146,7 +150,8 @@ struct Pass<'o> {
     /// Namespaces proven the same as in the previous pass: held by a
     /// process that has not run, or a mount that is still there.
     same: HashSet<Inode>,
-    /// Whether what this pass reads is kept for the next (a tracker's).
+    /// Whether what this pass reads is kept for the next (a tracker's);
+    /// a one-off scan keeps nothing in `next`.
     tracking: bool,
 }
 
@@ -166,6 +171,7 @@ impl<'o> Pass<'o> {
             own_mntns,
             nss: HashMap::default(),
             ranks: HashMap::default(),
+            member_paths: HashMap::default(),
             procs: Vec::new(),
             tasks: Vec::new(),
             holders: Vec::new(),
@@ -193,11 +199,14 @@ impl<'o> Pass<'o> {
         rank: PathRank,
         path: impl FnOnce() -> PathBuf,
     ) -> &mut Namespace {
-        let better = self.ranks.get(&inode).is_none_or(|&r| rank < r);
+        let was = self.ranks.get(&inode).copied();
         let ns = self.nss.entry(inode).or_insert_with(|| Namespace::new(ty, inode));
-        if better {
+        if was.is_none_or(|r| rank < r) {
             self.ranks.insert(inode, rank);
-            ns.path = Some(path());
+            let old = ns.path.replace(path());
+            if let (Some(PathRank::Member), Some(old)) = (was, old) {
+                self.member_paths.insert(inode, old);
+            }
         }
         ns
     }
@@ -280,7 +289,9 @@ impl<'o> Pass<'o> {
         } else {
             self.sockets.extend(found.sockets.iter().map(|&(fd, sock)| (pid, fd, sock)));
         }
-        self.next.procs.insert(pid, rec);
+        if self.tracking {
+            self.next.procs.insert(pid, rec);
+        }
     }
 
     /// pid_for_children / time_for_children that differ from the task's own
@@ -448,7 +459,12 @@ impl<'o> Pass<'o> {
         if let Some(fd) = self.fds.remove(&inode) {
             return Some(fd);
         }
-        open_checked(self.nss.get(&inode)?.path.as_ref()?, inode)
+        open_checked(self.path_to_open(inode)?, inode)
+    }
+
+    /// The path the pass opens a namespace by: a member's rather than a pin.
+    fn path_to_open(&self, inode: Inode) -> Option<&PathBuf> {
+        self.member_paths.get(&inode).or(self.nss.get(&inode)?.path.as_ref())
     }
 
     /// Extend `same` to the owners and parents of what is in it: a
@@ -489,7 +505,7 @@ impl<'o> Pass<'o> {
                 match self.remembered(i, ty) {
                     Some(rel) => self.apply_remembered(i, rel, &mut todo),
                     None => {
-                        let path = ns.path.clone();
+                        let path = self.path_to_open(i).cloned();
                         work.push((i, ty, self.fds.remove(&i), path));
                     }
                 }
@@ -541,7 +557,9 @@ impl<'o> Pass<'o> {
             ns.owner = rel.owner;
             ns.parent = rel.parent;
             ns.owner_uid = rel.owner_uid;
-            self.next.relations.insert(inode, rel);
+            if self.tracking {
+                self.next.relations.insert(inode, rel);
+            }
         }
     }
 
@@ -599,7 +617,9 @@ impl<'o> Pass<'o> {
         nss.sort_unstable_by_key(|n| n.inode);
         let mut next = self.next;
         let mut prev = self.prev.namespaces;
-        next.namespaces.reserve(nss.len());
+        if self.tracking {
+            next.namespaces.reserve(nss.len());
+        }
         let mut namespaces = BTreeMap::new();
         let (mut tasks, mut holders) = (Runs(&tasks), Runs(&holders));
         for mut ns in nss {
@@ -613,7 +633,9 @@ impl<'o> Pass<'o> {
                     Arc::new(ns)
                 }
             };
-            next.namespaces.insert(shared.inode, shared.clone());
+            if self.tracking {
+                next.namespaces.insert(shared.inode, shared.clone());
+            }
             namespaces.insert(shared.inode, shared);
         }
         let snap = Snapshot {

@@ -153,6 +153,13 @@ pub fn is_mounted(path: &Path) -> bool {
 }
 
 /// Run a command; true if it exited 0.
+/// `umount PATH` (not lazy), tried again while it fails for a few seconds:
+/// a processless namespace's pin is briefly open (so busy) whenever a scan
+/// (another test's, a daemon's) reads it.
+pub fn umount_when_free(path: &str) {
+    assert!(wait_for(5.0, || run_ok(&["umount", path])), "umount {path} kept failing");
+}
+
 pub fn run_ok(args: &[&str]) -> bool {
     Command::new(args[0])
         .args(&args[1..])
