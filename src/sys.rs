@@ -258,6 +258,21 @@ pub fn raise_nofile_limit(want: u64) -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+/// How many more files this process may open and still keep `reserve`
+/// free: the soft RLIMIT_NOFILE less the files open now (which the kernel
+/// gives as the size of /proc/self/fd since Linux 6.2; counted by listing
+/// it before that).
+pub fn spare_files(reserve: u64) -> io::Result<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: lim is a valid out pointer.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    let open = match fstatat(None, c"/proc/self/fd")?.st_size {
+        n if n > 0 => n as u64,
+        _ => std::fs::read_dir("/proc/self/fd")?.count() as u64,
+    };
+    Ok(lim.rlim_cur.saturating_sub(open).saturating_sub(reserve))
+}
+
 /// SIOCGSKNS: the network namespace of the socket behind `fd`.
 pub fn socket_netns(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     ioctl_fd(fd, SIOCGSKNS)

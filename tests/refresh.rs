@@ -230,3 +230,28 @@ fn a_refresh_shares_the_namespaces_that_did_not_change() {
     assert_eq!(after.namespaces[&net].processes, members);
     sc.both(|s| s.namespaces.get(&net).map(|n| (n.processes.clone(), holders(s, net))));
 }
+
+#[test]
+fn with_no_stamp_file_open_a_refresh_still_reads_only_what_ran() {
+    // Beyond the open-file budget, stamps are read again by path.
+    let dir = TempDir::new("pathstamps");
+    let mut sleepers: Vec<Proc> = (0..5).map(|_| Proc::cmd(&["sleep", "1000"])).collect();
+    let w = Waiting::start(&dir, "exec unshare --net sleep 1000");
+    let pid = w.proc.pid();
+    let mut sc = Scans::start_without_stamp_files();
+    for p in sleepers.iter().chain([&w.proc]) {
+        sc.settle(p.pid());
+    }
+    let s = sc.0.refresh().expect("refresh");
+    for p in &sleepers {
+        assert!(s.processes.contains_key(&p.pid()));
+        assert!(!sc.0.last_read().contains(&p.pid()), "sleeper {} was read again", p.pid());
+    }
+    w.go();
+    let net = wait_unshared(pid, "net");
+    sc.both(|s| assert_eq!(s.namespaces.get(&net).map(|n| n.processes.clone()), Some(vec![pid])));
+    assert!(sc.0.last_read().contains(&pid), "the change was seen by reading the process again");
+    let gone = sleepers[0].pid();
+    sleepers[0].kill();
+    assert!(!sc.0.refresh().expect("refresh").processes.contains_key(&gone));
+}

@@ -37,9 +37,9 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// Open files (stamps) held.
-    pub fn stamps(&self) -> usize {
-        self.procs.values().map(|r| r.found.stamps.len()).sum()
+    /// Open files held (by stamps).
+    pub fn stamp_files(&self) -> usize {
+        self.procs.values().flat_map(|r| &r.found.stamps).filter(|s| s.holds_file()).count()
     }
 }
 
@@ -50,8 +50,8 @@ pub struct Record {
 }
 
 impl Record {
-    fn unchanged(&self) -> bool {
-        !self.found.stamps.is_empty() && self.found.stamps.iter().all(procfs::Stamp::unchanged)
+    fn unchanged(&self, proc: BorrowedFd<'_>) -> bool {
+        !self.found.stamps.is_empty() && self.found.stamps.iter().all(|s| s.unchanged(proc))
     }
 }
 
@@ -225,7 +225,8 @@ impl<'o> Pass<'o> {
         // A remembered process is re-read unless its stamps prove it has not run.
         let known: Vec<(Pid, Option<Record>)> =
             pids.into_iter().map(|p| (p, self.prev.procs.remove(&p))).collect();
-        let same = crate::par::map(&known, |(_, rec)| rec.as_ref().is_some_and(Record::unchanged));
+        let proc = self.proc.as_fd();
+        let same = crate::par::map(&known, |(_, rec)| rec.as_ref().is_some_and(|r| r.unchanged(proc)));
         let mut dirty = Vec::new();
         for ((pid, rec), same) in known.into_iter().zip(same) {
             match rec {
@@ -235,7 +236,7 @@ impl<'o> Pass<'o> {
         }
         // What is left in memory are processes that are gone: drop their stamps.
         self.prev.procs = HashMap::default();
-        let budget = budget.map(|b| StampBudget::new(b.saturating_sub(self.next.stamps())));
+        let budget = budget.map(|b| StampBudget::new(b.saturating_sub(self.next.stamp_files())));
         let skip = self.opts.skip_own_fds.then_some(self.own_pid);
         let read = procfs::walk_parallel(self.proc.as_fd(), &dirty, skip, budget.as_ref());
         for (pid, found) in read {

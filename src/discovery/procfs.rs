@@ -40,21 +40,35 @@ pub struct Process {
 }
 
 /// A task's scheduler counters (`schedstat`: time on CPU in ns, time
-/// waiting, times run), with the file kept open. A task whose counters have
-/// not moved has not run since, so it cannot have changed its namespaces or
-/// its descriptors. The open file names that very task: once it has exited,
-/// reads fail even if its number was reused.
+/// waiting, times run). A task whose counters have not moved has not run
+/// since, so it cannot have changed its namespaces or its descriptors.
+/// Within the open-file budget the file is kept open: it names that very
+/// task, and once the task has exited reads fail even if its number was
+/// reused. Beyond the budget the file is opened again by path each time: a
+/// new task that took the number would have to match all three counters
+/// to the nanosecond, and a full pass follows within 30 s anyway.
 #[derive(Debug)]
 pub struct Stamp {
-    file: OwnedFd,
+    file: Option<OwnedFd>,
+    /// The task: (process, thread); thread None for the process itself.
+    task: (Pid, Option<Pid>),
     seen: [u64; 3],
 }
 
 impl Stamp {
-    fn open(proc: BorrowedFd<'_>, path: &CStr) -> Option<Stamp> {
-        let file = sys::openat(Some(proc), path, libc::O_RDONLY).ok()?;
+    fn take(proc: BorrowedFd<'_>, task: (Pid, Option<Pid>), keep_open: bool) -> Option<Stamp> {
+        let file = Stamp::open(proc, task)?;
         let seen = Stamp::read(file.as_fd())?;
-        Some(Stamp { file, seen })
+        Some(Stamp { file: keep_open.then_some(file), task, seen })
+    }
+
+    fn open(proc: BorrowedFd<'_>, (pid, tid): (Pid, Option<Pid>)) -> Option<OwnedFd> {
+        let mut p = [0u8; 64];
+        let path = match tid {
+            None => cpath(&mut p, &[N(pid), S("/schedstat")]),
+            Some(tid) => cpath(&mut p, &[N(pid), S("/task/"), N(tid), S("/schedstat")]),
+        }?;
+        sys::openat(Some(proc), path, libc::O_RDONLY).ok()
     }
 
     fn read(file: BorrowedFd<'_>) -> Option<[u64; 3]> {
@@ -63,13 +77,22 @@ impl Stamp {
         parse::schedstat(&buf[..n])
     }
 
+    /// Whether it keeps its file open (counts against the budget).
+    pub fn holds_file(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// Whether the task is still there and has not run since it was read.
-    pub fn unchanged(&self) -> bool {
-        Stamp::read(self.file.as_fd()) == Some(self.seen)
+    pub fn unchanged(&self, proc: BorrowedFd<'_>) -> bool {
+        let now = match &self.file {
+            Some(f) => Stamp::read(f.as_fd()),
+            None => Stamp::open(proc, self.task).and_then(|f| Stamp::read(f.as_fd())),
+        };
+        now == Some(self.seen)
     }
 }
 
-/// How many more `Stamp`s (open files) a walk may take.
+/// How many more `Stamp`s may keep their file open.
 pub struct StampBudget(AtomicIsize);
 
 impl StampBudget {
@@ -140,13 +163,14 @@ impl<'a> Walker<'a> {
 
     /// Read one process; `None` if it is gone or unreadable. With a
     /// budget, also stamp each task (before reading it, so a change made
-    /// after the read shows in the stamp); out of budget, no stamps at all.
+    /// after the read shows in the stamp), keeping the stamp's file open
+    /// while the budget lasts.
     pub fn process(&mut self, pid: Pid, with_fds: bool, budget: Option<&StampBudget>) -> Option<Process> {
         let mut p = [0u8; 64];
         let mut stamps = Vec::new();
         let mut tracked = budget.is_some();
         if let Some(b) = budget {
-            self.stamp(&mut stamps, &mut tracked, b, &[N(pid), S("/schedstat")]);
+            self.stamp(&mut stamps, &mut tracked, b, (pid, None));
         }
         let links = self.links(cpath(&mut p, &[N(pid), S("/ns")])?)?;
         let mut out = Process { links, ..Default::default() };
@@ -166,14 +190,17 @@ impl<'a> Walker<'a> {
         Some(out)
     }
 
-    fn stamp(&self, stamps: &mut Vec<Stamp>, tracked: &mut bool, budget: &StampBudget, path: &[Part<'_>]) {
+    fn stamp(
+        &self,
+        stamps: &mut Vec<Stamp>,
+        tracked: &mut bool,
+        budget: &StampBudget,
+        task: (Pid, Option<Pid>),
+    ) {
         if !*tracked {
             return;
         }
-        let mut p = [0u8; 64];
-        let stamp =
-            budget.take().then(|| cpath(&mut p, path).and_then(|c| Stamp::open(self.proc, c))).flatten();
-        match stamp {
+        match Stamp::take(self.proc, task, budget.take()) {
             Some(s) => stamps.push(s),
             None => {
                 *tracked = false;
@@ -230,7 +257,7 @@ impl<'a> Walker<'a> {
         let tids = std::mem::take(&mut self.names);
         for &tid in tids.iter().filter(|&&t| t != pid) {
             if let Some(b) = budget {
-                self.stamp(stamps, tracked, b, &[N(pid), S("/task/"), N(tid), S("/schedstat")]);
+                self.stamp(stamps, tracked, b, (pid, Some(tid)));
             }
             let Some(path) = cpath(&mut p, &[N(pid), S("/task/"), N(tid), S("/ns")]) else {
                 continue;

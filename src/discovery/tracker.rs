@@ -24,18 +24,30 @@ pub struct Tracker {
     opts: ScanOptions,
     memory: Memory,
     last_full: Option<Instant>,
-    /// How many stamps (open /proc files) the memory may hold.
+    /// How many stamp files (open /proc files) the memory may hold.
     stamp_budget: usize,
     last_read: Vec<Pid>,
 }
 
 impl Tracker {
     /// A tracker with nothing remembered. Raises this process's limit on
-    /// open files (as far as it may): each tracked task keeps one open.
+    /// open files (as far as it may): each tracked task keeps one open,
+    /// while the limit allows (the rest are stamped by path).
     pub fn new(opts: ScanOptions) -> Tracker {
         let limit = sys::raise_nofile_limit(WANTED_FILES).unwrap_or(FD_RESERVE);
-        let stamp_budget = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(0);
-        Tracker { opts, memory: Memory::default(), last_full: None, stamp_budget, last_read: Vec::new() }
+        Tracker::with_stamp_files(opts, usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(0))
+    }
+
+    /// A tracker whose stamps keep at most `files` files open, as on a
+    /// host whose open-file limit is low.
+    pub fn with_stamp_files(opts: ScanOptions, files: usize) -> Tracker {
+        Tracker {
+            opts,
+            memory: Memory::default(),
+            last_full: None,
+            stamp_budget: files,
+            last_read: Vec::new(),
+        }
     }
 
     /// A refresh: incremental, unless a full pass is due.
@@ -72,7 +84,12 @@ impl Tracker {
             // the last namespaces, which are shared where they are equal.
             prev = Memory { namespaces: std::mem::take(&mut prev.namespaces), ..Memory::default() };
         }
-        let out = pass::run(&self.opts, prev, Some(self.stamp_budget))?;
+        // Stamp files: no more than the budget, nor than the process has to
+        // spare now (another tracker in it may hold some: tests run several).
+        let held = prev.stamp_files();
+        let spare = usize::try_from(sys::spare_files(FD_RESERVE).unwrap_or(0)).unwrap_or(usize::MAX);
+        let budget = self.stamp_budget.min(held.saturating_add(spare));
+        let out = pass::run(&self.opts, prev, Some(budget))?;
         self.memory = out.memory;
         self.last_read = out.read;
         Ok(out.snapshot)

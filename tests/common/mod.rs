@@ -323,7 +323,16 @@ pub struct Scans(pub Tracker);
 
 impl Scans {
     pub fn start() -> Scans {
-        let mut t = Tracker::new(ScanOptions::default());
+        Scans::start_with(Tracker::new(ScanOptions::default()))
+    }
+
+    /// The same with a tracker that may keep no stamp file open (every
+    /// stamp read by path, as beyond a low open-file limit).
+    pub fn start_without_stamp_files() -> Scans {
+        Scans::start_with(Tracker::with_stamp_files(ScanOptions::default(), 0))
+    }
+
+    fn start_with(mut t: Tracker) -> Scans {
         t.full().expect("first pass");
         Scans(t)
     }
