@@ -8,6 +8,7 @@
 //! `scan` reads everything once; a `Tracker` keeps what it read and
 //! refreshes by re-reading only what can have changed.
 
+mod assemble;
 pub mod details;
 mod mounts;
 mod netlink;

@@ -5,6 +5,7 @@
 //! changed, and the relations of namespaces it cannot prove are the same
 //! ones as last time (inode numbers are reused as soon as freed).
 
+use super::assemble;
 use super::mounts::{self, Reader, Table};
 use super::procfs::{self, StampBudget};
 use super::{open_checked, parse, Error, Result, ScanOptions};
@@ -606,39 +607,9 @@ impl<'o> Pass<'o> {
         }
         let root_userns =
             nss.values().find(|n| n.ns_type == NsType::User && n.owner.is_none()).map(|n| n.inode);
-        let mut tasks = self.tasks;
-        // One integer compare per step: by namespace, then PID, then TID.
-        tasks.sort_unstable_by_key(|&(i, (p, t))| {
-            (u128::from(i) << 64) | (u128::from(p as u32) << 32) | u128::from(t as u32)
-        });
-        tasks.dedup();
-        holders.sort_unstable();
-        holders.dedup();
-        let mut nss: Vec<Namespace> = nss.into_values().collect();
-        nss.sort_unstable_by_key(|n| n.inode);
         let mut next = self.next;
-        let mut prev = self.prev.namespaces;
-        if self.tracking {
-            next.namespaces.reserve(nss.len());
-        }
-        let mut namespaces = BTreeMap::new();
-        let (mut tasks, mut holders) = (Runs(&tasks), Runs(&holders));
-        for mut ns in nss {
-            let lists = Lists { tasks: tasks.of(ns.inode), others: holders.of(ns.inode) };
-            // A namespace equal to last time's is shared, not allocated again.
-            let shared = match prev.remove(&ns.inode) {
-                Some(old) if same_namespace(&old, &ns, &lists) => old,
-                _ => {
-                    ns.processes = lists.processes().collect();
-                    ns.holders = lists.holders().collect();
-                    Arc::new(ns)
-                }
-            };
-            if self.tracking {
-                next.namespaces.insert(shared.inode, shared.clone());
-            }
-            namespaces.insert(shared.inode, shared);
-        }
+        let keep = self.tracking.then_some(&mut next.namespaces);
+        let namespaces = assemble::namespaces(nss, self.tasks, holders, self.prev.namespaces, keep);
         let snap = Snapshot {
             namespaces,
             processes: ProcessTable::new(self.procs),
@@ -651,79 +622,6 @@ impl<'o> Pass<'o> {
         };
         (snap, next)
     }
-}
-
-/// Walks a list of (inode, item) sorted by inode, giving the run of each
-/// inode in turn (asked for in increasing order).
-struct Runs<'a, T>(&'a [(Inode, T)]);
-
-impl<'a, T> Runs<'a, T> {
-    fn of(&mut self, inode: Inode) -> &'a [(Inode, T)] {
-        let skip = self.0.partition_point(|e| e.0 < inode);
-        let len = self.0[skip..].partition_point(|e| e.0 == inode);
-        let (run, rest) = self.0[skip..].split_at(len);
-        self.0 = rest;
-        run
-    }
-}
-
-/// A namespace's runs of the task and holder lists.
-struct Lists<'a> {
-    tasks: &'a [(Inode, (Pid, Pid))],
-    others: &'a [(Inode, Holder)],
-}
-
-impl Lists<'_> {
-    /// Its PIDs, in order, each once (the tasks are sorted by PID).
-    fn processes(&self) -> impl Iterator<Item = Pid> + '_ {
-        let t = self.tasks;
-        (0..t.len()).filter(move |&i| i == 0 || t[i - 1].1 .0 != t[i].1 .0).map(move |i| t[i].1 .0)
-    }
-
-    /// Its holders, in order: `Task` sorts first.
-    fn holders(&self) -> impl Iterator<Item = Holder> + '_ {
-        let tasks = self.tasks.iter().map(|&(_, (pid, tid))| Holder::Task { pid, tid });
-        tasks.chain(self.others.iter().map(|e| e.1.clone()))
-    }
-
-    /// Whether `list` is exactly these holders.
-    fn same_holders(&self, list: &[Holder]) -> bool {
-        let (t, o) = (self.tasks.len(), self.others.len());
-        list.len() == t + o
-            && list[..t].iter().zip(self.tasks).all(|(h, &(_, (pid, tid)))| *h == Holder::Task { pid, tid })
-            && list[t..].iter().zip(self.others).all(|(h, e)| *h == e.1)
-    }
-}
-
-/// Whether `old` is `new` with these processes and holders.
-fn same_namespace(old: &Namespace, new: &Namespace, lists: &Lists<'_>) -> bool {
-    // Destructured so that a field added to `Namespace` must be added here.
-    let Namespace {
-        ns_type,
-        inode,
-        id,
-        owner,
-        parent,
-        children,
-        owns,
-        processes: _,
-        holders: _,
-        pins,
-        path,
-        owner_uid,
-    } = new;
-    old.processes.iter().copied().eq(lists.processes())
-        && lists.same_holders(&old.holders)
-        && old.ns_type == *ns_type
-        && old.inode == *inode
-        && old.id == *id
-        && old.owner == *owner
-        && old.parent == *parent
-        && old.children == *children
-        && old.owns == *owns
-        && old.pins == *pins
-        && old.path == *path
-        && old.owner_uid == *owner_uid
 }
 
 /// How to read one mount namespace's pins in this pass.
@@ -796,55 +694,4 @@ fn relations(fd: BorrowedFd<'_>, ty: NsType) -> Relations {
 
 fn member_path(pid: Pid, link: &str) -> PathBuf {
     format!("/proc/{pid}/ns/{link}").into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn runs_cut_a_sorted_list_per_inode() {
-        let list = [(1, 'a'), (1, 'b'), (3, 'c'), (4, 'd'), (4, 'e')];
-        let mut runs = Runs(&list);
-        let chars = |run: &[(Inode, char)]| run.iter().map(|e| e.1).collect::<String>();
-        assert_eq!(chars(runs.of(1)), "ab");
-        assert!(runs.of(2).is_empty());
-        assert_eq!(chars(runs.of(4)), "de");
-        assert!(runs.of(9).is_empty());
-    }
-
-    #[test]
-    fn lists_give_each_pid_once_and_tasks_before_other_holders() {
-        let tasks = [(7, (5, 5)), (7, (5, 6)), (7, (9, 9))];
-        let others = [(7, Holder::Fd { pid: 2, fd: 3 })];
-        let lists = Lists { tasks: &tasks, others: &others };
-        assert_eq!(lists.processes().collect::<Vec<_>>(), [5, 9]);
-        let holders: Vec<Holder> = lists.holders().collect();
-        let mut sorted = holders.clone();
-        sorted.sort();
-        assert_eq!(holders, sorted);
-        assert_eq!(holders.len(), 4);
-        assert!(lists.same_holders(&holders));
-        assert!(!lists.same_holders(&holders[1..]));
-        assert!(!lists.same_holders(&[&holders[..3], &[Holder::Fd { pid: 2, fd: 4 }]].concat()));
-    }
-
-    #[test]
-    fn a_namespace_is_the_same_only_if_every_field_is() {
-        let mut old = Namespace::new(NsType::Net, 7);
-        old.processes = vec![5];
-        old.holders = vec![Holder::Task { pid: 5, tid: 5 }];
-        let new = Namespace::new(NsType::Net, 7);
-        let lists = |tasks| Lists { tasks, others: &[] };
-        assert!(same_namespace(&old, &new, &lists(&[(7, (5, 5))])));
-        assert!(!same_namespace(&old, &new, &lists(&[(7, (6, 6))])));
-        assert!(!same_namespace(&old, &new, &lists(&[(7, (5, 6))])));
-        assert!(!same_namespace(&old, &new, &lists(&[])));
-        let mut owned = new.clone();
-        owned.owner = Some(1);
-        assert!(!same_namespace(&old, &owned, &lists(&[(7, (5, 5))])));
-        let mut reached = new.clone();
-        reached.path = Some("/proc/5/ns/net".into());
-        assert!(!same_namespace(&old, &reached, &lists(&[(7, (5, 5))])));
-    }
 }
