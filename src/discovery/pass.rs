@@ -66,6 +66,9 @@ pub struct Rel {
     owner_uid: Option<u32>,
 }
 
+/// Paths to open a namespace by, best first.
+type PathsToOpen = [Option<PathBuf>; 2];
+
 /// How good a path is for reaching a namespace (lower is better): the `ns`
 /// symlink prefers a visible pin, then a member's link, then a holder's fd.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -461,12 +464,17 @@ impl<'o> Pass<'o> {
         if let Some(fd) = self.fds.remove(&inode) {
             return Some(fd);
         }
-        open_checked(self.path_to_open(inode)?, inode)
+        self.paths_to_open(inode).iter().flatten().find_map(|p| open_checked(p, inode))
     }
 
-    /// The path the pass opens a namespace by: a member's rather than a pin.
-    fn path_to_open(&self, inode: Inode) -> Option<&PathBuf> {
-        self.member_paths.get(&inode).or(self.nss.get(&inode)?.path.as_ref())
+    /// The paths the pass opens a namespace by, to try in turn: a
+    /// member's before a pin (the pin still serves if the member is gone).
+    fn paths_to_open(&self, inode: Inode) -> PathsToOpen {
+        let path = self.nss.get(&inode).and_then(|n| n.path.clone());
+        match self.member_paths.get(&inode) {
+            Some(member) => [Some(member.clone()), path],
+            None => [path, None],
+        }
     }
 
     /// Extend `same` to the owners and parents of what is in it: a
@@ -500,15 +508,15 @@ impl<'o> Pass<'o> {
         self.close_same_upwards();
         let mut todo: Vec<Inode> = self.nss.keys().copied().collect();
         while !todo.is_empty() {
-            let mut work: Vec<(Inode, NsType, Option<OwnedFd>, Option<PathBuf>)> = Vec::new();
+            let mut work: Vec<(Inode, NsType, Option<OwnedFd>, PathsToOpen)> = Vec::new();
             for i in std::mem::take(&mut todo) {
                 let Some(ns) = self.nss.get(&i) else { continue };
                 let ty = ns.ns_type;
                 match self.remembered(i, ty) {
                     Some(rel) => self.apply_remembered(i, rel, &mut todo),
                     None => {
-                        let path = self.path_to_open(i).cloned();
-                        work.push((i, ty, self.fds.remove(&i), path));
+                        let paths = self.paths_to_open(i);
+                        work.push((i, ty, self.fds.remove(&i), paths));
                     }
                 }
             }
@@ -516,15 +524,14 @@ impl<'o> Pass<'o> {
             // (the nsfs opens and NS_GET_* ioctls contend in the kernel).
             let found: Vec<Option<Relations>> = work
                 .iter()
-                .map(|(inode, ty, fd, path)| {
+                .map(|(inode, ty, fd, paths)| {
                     let opened;
-                    let fd = match (fd, path) {
-                        (Some(fd), _) => fd.as_fd(),
-                        (None, Some(p)) => {
-                            opened = open_checked(p, *inode)?;
+                    let fd = match fd {
+                        Some(fd) => fd.as_fd(),
+                        None => {
+                            opened = paths.iter().flatten().find_map(|p| open_checked(p, *inode))?;
                             opened.as_fd()
                         }
-                        (None, None) => return None,
                     };
                     Some(relations(fd, *ty))
                 })
