@@ -316,8 +316,8 @@ impl ProcessTable {
     }
 
     /// (PID, links) in PID order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Pid, &ProcessLinks)> {
-        self.0.iter().map(|e| (&e.0, &e.1))
+    pub fn iter(&self) -> <&ProcessTable as IntoIterator>::IntoIter {
+        self.into_iter()
     }
 }
 
