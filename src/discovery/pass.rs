@@ -69,6 +69,11 @@ pub struct Rel {
 /// Paths to open a namespace by, best first.
 type PathsToOpen = [Option<PathBuf>; 2];
 
+/// The namespace `inode` opened by the first of `paths` that still leads to it.
+fn open_first(paths: &PathsToOpen, inode: Inode) -> Option<OwnedFd> {
+    paths.iter().flatten().find_map(|p| open_checked(p, inode))
+}
+
 /// How good a path is for reaching a namespace (lower is better): the `ns`
 /// symlink prefers a visible pin, then a member's link, then a holder's fd.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -464,7 +469,7 @@ impl<'o> Pass<'o> {
         if let Some(fd) = self.fds.remove(&inode) {
             return Some(fd);
         }
-        self.paths_to_open(inode).iter().flatten().find_map(|p| open_checked(p, inode))
+        open_first(&self.paths_to_open(inode), inode)
     }
 
     /// The paths the pass opens a namespace by, to try in turn: a
@@ -529,7 +534,7 @@ impl<'o> Pass<'o> {
                     let fd = match fd {
                         Some(fd) => fd.as_fd(),
                         None => {
-                            opened = paths.iter().flatten().find_map(|p| open_checked(p, *inode))?;
+                            opened = open_first(paths, *inode)?;
                             opened.as_fd()
                         }
                     };
