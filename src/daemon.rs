@@ -9,7 +9,7 @@ use crate::fs::{fuse::FuseAdapter, FsConfig, NsFs};
 use crate::model::PinDirs;
 use crate::sys;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -76,9 +76,14 @@ pub fn run(cfg: MountConfig) -> i32 {
     }
 }
 
-/// The mount point must be a directory; a stale mount of a dead daemon
+/// The mount point must be a directory, not a live nsfuse mount (a second
+/// daemon would stack on the first); a stale mount of a dead daemon
 /// (ENOTCONN) is cleared first.
 fn check_mountpoint(mp: &Path) -> Result<(), String> {
+    if let Some(pid) = live_nsfuse_at(mp) {
+        let who = pid.map_or_else(|| "a daemon that does not answer".to_owned(), |p| format!("PID {p}"));
+        return Err(format!("{} is already served by nsfuse ({who}): unmount it first", mp.display()));
+    }
     match std::fs::metadata(mp) {
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
             sys::umount2(mp, libc::MNT_DETACH)
@@ -89,6 +94,31 @@ fn check_mountpoint(mp: &Path) -> Result<(), String> {
         Err(e) => Err(format!("mount point {}: {e} (create it with mkdir -p)", mp.display())),
         Ok(m) if !m.is_dir() => Err(format!("mount point {} is not a directory", mp.display())),
         Ok(_) => Ok(()),
+    }
+}
+
+/// If a live nsfuse serves `mp`: Some(its PID, read from the tree's README,
+/// or None if it does not answer within a second).
+fn live_nsfuse_at(mp: &Path) -> Option<Option<i32>> {
+    use std::os::unix::ffi::OsStrExt;
+    let canonical = std::fs::canonicalize(mp).ok()?;
+    let table = std::fs::read("/proc/self/mountinfo").ok()?;
+    let fstype = crate::discovery::parse::mountinfo_fstype_at(&table, canonical.as_os_str().as_bytes())?;
+    if fstype != "fuse.nsfuse" {
+        return None;
+    }
+    let readme = canonical.join("README");
+    let key = format!("path {}", crate::render::escape_path(&readme));
+    let text = crate::bounded::one("asking the mounted tree", key, crate::bounded::STALL, move || {
+        std::fs::read_to_string(readme)
+    });
+    match text {
+        // A dead daemon's mount (ENOTCONN) is stale, not live.
+        Some(Err(e)) if e.raw_os_error() == Some(libc::ENOTCONN) => None,
+        Some(Ok(text)) => Some(text.lines().find_map(|l| {
+            l.strip_prefix(crate::fs::tree::SERVED_BY)?.trim().trim_end_matches('.').parse().ok()
+        })),
+        _ => Some(None),
     }
 }
 
@@ -144,6 +174,22 @@ fn start_forgetting(fs: &Arc<NsFs>, notifier: fuser::Notifier) {
     }
 }
 
+/// How long the daemon may take to end once unmounted, whatever its
+/// threads are waiting for (SPEC section 7: within 2 s).
+const EXIT_GRACE: Duration = Duration::from_millis(1500);
+
+/// Wait until the FUSE connection ends (the kernel reports an error on
+/// the device once unmounted or aborted), then give the orderly shutdown
+/// `EXIT_GRACE` and end the process.
+fn exit_soon_after_unmount(fuse: OwnedFd, mp: &Path) {
+    if sys::wait_for_error(fuse.as_fd()).is_err() {
+        return;
+    }
+    std::thread::sleep(EXIT_GRACE);
+    log::warn!("unmounted {}; ending without waiting for busy threads", mp.display());
+    std::process::exit(0);
+}
+
 /// Prepare, mount, tell the parent, serve until unmounted or signalled.
 fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
     let fail = |ready: &mut Option<OwnedFd>, msg: String| {
@@ -185,6 +231,9 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
     let mut fuse_cfg = fuser::Config::default();
     fuse_cfg.acl = acl;
     fuse_cfg.n_threads = Some(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4));
+    // A second handle on the connection, to see it end (umount) even while
+    // every serving thread is busy.
+    let watch_fd = fuse_fd.try_clone().ok();
     let session = match fuser::Session::from_fd(FuseAdapter(fs.clone()), fuse_fd, acl, fuse_cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -231,11 +280,20 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
             }
         });
     }
+    if let Some(fd) = watch_fd {
+        let mp = cfg.mountpoint.clone();
+        let _ =
+            std::thread::Builder::new().name("watch".into()).spawn(move || exit_soon_after_unmount(fd, &mp));
+    }
     // Returns when the mount goes away (umount, or a signal above).
     let _ = background.join();
     stop.store(true, Ordering::Relaxed);
     if let Ok(r) = refresher {
-        let _ = r.join();
+        // A refresh stuck on another user's process is not waited for.
+        let deadline = std::time::Instant::now() + EXIT_GRACE;
+        while !r.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
     log::info!("unmounted {}", cfg.mountpoint.display());
     Ok(())

@@ -6,6 +6,7 @@
 //! tree and the FUSE adapter) and `control` (pin, release, new) -> `cli` and
 //! `daemon`. Discovery and the model work without FUSE.
 
+pub mod bounded;
 pub mod cli;
 pub mod control;
 pub mod daemon;

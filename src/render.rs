@@ -3,8 +3,10 @@
 //! `nsfuse scan --json`, so both always say the same thing.
 
 use crate::discovery::details::{self, Detail};
-use crate::model::{Namespace, Pid, Snapshot};
+use crate::model::{Holder, Namespace, Pid, Snapshot};
 use serde_json::{json, Map, Value};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// A process's command name (`/proc/PID/comm`), if it is still there.
 pub fn comm(pid: Pid) -> Option<String> {
@@ -15,26 +17,65 @@ pub fn comm(pid: Pid) -> Option<String> {
     Some(s)
 }
 
-/// `PID<TAB>COMM` per member process, sorted by PID; processes that exited
-/// since the scan are left out.
-pub fn processes(ns: &Namespace) -> String {
-    let mut out = String::new();
-    for &pid in &ns.processes {
-        if let Some(c) = comm(pid) {
-            out.push_str(&format!("{pid}\t{c}\n"));
+/// Text made safe for a one-record-per-line file, as mountinfo does it:
+/// control characters and backslash become `\ooo` (`\012`, `\011`,
+/// `\134`), and so do bytes that are not UTF-8; the rest is kept.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let octal = |out: &mut String, b: u8| out.push_str(&format!("\\{b:03o}"));
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' | '\x7f' => octal(&mut out, c as u8),
+                c if (c as u32) < 0x20 => octal(&mut out, c as u8),
+                c => out.push(c),
+            }
+        }
+        for &b in chunk.invalid() {
+            octal(&mut out, b);
         }
     }
     out
 }
 
-/// One `holders` line per reference.
-pub fn holders(ns: &Namespace) -> String {
-    ns.holders.iter().map(|h| format!("{h}\n")).collect()
+/// `escape_bytes` of a string.
+pub fn escape(s: &str) -> String {
+    escape_bytes(s.as_bytes())
+}
+
+/// `escape_bytes` of a path.
+pub fn escape_path(p: &Path) -> String {
+    escape_bytes(p.as_os_str().as_bytes())
+}
+
+/// `PID<TAB>COMM` per member process, sorted by PID; processes that exited
+/// since the scan are left out. `visible` filters PIDs (allow_other).
+pub fn processes(ns: &Namespace, visible: &dyn Fn(Pid) -> bool) -> String {
+    let mut out = String::new();
+    for &pid in ns.processes.iter().filter(|p| visible(**p)) {
+        if let Some(c) = comm(pid) {
+            out.push_str(&format!("{pid}\t{}\n", escape(&c)));
+        }
+    }
+    out
+}
+
+/// A holder as its `holders` line (without the newline), paths escaped.
+pub fn holder_line(h: &Holder) -> String {
+    match h {
+        Holder::Mount { mntns, path } => format!("mount {mntns} {}", escape_path(path)),
+        other => other.to_string(),
+    }
+}
+
+/// One `holders` line per reference that `visible` lets through.
+pub fn holders(ns: &Namespace, visible: &dyn Fn(&Holder) -> bool) -> String {
+    ns.holders.iter().filter(|h| visible(h)).map(|h| holder_line(h) + "\n").collect()
 }
 
 /// One `MNTNS PATH` line per bind mount.
 pub fn pins(ns: &Namespace) -> String {
-    ns.pins.iter().map(|p| format!("{} {}\n", p.mntns, p.path.display())).collect()
+    ns.pins.iter().map(|p| format!("{} {}\n", p.mntns, escape_path(&p.path))).collect()
 }
 
 /// Everything about one namespace as a JSON object; with `with_details`,
@@ -73,4 +114,19 @@ pub fn info_json(
         }
     }
     obj
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_as_mountinfo_does() {
+        assert_eq!(escape("a\nb\tc\\d e"), "a\\012b\\011c\\134d e");
+        assert_eq!(escape("plain/näme"), "plain/näme");
+        assert_eq!(escape("\x7f\x01"), "\\177\\001");
+        assert_eq!(escape_bytes(b"x\xffy"), "x\\377y");
+        let forged = Holder::Mount { mntns: 1, path: "/a\nmount 2 /b".into() };
+        assert_eq!(holder_line(&forged), "mount 1 /a\\012mount 2 /b");
+    }
 }

@@ -20,6 +20,7 @@ const fn io_read_u64(nr: libc::c_ulong) -> libc::c_ulong {
 }
 const NS_GET_USERNS: libc::c_ulong = io_none(0x1);
 const NS_GET_PARENT: libc::c_ulong = io_none(0x2);
+const NS_GET_NSTYPE: libc::c_ulong = io_none(0x3);
 const NS_GET_OWNER_UID: libc::c_ulong = io_none(0x4);
 const NS_GET_ID: libc::c_ulong = io_read_u64(13);
 const NS_GET_MNTNS_ID: libc::c_ulong = io_read_u64(0x5);
@@ -28,6 +29,25 @@ const SYS_LISTNS: libc::c_long = 470;
 const SYS_LISTMOUNT: libc::c_long = 458;
 /// listmount(2)'s "from the root of the namespace".
 const LSMT_ROOT: u64 = u64::MAX;
+
+/// statfs(2)'s f_type of nsfs files.
+pub const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// openat2(2)'s `struct open_how`.
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// openat2(2) resolve flags.
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+/// Fail with EAGAIN rather than touch anything not in the dentry cache:
+/// a path walk that can never wait for a filesystem.
+pub const RESOLVE_CACHED: u64 = 0x20;
 
 /// listmount(2)'s request (`struct mnt_id_req`, version 1).
 #[repr(C)]
@@ -68,6 +88,58 @@ pub fn openat(dir: Option<BorrowedFd<'_>>, path: &CStr, flags: libc::c_int) -> i
 /// Open a path read-only (nsfs files, /proc directories).
 pub fn open_path(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
     openat(None, &cstring(path)?, flags)
+}
+
+/// openat2(2) relative to `dir` (or the cwd), always O_CLOEXEC.
+pub fn openat2(
+    dir: Option<BorrowedFd<'_>>,
+    path: &CStr,
+    flags: libc::c_int,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve };
+    // SAFETY: path is NUL-terminated, how is a valid open_how of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    owned(r as libc::c_int)
+}
+
+/// Open again, with `flags`, the file an O_PATH descriptor names (through
+/// /proc/self/fd, so no path is walked again).
+pub fn reopen(fd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    openat(None, &path, flags)
+}
+
+/// fstatfs(2)'s f_type: which filesystem a descriptor's file is on.
+pub fn fstatfs_type(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    // SAFETY: zeroed statfs is a valid value of a plain C struct.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is a live descriptor and st a valid out pointer.
+    cvt(unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) })?;
+    Ok(st.f_type as i64)
+}
+
+/// statx(2) of `name` in `dir`, following links, with AT_STATX_DONT_SYNC
+/// (a network or FUSE filesystem answers from its cache, never asks its
+/// server): (device, inode).
+pub fn statx_dev_ino(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<(u64, u64)> {
+    // SAFETY: zeroed statx is a valid value of a plain C struct.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: name is NUL-terminated and st a valid out pointer.
+    cvt(unsafe {
+        libc::statx(dir.as_raw_fd(), name.as_ptr(), libc::AT_STATX_DONT_SYNC, libc::STATX_INO, &mut st)
+    })?;
+    Ok((libc::makedev(st.stx_dev_major, st.stx_dev_minor), st.stx_ino))
 }
 
 /// readlinkat(2) into `buf`; returns the link's bytes.
@@ -166,6 +238,12 @@ pub fn ns_get_owner_uid(fd: BorrowedFd<'_>) -> io::Result<u32> {
     // SAFETY: NS_GET_OWNER_UID writes one uid_t to the pointer.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_OWNER_UID as _, &mut uid as *mut _) })?;
     Ok(uid)
+}
+
+/// NS_GET_NSTYPE: the CLONE_NEW* flag of the namespace behind `fd`.
+pub fn ns_get_nstype(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns an integer.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) })
 }
 
 /// NS_GET_ID (Linux 6.18): the 64-bit id of any namespace.
@@ -471,6 +549,25 @@ pub fn unshare_before_exec(cmd: &mut std::process::Command, flags: libc::c_int) 
     // allocates nothing, as a pre_exec hook must.
     unsafe {
         cmd.pre_exec(hook);
+    }
+}
+
+/// poll(2) `fd` for nothing but an error or hang-up (a FUSE device once
+/// its mount is gone): returns when one comes.
+pub fn wait_for_error(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+    loop {
+        // SAFETY: p is one valid pollfd, the count passed.
+        let r = unsafe { libc::poll(&mut p, 1, -1) };
+        if r > 0 && p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            return Ok(());
+        }
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(e);
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod assemble;
 pub mod details;
 mod mounts;
 mod netlink;
+pub mod nsfile;
 pub mod parse;
 mod pass;
 mod procfs;
@@ -20,7 +21,7 @@ mod tracker;
 use crate::model::{Inode, PinDirs, Snapshot};
 use crate::sys;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 pub use tracker::Tracker;
 
@@ -52,8 +53,16 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot> {
 }
 
 /// Open a namespace by path, checking it is still the one we mean (the
-/// path may now name another namespace: a PID reused).
+/// path may now name another namespace: a PID reused, or a trap put in its
+/// place), never blocking on what is there (`nsfile`), and giving up on a
+/// process stuck in execve (`crate::bounded`). For callers outside a pass
+/// (control, type-specific files), which have no bound of their own.
 pub fn open_checked(path: &Path, inode: Inode) -> Option<OwnedFd> {
-    let fd = sys::open_path(path, libc::O_RDONLY).ok()?;
-    (sys::fstat(fd.as_fd()).ok()?.st_ino == inode).then_some(fd)
+    let key = match path.strip_prefix("/proc").ok().and_then(|p| p.iter().next()?.to_str()?.parse().ok()) {
+        Some(pid) => procfs::stuck_key(pid),
+        None => format!("path {}", crate::render::escape(&path.to_string_lossy())),
+    };
+    let path = path.to_owned();
+    crate::bounded::one("opening a namespace", key, crate::bounded::STALL, move || nsfile::open(&path, inode))
+        .flatten()
 }

@@ -62,12 +62,12 @@ pub fn read(reader: Reader, mntns: u64, with_table: bool) -> (Vec<NsfsMount>, Op
     let dir = reader.proc_dir();
     let ns_path = PathBuf::from(format!("{dir}/ns/mnt"));
     let listed = with_table
-        .then(|| super::open_checked(&ns_path, mntns))
+        .then(|| super::nsfile::open(&ns_path, mntns))
         .flatten()
         .and_then(|fd| sys::ns_get_mntns_id(fd.as_fd()).ok())
         .and_then(|id| sys::listmount(id).ok().map(|mounts| (id, mounts)));
-    let pins = match std::fs::read(format!("{dir}/mountinfo")) {
-        Ok(text) => parse::mountinfo_nsfs_all(&text),
+    let pins = match std::fs::File::open(format!("{dir}/mountinfo")).and_then(parse::mountinfo_nsfs_stream) {
+        Ok(pins) => pins,
         Err(_) => return (Vec::new(), None),
     };
     let table = listed.map(|(mnt_ns_id, mounts)| Table { mnt_ns_id, mounts, pins: pins.clone() });
@@ -82,11 +82,11 @@ pub fn read_inside(
     mntns: BorrowedFd<'_>,
 ) -> io::Result<Vec<(NsfsMount, Option<OwnedFd>)>> {
     enter::run_in_one(mntns, NsType::Mnt, || {
-        let text = this_thread_mountinfo(proc)?;
-        Ok(parse::mountinfo_nsfs_all(&text)
+        let f = sys::openat(Some(proc), c"thread-self/mountinfo", libc::O_RDONLY)?;
+        Ok(parse::mountinfo_nsfs_stream(std::fs::File::from(f))?
             .into_iter()
             .map(|m| {
-                let fd = sys::open_path(&m.mount_point, libc::O_RDONLY).ok();
+                let fd = super::nsfile::open(&m.mount_point, m.inode);
                 (m, fd)
             })
             .collect())

@@ -21,6 +21,13 @@ pub fn socket_link(target: &[u8]) -> Option<u64> {
     bracketed_number(target.strip_prefix(b"socket:")?)
 }
 
+/// Whether an fd link could be an nsfs file: anything but the kernel's
+/// own names for pipes, sockets and anonymous inodes (a namespace file
+/// opened by a path reads as that path, so the text alone proves nothing).
+pub fn may_be_nsfs_link(target: &[u8]) -> bool {
+    !(target.starts_with(b"pipe:") || target.starts_with(b"socket:") || target.starts_with(b"anon_inode:"))
+}
+
 fn bracketed_number(s: &[u8]) -> Option<u64> {
     decimal(s.strip_prefix(b"[")?.strip_suffix(b"]")?)
 }
@@ -102,6 +109,50 @@ pub fn mountinfo_nsfs_all(text: &[u8]) -> Vec<NsfsMount> {
         return Vec::new();
     }
     text.split(|&b| b == b'\n').filter_map(mountinfo_nsfs).collect()
+}
+
+/// Every nsfs mount of a mountinfo file read from `r` piece by piece: a
+/// mount table of any size is never held whole (only one piece and one
+/// line at a time).
+pub fn mountinfo_nsfs_stream(mut r: impl std::io::Read) -> std::io::Result<Vec<NsfsMount>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut piece = &buf[..n];
+        if !carry.is_empty() {
+            let Some(nl) = piece.iter().position(|&b| b == b'\n') else {
+                carry.extend_from_slice(piece);
+                continue;
+            };
+            carry.extend_from_slice(&piece[..nl]);
+            out.extend(mountinfo_nsfs(&carry));
+            carry.clear();
+            piece = &piece[nl + 1..];
+        }
+        let whole = piece.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        out.extend(mountinfo_nsfs_all(&piece[..whole]));
+        carry.extend_from_slice(&piece[whole..]);
+    }
+    out.extend(mountinfo_nsfs(&carry));
+    Ok(out)
+}
+
+/// The file system type of the topmost mount at `mount_point` in a
+/// mountinfo file, if anything is mounted there.
+pub fn mountinfo_fstype_at(text: &[u8], mount_point: &[u8]) -> Option<String> {
+    text.split(|&b| b == b'\n').rev().find_map(|line| {
+        let sep = find(line, b" - ")?;
+        let mp = line[..sep].split(|&b| b == b' ').nth(4)?;
+        let fstype = line[sep + 3..].split(|&b| b == b' ').next()?;
+        (unescape_octal(mp) == mount_point).then(|| String::from_utf8_lossy(fstype).into_owned())
+    })
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -208,6 +259,58 @@ mod tests {
         assert_eq!(all[0].ns_type, NsType::Uts);
         assert_eq!(all[1].inode, 4026532401);
         assert!(mountinfo_nsfs_all(b"22 1 0:21 / /proc rw - proc proc rw\n").is_empty());
+    }
+
+    #[test]
+    fn mountinfo_read_in_pieces() {
+        let mut text = Vec::new();
+        for i in 0..5000 {
+            text.extend_from_slice(format!("{i} 1 0:21 / /m/{i} rw - tmpfs tmpfs rw\n").as_bytes());
+            if i % 1000 == 7 {
+                text.extend_from_slice(
+                    format!("{i} 1 0:4 net:[{i}] /run/netns/n{i} rw - nsfs nsfs rw\n").as_bytes(),
+                );
+            }
+        }
+        // A last line with no newline is read too.
+        text.extend_from_slice(b"9 1 0:4 uts:[9] /last rw - nsfs nsfs rw");
+        /// A reader that hands out 1000 bytes at a time, cutting lines.
+        struct Dribble<'a>(&'a [u8]);
+        impl std::io::Read for Dribble<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(1000);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let all = mountinfo_nsfs_stream(Dribble(&text)).unwrap();
+        let paths: Vec<_> = all.iter().map(|m| m.mount_point.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/run/netns/n7",
+                "/run/netns/n1007",
+                "/run/netns/n2007",
+                "/run/netns/n3007",
+                "/run/netns/n4007",
+                "/last"
+            ]
+        );
+        assert_eq!(mountinfo_nsfs_stream(&text[..]).unwrap(), all);
+    }
+
+    #[test]
+    fn fstype_at_a_mount_point() {
+        let text = b"22 1 0:21 / /proc rw - proc proc rw\n\
+                     40 22 0:50 / /tmp/a\\040b rw - fuse.nsfuse nsfuse rw\n\
+                     41 40 0:51 / /tmp/a\\040b rw - tmpfs tmpfs rw\n";
+        assert_eq!(mountinfo_fstype_at(text, b"/tmp/a b").as_deref(), Some("tmpfs"));
+        assert_eq!(
+            mountinfo_fstype_at(&text[..text.len() - 40], b"/tmp/a b").as_deref(),
+            Some("fuse.nsfuse")
+        );
+        assert_eq!(mountinfo_fstype_at(text, b"/tmp"), None);
     }
 
     #[test]

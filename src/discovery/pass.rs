@@ -8,7 +8,8 @@
 use super::assemble;
 use super::mounts::{self, Reader, Table};
 use super::procfs::{self, StampBudget};
-use super::{open_checked, parse, Error, Result, ScanOptions};
+use super::{nsfile, parse, Error, Result, ScanOptions};
+use crate::bounded;
 use crate::model::{
     Holder, Inode, Namespace, NsType, Pid, Pin, ProcessLinks, ProcessTable, Snapshot, LINK_NAMES, LINK_TYPES,
 };
@@ -69,9 +70,22 @@ pub struct Rel {
 /// Paths to open a namespace by, best first.
 type PathsToOpen = [Option<PathBuf>; 2];
 
-/// The namespace `inode` opened by the first of `paths` that still leads to it.
+/// The namespace `inode` opened by the first of `paths` that still leads to
+/// it. May wait on a process stuck in execve: call it from bounded work.
 fn open_first(paths: &PathsToOpen, inode: Inode) -> Option<OwnedFd> {
-    paths.iter().flatten().find_map(|p| open_checked(p, inode))
+    paths.iter().flatten().find_map(|p| nsfile::open(p, inode))
+}
+
+/// How work that opens `paths` is named if it gets stuck: by the process
+/// the first path goes through, else by the namespace.
+fn stuck_key_of(paths: &PathsToOpen, what: &str, inode: Inode) -> String {
+    let pid = paths[0]
+        .as_ref()
+        .and_then(|p| p.strip_prefix("/proc").ok()?.iter().next()?.to_str()?.parse::<Pid>().ok());
+    match pid {
+        Some(pid) => procfs::stuck_key(pid),
+        None => format!("{what} {inode}"),
+    }
 }
 
 /// How good a path is for reaching a namespace (lower is better): the `ns`
@@ -132,7 +146,7 @@ pub fn run(opts: &ScanOptions, prev: Memory, budget: Option<usize>) -> Result<Ou
 
 struct Pass<'o> {
     opts: &'o ScanOptions,
-    proc: OwnedFd,
+    proc: Arc<OwnedFd>,
     own_pid: Pid,
     own_mntns: Inode,
     nss: HashMap<Inode, Namespace>,
@@ -175,7 +189,7 @@ impl<'o> Pass<'o> {
             .st_ino;
         Ok(Pass {
             opts,
-            proc,
+            proc: Arc::new(proc),
             own_pid: sys::getpid(),
             own_mntns,
             nss: HashMap::default(),
@@ -245,9 +259,9 @@ impl<'o> Pass<'o> {
         }
         // What is left in memory are processes that are gone: drop their stamps.
         self.prev.procs = HashMap::default();
-        let budget = budget.map(|b| StampBudget::new(b.saturating_sub(self.next.stamp_files())));
+        let budget = budget.map(|b| Arc::new(StampBudget::new(b.saturating_sub(self.next.stamp_files()))));
         let skip = self.opts.skip_own_fds.then_some(self.own_pid);
-        let read = procfs::walk_parallel(self.proc.as_fd(), &dirty, skip, budget.as_ref());
+        let read = procfs::walk_parallel(&self.proc, &dirty, skip, budget.as_ref());
         for (pid, found) in read {
             self.add_record(pid, Record { found, socket_netns: Vec::new() }, false);
         }
@@ -328,45 +342,53 @@ impl<'o> Pass<'o> {
     }
 
     /// SIOCGSKNS on every socket of the processes read now, once per socket
-    /// inode; each answer is kept with its process for later passes.
+    /// inode; each answer is kept with its process for later passes. Bounded:
+    /// pidfd_getfd waits while its process is inside an execve.
     fn resolve_sockets(&mut self) {
-        let sockets = std::mem::take(&mut self.sockets);
-        let mut by_socket: HashMap<u64, Option<Inode>> = HashMap::default();
-        let mut pidfd: Option<(Pid, OwnedFd)> = None;
-        for (pid, fd, sock) in sockets {
-            let netns = match by_socket.get(&sock) {
-                Some(n) => *n,
-                None => {
-                    if pidfd.as_ref().is_none_or(|(p, _)| *p != pid) {
-                        pidfd = sys::pidfd_open(pid).ok().map(|f| (pid, f));
-                    }
-                    let found = pidfd.as_ref().and_then(|(_, pfd)| self.socket_netns(pfd.as_fd(), fd, sock));
-                    by_socket.insert(sock, found);
-                    found
-                }
-            };
-            if let Some(inode) = netns {
-                self.note(NsType::Net, inode);
-                self.holders.push((inode, Holder::Socket { pid, fd }));
-                if let Some(rec) = self.next.procs.get_mut(&pid) {
-                    rec.socket_netns.push((fd, inode));
-                }
+        // (stuck key, (process, its sockets as (fd, socket inode))).
+        type Sockets = (Pid, Vec<(i32, u64)>);
+        let mut per_process: Vec<(String, Sockets)> = Vec::new();
+        for (pid, fd, sock) in std::mem::take(&mut self.sockets) {
+            match per_process.last_mut() {
+                Some((_, (p, socks))) if *p == pid => socks.push((fd, sock)),
+                _ => per_process.push((procfs::stuck_key(pid), (pid, vec![(fd, sock)]))),
             }
         }
-    }
-
-    fn socket_netns(&mut self, pidfd: BorrowedFd<'_>, fd: i32, sock_inode: u64) -> Option<Inode> {
-        let sock = sys::pidfd_getfd(pidfd, fd).ok()?;
-        // The fd number may have been closed and reused since the walk.
-        if sys::fstat(sock.as_fd()).ok()?.st_ino != sock_inode {
-            return None;
+        let found = bounded::map(
+            "reading sockets",
+            per_process,
+            1,
+            bounded::STALL,
+            HashMap::<u64, Option<Inode>>::default,
+            |seen, (pid, socks)| {
+                let pidfd = sys::pidfd_open(pid).ok();
+                let mut out = Vec::with_capacity(socks.len());
+                for (fd, sock) in socks {
+                    if let Some(&known) = seen.get(&sock) {
+                        out.push((pid, fd, known, None));
+                        continue;
+                    }
+                    let got = pidfd.as_ref().and_then(|p| socket_netns(p.as_fd(), fd, sock));
+                    seen.insert(sock, got.as_ref().map(|g| g.1));
+                    match got {
+                        Some((netns, inode)) => out.push((pid, fd, Some(inode), Some(netns))),
+                        None => out.push((pid, fd, None, None)),
+                    }
+                }
+                out
+            },
+        );
+        for (pid, fd, netns, netns_fd) in found.into_iter().flatten().flatten() {
+            let Some(inode) = netns else { continue };
+            if let (false, Some(f)) = (self.nss.contains_key(&inode), netns_fd) {
+                self.fds.entry(inode).or_insert(f);
+            }
+            self.note(NsType::Net, inode);
+            self.holders.push((inode, Holder::Socket { pid, fd }));
+            if let Some(rec) = self.next.procs.get_mut(&pid) {
+                rec.socket_netns.push((fd, inode));
+            }
         }
-        let netns = sys::socket_netns(sock.as_fd()).ok()?;
-        let inode = sys::fstat(netns.as_fd()).ok()?.st_ino;
-        if !self.nss.contains_key(&inode) {
-            self.fds.insert(inode, netns);
-        }
-        Some(inode)
     }
 
     /// nsfs bind mounts in our own mount namespace, then in every other
@@ -378,7 +400,7 @@ impl<'o> Pass<'o> {
         let mut done: HashSet<Inode> = HashSet::default();
         let mut first = true;
         loop {
-            let mut todo: Vec<Work> = Vec::new();
+            let mut todo: Vec<(String, Work)> = Vec::new();
             let pending: Vec<Inode> = if first {
                 vec![own]
             } else {
@@ -397,18 +419,26 @@ impl<'o> Pass<'o> {
                 };
                 let how = match reader {
                     Some(r) => How::Read(r, self.prev.tables.remove(&mntns)),
-                    None => How::Inside(self.open_ns(mntns)),
+                    None => How::Inside(self.fds.remove(&mntns), self.paths_to_open(mntns)),
                 };
-                todo.push(Work { mntns, how });
+                done.insert(mntns);
+                todo.push((work_key(mntns, &how), Work { mntns, how }));
             }
             if todo.is_empty() {
                 break;
             }
-            let proc = self.proc.as_fd();
+            let proc = self.proc.clone();
             let tracking = self.tracking;
-            let found = crate::par::map(&todo, |w| w.run(proc, tracking));
-            for (work, outcome) in todo.into_iter().zip(found) {
-                done.insert(work.mntns);
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+            let found = bounded::map(
+                "reading mount tables",
+                todo,
+                threads,
+                bounded::STALL,
+                || (),
+                move |_, w| w.run(proc.as_fd(), tracking),
+            );
+            for (work, outcome) in found.into_iter().flatten() {
                 self.add_mount_table(work, outcome);
             }
         }
@@ -433,7 +463,7 @@ impl<'o> Pass<'o> {
                     self.next.tables.insert(mntns, t);
                 }
             }
-            (How::Inside(fd), TableRead::Inside(pins)) => {
+            (How::Inside(fd, _), TableRead::Inside(pins)) => {
                 if let Some(fd) = fd {
                     self.fds.insert(mntns, fd);
                 }
@@ -462,14 +492,6 @@ impl<'o> Pass<'o> {
         if let (false, Some(fd)) = (known, fd) {
             self.fds.insert(m.inode, fd);
         }
-    }
-
-    /// An open descriptor for a namespace: one we hold, or its path.
-    fn open_ns(&mut self, inode: Inode) -> Option<OwnedFd> {
-        if let Some(fd) = self.fds.remove(&inode) {
-            return Some(fd);
-        }
-        open_first(&self.paths_to_open(inode), inode)
     }
 
     /// The paths the pass opens a namespace by, to try in turn: a
@@ -525,24 +547,26 @@ impl<'o> Pass<'o> {
                     }
                 }
             }
-            // Sequential on purpose: in parallel this phase measured 5x slower
+            // One thread on purpose: in parallel this phase measured 5x slower
             // (the nsfs opens and NS_GET_* ioctls contend in the kernel).
-            let found: Vec<Option<Relations>> = work
-                .iter()
-                .map(|(inode, ty, fd, paths)| {
-                    let opened;
-                    let fd = match fd {
-                        Some(fd) => fd.as_fd(),
-                        None => {
-                            opened = open_first(paths, *inode)?;
-                            opened.as_fd()
-                        }
-                    };
-                    Some(relations(fd, *ty))
-                })
-                .collect();
-            for ((inode, ..), rel) in work.into_iter().zip(found) {
-                let Some(rel) = rel else { continue };
+            let inodes: Vec<Inode> = work.iter().map(|w| w.0).collect();
+            let keyed = work.into_iter().map(|w| (stuck_key_of(&w.3, "namespace", w.0), w)).collect();
+            let found = bounded::map(
+                "reading owners",
+                keyed,
+                1,
+                bounded::STALL,
+                || (),
+                |_, (inode, ty, fd, paths)| {
+                    let fd = fd.or_else(|| open_first(&paths, inode))?;
+                    Some(relations(fd.as_fd(), ty))
+                },
+            );
+            for (inode, rel) in inodes.into_iter().zip(found) {
+                let Some(rel) = rel.flatten() else {
+                    self.unreachable(inode);
+                    continue;
+                };
                 let owner = rel.owner.and_then(|o| self.adopt(o, NsType::User, &mut todo));
                 let parent = match rel.parent {
                     Some(p) => self.adopt(p, NsType::Pid, &mut todo),
@@ -551,6 +575,20 @@ impl<'o> Pass<'o> {
                 };
                 let rel = Rel { ty: rel.ty, id: rel.id, owner, parent, owner_uid: rel.owner_uid };
                 self.set_relations(inode, rel);
+            }
+        }
+    }
+
+    /// A namespace that no path opens (a pin covered by another mount, a
+    /// trap put in its place, a holder gone since the walk): still listed,
+    /// with its pins, but no `ns` link to a path that does not lead to it.
+    fn unreachable(&mut self, inode: Inode) {
+        if let Some(ns) = self.nss.get_mut(&inode) {
+            if let Some(path) = ns.path.take() {
+                log::debug!(
+                    "namespace {inode} cannot be opened (by {})",
+                    crate::render::escape(&path.to_string_lossy())
+                );
             }
         }
     }
@@ -640,8 +678,18 @@ impl<'o> Pass<'o> {
 enum How {
     /// Through `/proc/{self,PID}`, with its table from the last pass.
     Read(Reader, Option<Table>),
-    /// From inside (no process in it), through this descriptor.
-    Inside(Option<OwnedFd>),
+    /// From inside (no process in it), through this descriptor, or one
+    /// opened by these paths.
+    Inside(Option<OwnedFd>, PathsToOpen),
+}
+
+/// How the reading of one mount namespace is named if it gets stuck.
+fn work_key(mntns: Inode, how: &How) -> String {
+    match how {
+        How::Read(Reader::Own, _) => "nsfuse's own mount table".to_owned(),
+        How::Read(Reader::Member(pid), _) => procfs::stuck_key(*pid),
+        How::Inside(_, paths) => stuck_key_of(paths, "mount namespace", mntns),
+    }
 }
 
 struct Work {
@@ -656,21 +704,35 @@ enum TableRead {
 }
 
 impl Work {
-    fn run(&self, proc: BorrowedFd<'_>, tracking: bool) -> TableRead {
-        match &self.how {
+    /// Read it; the work comes back with the outcome (a table to keep, a
+    /// descriptor opened).
+    fn run(self, proc: BorrowedFd<'_>, tracking: bool) -> (Work, TableRead) {
+        let outcome = match &self.how {
             How::Read(_, Some(table)) if table.unchanged() => TableRead::Unchanged,
             How::Read(reader, _) => {
                 let (pins, table) = mounts::read(*reader, self.mntns, tracking);
                 TableRead::Read(pins, table)
             }
-            How::Inside(Some(fd)) => {
-                TableRead::Inside(mounts::read_inside(proc, fd.as_fd()).unwrap_or_else(|e| {
-                    log::debug!("cannot look inside mount namespace {}: {e}", self.mntns);
-                    Vec::new()
-                }))
+            How::Inside(fd, paths) => {
+                let fd = match fd {
+                    Some(_) => None,
+                    None => open_first(paths, self.mntns),
+                };
+                let work = match fd {
+                    Some(fd) => Work { mntns: self.mntns, how: How::Inside(Some(fd), paths.clone()) },
+                    None => self,
+                };
+                let pins = match &work.how {
+                    How::Inside(Some(fd), _) => mounts::read_inside(proc, fd.as_fd()).unwrap_or_else(|e| {
+                        log::debug!("cannot look inside mount namespace {}: {e}", work.mntns);
+                        Vec::new()
+                    }),
+                    _ => Vec::new(),
+                };
+                return (work, TableRead::Inside(pins));
             }
-            How::Inside(None) => TableRead::Inside(Vec::new()),
-        }
+        };
+        (self, outcome)
     }
 }
 
@@ -706,4 +768,17 @@ fn relations(fd: BorrowedFd<'_>, ty: NsType) -> Relations {
 
 fn member_path(pid: Pid, link: &str) -> PathBuf {
     format!("/proc/{pid}/ns/{link}").into()
+}
+
+/// The network namespace of socket `fd` of the process behind `pidfd`,
+/// opened, with its inode; checked to be the socket the walk listed (the
+/// number may have been closed and reused since).
+fn socket_netns(pidfd: BorrowedFd<'_>, fd: i32, sock_inode: u64) -> Option<(OwnedFd, Inode)> {
+    let sock = sys::pidfd_getfd(pidfd, fd).ok()?;
+    if sys::fstat(sock.as_fd()).ok()?.st_ino != sock_inode {
+        return None;
+    }
+    let netns = sys::socket_netns(sock.as_fd()).ok()?;
+    let inode = sys::fstat(netns.as_fd()).ok()?.st_ino;
+    Some((netns, inode))
 }

@@ -5,12 +5,13 @@
 //! buffers; a process that vanishes midway yields `None` or a partial
 //! answer, never an error.
 
-use super::parse;
+use super::{nsfile, parse};
 use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS};
 use crate::sys;
 use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
 
 const LINK_CNAMES: [&CStr; LINKS] = [
     c"cgroup",
@@ -106,8 +107,8 @@ impl StampBudget {
 }
 
 /// Walks processes through one open /proc directory, reusing its buffers.
-pub struct Walker<'a> {
-    proc: BorrowedFd<'a>,
+pub struct Walker {
+    proc: Arc<OwnedFd>,
     dirbuf: Vec<u8>,
     names: Vec<i32>,
 }
@@ -156,8 +157,8 @@ fn cpath<'b>(buf: &'b mut [u8; 64], parts: &[Part<'_>]) -> Option<&'b CStr> {
     CStr::from_bytes_with_nul(&buf[..len]).ok()
 }
 
-impl<'a> Walker<'a> {
-    pub fn new(proc: BorrowedFd<'a>) -> Self {
+impl Walker {
+    pub fn new(proc: Arc<OwnedFd>) -> Self {
         Walker { proc, dirbuf: Vec::new(), names: Vec::new() }
     }
 
@@ -176,7 +177,7 @@ impl<'a> Walker<'a> {
         let mut out = Process { links, ..Default::default() };
         // /proc/PID/task has 2 + (number of threads) links: skip the
         // directory walk for single-threaded processes.
-        let multi = sys::fstatat(Some(self.proc), cpath(&mut p, &[N(pid), S("/task")])?)
+        let multi = sys::fstatat(Some(self.proc.as_fd()), cpath(&mut p, &[N(pid), S("/task")])?)
             .is_ok_and(|st| st.st_nlink > 3);
         if multi {
             self.threads(pid, &mut out, budget, &mut stamps, &mut tracked);
@@ -200,7 +201,7 @@ impl<'a> Walker<'a> {
         if !*tracked {
             return;
         }
-        match Stamp::take(self.proc, task, budget.take()) {
+        match Stamp::take(self.proc.as_fd(), task, budget.take()) {
             Some(s) => stamps.push(s),
             None => {
                 *tracked = false;
@@ -210,7 +211,7 @@ impl<'a> Walker<'a> {
     }
 
     fn links(&mut self, ns_dir: &CStr) -> Option<ProcessLinks> {
-        let dir = sys::openat(Some(self.proc), ns_dir, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
+        let dir = sys::openat(Some(self.proc.as_fd()), ns_dir, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
         let mut links = ProcessLinks::default();
         let mut buf = [0u8; 64];
         let mut any = false;
@@ -230,7 +231,7 @@ impl<'a> Walker<'a> {
     fn numbered(&mut self, pid: Pid, sub: &str) -> Option<OwnedFd> {
         let mut p = [0u8; 64];
         let path = cpath(&mut p, &[N(pid), S("/"), S(sub)])?;
-        let dir = sys::openat(Some(self.proc), path, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
+        let dir = sys::openat(Some(self.proc.as_fd()), path, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
         self.names.clear();
         let names = &mut self.names;
         let _ = sys::for_each_dirent(dir.as_fd(), &mut self.dirbuf, |name, _| {
@@ -284,10 +285,14 @@ impl<'a> Walker<'a> {
             let Ok(target) = sys::readlinkat(dir.as_fd(), name, &mut buf) else {
                 continue;
             };
-            if let Some((ty, inode)) = parse::ns_link(target) {
-                out.ns_fds.push((fd, ty, inode));
-            } else if let Some(sock) = parse::socket_link(target) {
+            if let Some(sock) = parse::socket_link(target) {
                 out.sockets.push((fd, sock));
+            } else if parse::may_be_nsfs_link(target) {
+                // Judged by the file itself: a namespace file opened by a
+                // path reads as that path (or `/` once detached).
+                if let Some((ty, inode)) = nsfile::identify_fd(dir.as_fd(), name) {
+                    out.ns_fds.push((fd, ty, inode));
+                }
             }
         }
     }
@@ -295,27 +300,35 @@ impl<'a> Walker<'a> {
 
 /// Walk `pids` in parallel, returning what each live process holds, in PID
 /// order. `skip_fds_of` leaves out one process's descriptors (the daemon's);
-/// with a budget, processes are stamped.
+/// with a budget, processes are stamped. A process that does not answer
+/// (inside an execve that is itself stuck) is left out, and skipped by
+/// later walks until it answers (`crate::bounded`).
 pub fn walk_parallel(
-    proc: BorrowedFd<'_>,
+    proc: &Arc<OwnedFd>,
     pids: &[Pid],
     skip_fds_of: Option<Pid>,
-    budget: Option<&StampBudget>,
+    budget: Option<&Arc<StampBudget>>,
 ) -> Vec<(Pid, Process)> {
-    let chunks: Vec<&[Pid]> = pids.chunks(128).collect();
-    crate::par::map(&chunks, |chunk| {
-        let mut w = Walker::new(proc);
-        chunk
-            .iter()
-            .filter_map(|&pid| {
-                let mine = skip_fds_of == Some(pid);
-                w.process(pid, !mine, budget.filter(|_| !mine)).map(|p| (pid, p))
-            })
-            .collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+    let items: Vec<(String, Pid)> = pids.iter().map(|&p| (stuck_key(p), p)).collect();
+    let (proc, budget) = (proc.clone(), budget.cloned());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let read = crate::bounded::map(
+        "reading processes",
+        items,
+        threads,
+        crate::bounded::STALL,
+        move || Walker::new(proc.clone()),
+        move |w, pid| {
+            let mine = skip_fds_of == Some(pid);
+            w.process(pid, !mine, budget.as_deref().filter(|_| !mine))
+        },
+    );
+    pids.iter().zip(read).filter_map(|(&pid, p)| Some((pid, p??))).collect()
+}
+
+/// How work on a process is named when it gets stuck.
+pub fn stuck_key(pid: Pid) -> String {
+    format!("process {pid} (/proc/{pid})")
 }
 
 #[cfg(test)]

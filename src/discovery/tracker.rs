@@ -62,6 +62,7 @@ impl Tracker {
     pub fn full(&mut self) -> Result<Snapshot> {
         let started = Instant::now();
         let snap = self.pass(true)?;
+        log::debug!("full pass: {} namespaces in {:?}", snap.namespaces.len(), started.elapsed());
         self.last_full = Some(started);
         Ok(snap)
     }

@@ -92,14 +92,19 @@ pub struct FsConfig {
     pub scan: ScanOptions,
 }
 
+/// A file's bytes as rendered once (None: the kernel would not tell).
+type Rendered = Option<Arc<[u8]>>;
+
 /// One snapshot and what was rendered from it.
 struct View {
     snap: Arc<Snapshot>,
     pins: Arc<PinNames>,
     started: Instant,
-    /// Contents rendered from the kernel for this view (None: the kernel
-    /// would not tell), only of files that were used; dropped with the view.
-    cache: Mutex<HashMap<Ino, Option<Arc<[u8]>>>>,
+    /// Contents rendered for this view, by file and by the uid that asked
+    /// (what a non-root caller sees is filtered), only of files that were
+    /// used (None: the kernel would not tell); shared by every handle and
+    /// dropped with the view.
+    cache: Mutex<HashMap<(Ino, u32), Rendered>>,
     /// What each non-root uid may see.
     visible: Mutex<HashMap<u32, Arc<Visibility>>>,
 }
@@ -132,6 +137,8 @@ pub struct NsFs {
     listed: Mutex<HashMap<Ino, (u64, SystemTime)>>,
     next_fh: AtomicU64,
     last_use: Mutex<Instant>,
+    /// Spaces out the rescans that lookups of missing names force.
+    miss_gate: MissGate,
     started_at: SystemTime,
     control: Controller,
 }
@@ -156,6 +163,7 @@ impl NsFs {
             forget_entries: OnceLock::new(),
             next_fh: AtomicU64::new(1),
             last_use: Mutex::new(Instant::now()),
+            miss_gate: MissGate::default(),
             started_at: SystemTime::now(),
             cfg,
             control,
@@ -420,28 +428,23 @@ impl NsFs {
         }
     }
 
-    /// The bytes a read of `node` returns. What reads the kernel at render
-    /// time (type-specific files, `processes` with its command names,
-    /// `info.json`) is kept with the view, so a stat and a read agree; the
-    /// rest is a pure function of the snapshot, rendered again each time.
-    fn bytes(&self, v: &View, ctx: &Ctx<'_>, node: Node) -> Option<Arc<[u8]>> {
+    /// The bytes a read of `node` by `uid` returns: rendered once per view
+    /// and caller, then shared by every stat and handle (so a stat and a
+    /// read agree, and a thousand opens hold one copy). `ctl` reads its
+    /// controller's latest outcome instead.
+    fn bytes(&self, v: &View, ctx: &Ctx<'_>, node: Node, uid: u32) -> Option<Arc<[u8]>> {
         if let Some(t) = Self::ctl_target(node) {
             return Some(self.control.status(t).into_bytes().into());
         }
-        let reads_kernel =
-            matches!(node, Node::NsFile(_, _, NsEntry::Processes | NsEntry::InfoJson | NsEntry::Detail(_)));
-        if !reads_kernel {
-            return ctx.content(node).map(Into::into);
-        }
-        if let Some(hit) = v.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&node.ino()) {
+        let key = (node.ino(), uid);
+        if let Some(hit) = v.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return hit.clone();
         }
         let bytes: Option<Arc<[u8]>> = ctx.content(node).map(Into::into);
-        v.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(node.ino(), bytes.clone());
-        bytes
+        v.cache.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(bytes).clone()
     }
 
-    fn attr(&self, v: &View, ctx: &Ctx<'_>, node: Node) -> Result<Attr> {
+    fn attr(&self, v: &View, ctx: &Ctx<'_>, node: Node, uid: u32) -> Result<Attr> {
         if !ctx.exists(node) {
             return Err(Errno::ENOENT);
         }
@@ -451,7 +454,7 @@ impl NsFs {
             Kind::Symlink => (ctx.link_target(node).ok_or(Errno::ENOENT)?.len() as u64, 0o777),
             Kind::File => {
                 let perm = if Self::ctl_target(node).is_some() { 0o600 } else { 0o444 };
-                (self.bytes(v, ctx, node).ok_or(Errno::ENOENT)?.len() as u64, perm)
+                (self.bytes(v, ctx, node, uid).ok_or(Errno::ENOENT)?.len() as u64, perm)
             }
         };
         let uid = ctx.owner_uid(node);
@@ -481,7 +484,8 @@ impl NsFs {
         let asked = Instant::now();
         let dir = Self::node(parent)?;
         let v = self.fresh();
-        let found = self.with_ctx(&v, caller, |ctx| ctx.lookup(dir, name).map(|n| self.attr(&v, ctx, n)));
+        let found =
+            self.with_ctx(&v, caller, |ctx| ctx.lookup(dir, name).map(|n| self.attr(&v, ctx, n, caller.uid)));
         if let Some(attr) = found {
             return attr;
         }
@@ -489,9 +493,9 @@ impl NsFs {
             return Err(Errno::ENOENT);
         }
         drop(v);
-        let v = self.rescan_after(asked);
+        let v = self.rescan_after(self.miss_gate.pass(asked));
         self.with_ctx(&v, caller, |ctx| match ctx.lookup(dir, name) {
-            Some(n) => self.attr(&v, ctx, n),
+            Some(n) => self.attr(&v, ctx, n, caller.uid),
             None => Err(Errno::ENOENT),
         })
     }
@@ -499,7 +503,7 @@ impl NsFs {
     pub fn getattr(&self, caller: Caller, ino: Ino) -> Result<Attr> {
         let node = Self::node(ino)?;
         let v = self.latest();
-        self.with_ctx(&v, caller, |ctx| self.attr(&v, ctx, node))
+        self.with_ctx(&v, caller, |ctx| self.attr(&v, ctx, node, caller.uid))
     }
 
     pub fn readlink(&self, caller: Caller, ino: Ino) -> Result<String> {
@@ -532,7 +536,7 @@ impl NsFs {
             } else if is_ctl && caller.uid != 0 {
                 return Err(Errno::EACCES);
             }
-            let bytes = self.bytes(&v, ctx, node).ok_or(Errno::ENOENT)?;
+            let bytes = self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?;
             let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
             self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, bytes);
             Ok(fh)
@@ -596,10 +600,19 @@ impl NsFs {
         }
     }
 
-    /// Open a directory: its listing is fixed for this handle.
+    /// Open a directory: its listing is fixed for this handle. A directory
+    /// of namespaces or processes is listed from a refresh that started
+    /// after this call (section 5: as `ls /proc` would show a process made
+    /// just before); concurrent callers share that refresh.
     pub fn opendir(&self, caller: Caller, ino: Ino) -> Result<OpenedDir> {
+        let asked = Instant::now();
         let node = Self::node(ino)?;
-        let v = self.fresh();
+        let v = if lists_what_changes(node) {
+            *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = asked;
+            self.rescan_after(asked)
+        } else {
+            self.fresh()
+        };
         let entries = self.with_ctx(&v, caller, |ctx| {
             if tree::kind(node) != Kind::Dir {
                 return Err(Errno::ENOTDIR);
@@ -680,6 +693,44 @@ const MAX_LISTINGS_REMEMBERED: usize = 1 << 16;
 
 /// The longest a FUSE request waits for a fresh scan.
 const MAX_WAIT: Duration = Duration::from_secs(3);
+
+/// The least time between two rescans forced by lookups of missing names:
+/// anyone may ask for `net/123456` in a loop, and each would be a scan.
+const MISS_GAP: Duration = Duration::from_millis(200);
+
+/// Rate limit of the rescans that missing names force: a lookup still gets
+/// a scan that started after it, but not sooner than `MISS_GAP` after the
+/// last one it forced, so a flood of misses costs at most a few scans a
+/// second (misses waiting at the same time share one).
+#[derive(Default)]
+struct MissGate(Mutex<Option<Instant>>);
+
+impl MissGate {
+    /// Wait for the gate if need be; returns when the scan to wait for may
+    /// start at the earliest (never before `asked`).
+    fn pass(&self, asked: Instant) -> Instant {
+        let at = {
+            let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let at = last.map_or(asked, |l| (l + MISS_GAP).max(asked));
+            *last = Some(at);
+            at
+        };
+        let now = Instant::now();
+        if at > now {
+            std::thread::sleep(at - now);
+        }
+        at
+    }
+}
+
+/// Whether a directory lists namespaces or processes (what changes while
+/// nobody writes to the tree): listed from a refresh made after opendir.
+fn lists_what_changes(dir: Node) -> bool {
+    matches!(
+        dir,
+        Node::TypeDir(_) | Node::ProcRoot | Node::PinnedType(_) | Node::TreeRoot | Node::TreeUser(_)
+    )
+}
 
 /// Whether a name missing from `dir` could be there after a fresh scan.
 fn might_appear(dir: Node, name: &str) -> bool {

@@ -5,7 +5,7 @@
 
 use super::inode::{Node, NsEntry};
 use crate::discovery::details::{self, Detail};
-use crate::model::{Inode, Namespace, NsType, Snapshot, LINK_NAMES, LINK_TYPES};
+use crate::model::{Holder, Inode, Namespace, NsType, Snapshot, LINK_NAMES, LINK_TYPES};
 use crate::render;
 use std::collections::{BTreeMap, HashSet};
 
@@ -57,6 +57,10 @@ pub struct Ctx<'a> {
 
 pub const README: &str = include_str!("README.tree");
 
+/// How README's last line names the daemon serving the tree (read back by
+/// a second `nsfuse` started on the same mount point).
+pub const SERVED_BY: &str = "This tree is served by nsfuse, PID";
+
 /// What a non-root caller may see (SPEC section 6): its own processes, and
 /// their namespaces with their owners and parents up to the top.
 #[derive(Clone, Debug, Default)]
@@ -78,6 +82,35 @@ impl Ctx<'_> {
         self.visible.is_none_or(|v| v.pids.contains(&pid))
     }
 
+    /// Whether a holder line may be shown (section 6: one rule for names
+    /// and contents): its process, namespace or mount namespace is visible.
+    fn holder_visible(&self, h: &Holder) -> bool {
+        if self.visible.is_none() {
+            return true;
+        }
+        match h {
+            Holder::Task { pid, .. }
+            | Holder::Fd { pid, .. }
+            | Holder::Socket { pid, .. }
+            | Holder::ForChildren { pid } => self.pid_visible(*pid),
+            Holder::Mount { mntns, .. } => self.mntns_visible(*mntns),
+            Holder::Child { ns_type, inode } => self.ns(*ns_type, *inode).is_some(),
+        }
+    }
+
+    /// Pins in nsfuse's own mount namespace, or in one the caller is in.
+    fn mntns_visible(&self, mntns: Inode) -> bool {
+        self.visible.is_none() || mntns == self.snap.own_mntns || self.ns(NsType::Mnt, mntns).is_some()
+    }
+
+    /// Whether the `ns` link may be shown: a path through /proc only if
+    /// that process is visible.
+    fn path_visible(&self, path: &std::path::Path) -> bool {
+        let pid =
+            path.strip_prefix("/proc").ok().and_then(|p| p.iter().next()?.to_str()?.parse::<i32>().ok());
+        pid.is_none_or(|p| self.pid_visible(p))
+    }
+
     /// The entries of a namespace directory, in listing order.
     fn ns_entries(&self, ns: &Namespace) -> Vec<NsEntry> {
         let ty = ns.ns_type;
@@ -91,7 +124,7 @@ impl Ctx<'_> {
                 }
                 NsEntry::Children => ty.is_hierarchical(),
                 NsEntry::Owns => ty == NsType::User,
-                NsEntry::Ns => ns.path.is_some(),
+                NsEntry::Ns => ns.path.as_deref().is_some_and(|p| self.path_visible(p)),
                 NsEntry::Ctl => !self.read_only,
                 _ => true,
             })
@@ -316,7 +349,10 @@ impl Ctx<'_> {
             }
             Node::NsFile(t, i, NsEntry::Owner) => format!("../../user/{}", self.ns(t, i)?.owner?),
             Node::NsFile(t, i, NsEntry::Parent) => format!("../{}", self.ns(t, i)?.parent?),
-            Node::NsFile(t, i, NsEntry::Ns) => self.ns(t, i)?.path.as_ref()?.to_string_lossy().into_owned(),
+            Node::NsFile(t, i, NsEntry::Ns) => {
+                let path = self.ns(t, i)?.path.as_ref()?;
+                self.path_visible(path).then(|| path.to_string_lossy().into_owned())?
+            }
             Node::ChildLink(_, i) => format!("../../{i}"),
             Node::OwnsLink(t, i) => format!("../../../{}", ns_path(t, i)),
             _ => return None,
@@ -341,18 +377,19 @@ impl Ctx<'_> {
     /// it does not exist or the kernel would not tell.
     pub fn content(&self, node: Node) -> Option<Vec<u8>> {
         let text = match node {
-            Node::Readme => README.to_owned(),
+            Node::Readme => format!("{README}\n{SERVED_BY} {}.\n", crate::sys::getpid()),
             Node::NsFile(t, i, e) => {
                 let ns = self.ns(t, i)?;
                 match e {
                     NsEntry::Type => format!("{t}\n"),
                     NsEntry::Inode => format!("{i}\n"),
                     NsEntry::Id => format!("{}\n", ns.id?),
-                    NsEntry::Processes => render::processes(ns),
-                    NsEntry::Holders => render::holders(ns),
-                    NsEntry::Pins => render::pins(ns),
+                    NsEntry::Processes => render::processes(ns, &|p| self.pid_visible(p)),
+                    NsEntry::Holders => render::holders(ns, &|h| self.holder_visible(h)),
+                    NsEntry::Pins => render::pins(&self.visible_part(ns)),
                     NsEntry::InfoJson => {
-                        let v = render::info_json(self.snap, ns, true, &render::comm);
+                        let shown = self.visible_part(ns);
+                        let v = render::info_json(self.snap, &shown, true, &render::comm);
                         format!("{}\n", serde_json::to_string_pretty(&v).ok()?)
                     }
                     NsEntry::Detail(d) => details::read(self.snap, ns, d)?,
@@ -362,6 +399,24 @@ impl Ctx<'_> {
             _ => return None,
         };
         Some(text.into_bytes())
+    }
+
+    /// What of `ns` the caller may see: for root all of it; otherwise
+    /// without the processes, holders, pins, relatives and path it may not.
+    pub fn visible_part<'n>(&self, ns: &'n Namespace) -> std::borrow::Cow<'n, Namespace> {
+        if self.visible.is_none() {
+            return std::borrow::Cow::Borrowed(ns);
+        }
+        let mut n = ns.clone();
+        n.processes.retain(|p| self.pid_visible(*p));
+        n.holders.retain(|h| self.holder_visible(h));
+        n.pins.retain(|p| self.mntns_visible(p.mntns));
+        n.children.retain(|c| self.ns(ns.ns_type, *c).is_some());
+        n.owns.retain(|(t, i)| self.ns(*t, *i).is_some());
+        n.owner = n.owner.filter(|o| self.ns(NsType::User, *o).is_some());
+        n.parent = n.parent.filter(|p| self.ns(ns.ns_type, *p).is_some());
+        n.path = n.path.filter(|p| self.path_visible(p));
+        std::borrow::Cow::Owned(n)
     }
 
     /// The uid that owns an entry: a namespace directory is its owning user
@@ -654,6 +709,29 @@ mod tests {
         assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101"]);
         assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "201"), None);
         assert_eq!(names(c.list(Node::NsFile(NsType::User, 100, NsEntry::Children))), Vec::<String>::new());
+        // Contents follow the same rule: user 100 owns 200, which is hidden.
+        let mut s2 = host();
+        let user = ns_mut(&mut s2, 100);
+        user.holders = vec![
+            Holder::Task { pid: 1, tid: 1 },
+            Holder::Fd { pid: 77, fd: 3 },
+            Holder::Child { ns_type: NsType::User, inode: 200 },
+            Holder::Child { ns_type: NsType::Net, inode: 101 },
+        ];
+        user.processes = vec![1, 77];
+        let c = Ctx { snap: &s2, pins: &pins, read_only: false, visible: Some(&visible) };
+        let text = |n| String::from_utf8(c.content(n).unwrap_or_default()).unwrap();
+        assert_eq!(text(Node::NsFile(NsType::User, 100, NsEntry::Holders)), "task 1 1\nchild net 101\n");
+        let json = text(Node::NsFile(NsType::User, 100, NsEntry::InfoJson));
+        assert!(!json.contains("200") && !json.contains("77"), "{json}");
+        let root = Ctx { snap: &s2, pins: &pins, read_only: false, visible: None };
+        assert_eq!(
+            String::from_utf8(root.content(Node::NsFile(NsType::User, 100, NsEntry::Holders)).unwrap())
+                .unwrap()
+                .lines()
+                .count(),
+            4
+        );
     }
 
     #[test]

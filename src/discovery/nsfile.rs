@@ -1,0 +1,169 @@
+//! Opening nsfs files by paths and descriptors that other users control,
+//! without ever blocking on what is really there and without trusting how
+//! a link reads (SPEC section 7).
+//!
+//! Every open is first an `O_PATH` open, which never runs a driver's open
+//! (a FIFO, a tty, a file on a stopped FUSE server is not opened), made
+//! with `openat2`: no symlinks followed (a pin path inside another mount
+//! namespace is resolved inside that process's root), and first with
+//! `RESOLVE_CACHED`, which walks only the dentry cache and so cannot wait
+//! for any filesystem (a mounted pin and its parents are always cached).
+//! The file must then be on nsfs (`statfs` magic) with the expected inode;
+//! only then is it opened for real, through `/proc/self/fd/N`, with
+//! `O_NONBLOCK|O_NOCTTY`. A path whose walk is not cached is walked once
+//! more on a bounded thread (`crate::bounded`).
+
+use crate::bounded;
+use crate::model::{Inode, NsType};
+use crate::sys;
+use std::collections::HashSet;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// The flags of every real open of an nsfs file.
+const REAL_OPEN: libc::c_int = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+
+/// The device of nsfs files (the same for every namespace).
+pub fn nsfs_dev() -> Option<u64> {
+    static DEV: OnceLock<Option<u64>> = OnceLock::new();
+    *DEV.get_or_init(|| {
+        let proc = sys::open_path(Path::new("/proc/self/ns"), libc::O_PATH | libc::O_DIRECTORY).ok()?;
+        sys::statx_dev_ino(proc.as_fd(), c"net").ok().map(|(dev, _)| dev)
+    })
+}
+
+/// Say once per path why it was skipped (a trap does not flood the log
+/// every refresh).
+fn skip(path: &Path, why: &str) {
+    static SAID: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    let mut said = SAID.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if said.len() > 10_000 {
+        said.clear();
+    }
+    if said.insert(path.to_owned()) {
+        log::warn!("skipped {}: {why}", crate::render::escape(&path.to_string_lossy()));
+    }
+}
+
+/// Check that an O_PATH descriptor is the nsfs file of namespace `inode`
+/// (any, if `None`), then open it for real.
+fn verified(fd: OwnedFd, inode: Option<Inode>) -> Result<OwnedFd, &'static str> {
+    if sys::fstatfs_type(fd.as_fd()).map_err(|_| "cannot statfs it")? != sys::NSFS_MAGIC {
+        return Err("not an nsfs file (something else was put there)");
+    }
+    let st = sys::fstat(fd.as_fd()).map_err(|_| "cannot stat it")?;
+    if inode.is_some_and(|i| i != st.st_ino) {
+        return Err("another namespace is there now");
+    }
+    sys::reopen(fd.as_fd(), REAL_OPEN).map_err(|_| "cannot open it")
+}
+
+/// How a path is walked.
+enum Walk {
+    /// `/proc/PID/root/REST`: REST inside that process's root.
+    InRoot(CString, CString),
+    /// Any other /proc path: procfs's own links (ns, fd), followed.
+    Proc(CString),
+    /// A path in nsfuse's own mount namespace (or the one a helper thread
+    /// entered), no symlinks.
+    Plain(CString),
+}
+
+fn classify(path: &Path) -> Option<Walk> {
+    let bytes = path.as_os_str().as_bytes();
+    let c = |b: &[u8]| CString::new(b).ok();
+    if let Some(rest) = bytes.strip_prefix(b"/proc/") {
+        let slash = rest.iter().position(|&b| b == b'/');
+        if let Some(inner) = slash.and_then(|s| rest[s..].strip_prefix(b"/root/")) {
+            let root = &bytes[..6 + slash? + 5];
+            return Some(Walk::InRoot(c(root)?, c(inner)?));
+        }
+        return Some(Walk::Proc(c(bytes)?));
+    }
+    Some(Walk::Plain(c(bytes)?))
+}
+
+/// The O_PATH open of a walk; `cached` walks only the dentry cache.
+fn o_path(walk: &Walk, cached: bool) -> std::io::Result<OwnedFd> {
+    let o_path = libc::O_PATH | libc::O_NOFOLLOW;
+    let resolve = sys::RESOLVE_NO_SYMLINKS | if cached { sys::RESOLVE_CACHED } else { 0 };
+    match walk {
+        Walk::InRoot(root, rest) => {
+            let root = sys::openat(None, root, libc::O_PATH | libc::O_DIRECTORY)?;
+            sys::openat2(Some(root.as_fd()), rest, o_path, resolve | sys::RESOLVE_IN_ROOT)
+        }
+        Walk::Proc(p) => sys::openat(None, p, libc::O_PATH),
+        Walk::Plain(p) => sys::openat2(None, p, o_path, resolve),
+    }
+}
+
+/// Open the namespace `inode` by `path`, never blocking on what is there;
+/// `None` (logged once) if the path leads elsewhere or did not answer.
+pub fn open(path: &Path, inode: Inode) -> Option<OwnedFd> {
+    let walk = classify(path)?;
+    let fd = match o_path(&walk, true) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+            // Not all in the dentry cache: walk it for real, bounded.
+            let key = format!("path {}", crate::render::escape(&path.to_string_lossy()));
+            match bounded::one("opening a pin", key, bounded::STALL, move || o_path(&walk, false)) {
+                Some(Ok(fd)) => fd,
+                Some(Err(_)) => return None,
+                None => {
+                    skip(path, "its filesystem does not answer");
+                    return None;
+                }
+            }
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            skip(path, "a symlink was put on its path");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    verified(fd, Some(inode)).map_err(|why| skip(path, why)).ok()
+}
+
+/// What an open file descriptor of another process is, judged by the
+/// file's identity, never by how its link reads: `Some((type, inode))` if
+/// it is an nsfs file. `fd_dir` is that process's `/proc/PID/fd`.
+pub fn identify_fd(fd_dir: BorrowedFd<'_>, name: &CStr) -> Option<(NsType, Inode)> {
+    // statx with AT_STATX_DONT_SYNC touches no filesystem's server.
+    let (dev, _) = sys::statx_dev_ino(fd_dir, name).ok()?;
+    if Some(dev) != nsfs_dev() {
+        return None;
+    }
+    let fd = sys::openat(Some(fd_dir), name, libc::O_PATH).ok()?;
+    let fd = verified(fd, None).ok()?;
+    let ty = NsType::from_clone_flag(sys::ns_get_nstype(fd.as_fd()).ok()?)?;
+    Some((ty, sys::fstat(fd.as_fd()).ok()?.st_ino))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(p: &str) -> String {
+        match classify(Path::new(p)) {
+            Some(Walk::InRoot(r, rest)) => {
+                format!("root {} + {}", r.to_string_lossy(), rest.to_string_lossy())
+            }
+            Some(Walk::Proc(p)) => format!("proc {}", p.to_string_lossy()),
+            Some(Walk::Plain(p)) => format!("plain {}", p.to_string_lossy()),
+            None => "none".into(),
+        }
+    }
+
+    #[test]
+    fn paths_are_walked_by_their_kind() {
+        assert_eq!(walk("/proc/12/root/run/netns/x"), "root /proc/12/root + run/netns/x");
+        assert_eq!(walk("/proc/12/ns/net"), "proc /proc/12/ns/net");
+        assert_eq!(walk("/proc/12/fd/4"), "proc /proc/12/fd/4");
+        assert_eq!(walk("/proc/12/task/13/ns/uts"), "proc /proc/12/task/13/ns/uts");
+        assert_eq!(walk("/run/netns/x"), "plain /run/netns/x");
+        assert_eq!(walk("/run/a\0b"), "none");
+    }
+}

@@ -1,0 +1,414 @@
+//! Trust (SPEC section 7): what other users control cannot stall, crash or
+//! fool nsfuse. Each case is built for real: namespace files opened by
+//! path, a FIFO put where a pin was (as nobody, in its own user and mount
+//! namespaces), a process stuck in execve on a stopped FUSE server, names
+//! with newlines, contents read as nobody under allow_other, a second mount
+//! on a live one, and listings right after unshare.
+//!
+//! The tests here run one at a time: a stuck process slows every scan on
+//! the machine while it lasts, and their timings are asserted.
+
+mod common;
+
+use common::*;
+use nsfuse::discovery::{scan, ScanOptions};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `nsfuse scan` run with a time limit: (finished in time, stdout, how long).
+fn scan_command(limit: Duration) -> (bool, String, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(nsfuse_bin())
+        .arg("scan")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nsfuse scan");
+    let pid = child.id() as i32;
+    let done = wait_for(limit.as_secs_f64(), || matches!(child.try_wait(), Ok(Some(_))));
+    if !done {
+        let _ = nsfuse::sys::kill(pid, libc::SIGKILL);
+    }
+    let out = child.wait_with_output().expect("wait nsfuse scan");
+    (done, String::from_utf8_lossy(&out.stdout).into_owned(), started.elapsed())
+}
+
+/// Whether `nsfuse scan`'s table has a row for this namespace.
+fn table_lists(table: &str, ty: &str, inode: u64) -> bool {
+    table.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 1 && f[0] == inode.to_string() && f[1] == ty
+    })
+}
+
+/// A tree's directory, listed with a time limit (a hung daemon fails the
+/// test instead of hanging it).
+fn list_within(dir: &Path, limit: Duration) -> Option<Vec<String>> {
+    let dir = dir.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let names = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect::<Vec<_>>());
+        let _ = tx.send(names);
+    });
+    rx.recv_timeout(limit).ok()?.ok()
+}
+
+/// Unmount a tree and wait for its daemon to end; how long that took.
+fn unmount_and_time_exit(m: &Nsfuse) -> Duration {
+    let pids = m.daemon_pids();
+    assert!(!pids.is_empty(), "no daemon serves {}", m.mnt.display());
+    let started = Instant::now();
+    detach(&m.mnt).expect("umount");
+    assert!(wait_for(10.0, || daemons_of(&m.mnt).is_empty()), "the daemon did not end");
+    started.elapsed()
+}
+
+#[test]
+fn namespace_files_opened_by_path_are_found_by_what_they_are() {
+    let _one = serial();
+    let dir = TempDir::new("bypath");
+    // Held by a file opened through a bind mount that is then detached:
+    // its /proc/PID/fd link reads as the path, then as `/`.
+    let mut member = Proc::cmd(&["unshare", "--uts", "sleep", "1000"]);
+    let uts = wait_unshared(member.pid(), "uts");
+    let pin = dir.join("pin");
+    std::fs::write(&pin, b"").unwrap();
+    run(&["mount", "--bind", &format!("/proc/{}/ns/uts", member.pid()), pin.to_str().unwrap()]);
+    let _guard = MountGuard { path: pin.clone(), remove: false };
+    let holder = Proc::sh(&format!("exec 7< '{}'; exec sleep 1000", pin.display()));
+    let fd7 = format!("/proc/{}/fd/7", holder.pid());
+    assert!(wait_for(5.0, || std::fs::read_link(&fd7).is_ok_and(|l| l == pin)), "the holder did not open it");
+    member.kill();
+    let mut sc = Scans::start();
+    let line = format!("fd {} 7", holder.pid());
+    let found = |s: &nsfuse::model::Snapshot| {
+        s.namespaces.get(&uts).is_some_and(|n| n.holders.iter().any(|h| h.to_string() == line))
+    };
+    assert!(sc.both(found), "an fd opened by path is not found as a holder");
+    detach(&pin).unwrap();
+    assert_eq!(std::fs::read_link(&fd7).unwrap(), PathBuf::from("/"), "detached: the link reads as /");
+    assert!(sc.both(found), "an fd whose link reads / is not found as a holder");
+    // lsns finds it too (its filedesc source): nsfuse lists all lsns lists.
+    let lsns = run(&["lsns", "-n", "-o", "NS", "-t", "uts"]);
+    if lsns.lines().any(|l| l.trim() == uts.to_string()) {
+        assert!(found(&scan(&ScanOptions::default()).unwrap()));
+    }
+    // `ip netns add`, open by path, `ip netns delete`: held by the fd only.
+    let name = format!("nsfuse-trust-{}", std::process::id());
+    run(&["ip", "netns", "add", &name]);
+    let netns_pin = format!("/run/netns/{name}");
+    let _netns_guard = MountGuard::new(&netns_pin);
+    let net = ino(&netns_pin);
+    let user = Proc::sh(&format!("exec 5< '{netns_pin}'; exec sleep 1000"));
+    assert!(wait_for(5.0, || std::fs::read_link(format!("/proc/{}/fd/5", user.pid())).is_ok()));
+    run(&["ip", "netns", "delete", &name]);
+    let line = format!("fd {} 5", user.pid());
+    let held = sc.both(|s| {
+        s.namespaces.get(&net).map(|n| n.holders.iter().map(|h| h.to_string()).collect::<Vec<_>>())
+    });
+    assert!(held.is_some_and(|h| h.contains(&line)), "ip netns delete with an fd left open: not found");
+    // The command and the tree say the same.
+    let (done, table, _) = scan_command(Duration::from_secs(10));
+    assert!(done && table_lists(&table, "net", net), "{table}");
+    let m = Nsfuse::start(&[]);
+    let holders = m.read(&format!("net/{net}/holders"));
+    assert!(holders.lines().any(|l| l == line), "{holders}");
+}
+
+/// A user's trap: as nobody, in its own user and mount namespaces, a uts
+/// namespace is pinned at `d/x`, then a tmpfs holding a FIFO named `x` is
+/// mounted over `d`. Returns (nobody's shell, the covered uts namespace).
+fn fifo_trap(dir: &TempDir) -> (Proc, u64) {
+    let d = dir.join("d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let ready = dir.join("ready");
+    let script = format!(
+        "touch {d}/x && unshare --uts={d}/x true && mount -t tmpfs none {d} && mkfifo {d}/x && touch {r} && exec sleep 1000",
+        d = d.display(),
+        r = ready.display()
+    );
+    let shell = Proc::cmd(&[
+        "setpriv",
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "unshare",
+        "-Urm",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(wait_for(10.0, || ready.exists()), "could not build the trap as nobody");
+    let mountinfo = std::fs::read_to_string(format!("/proc/{}/mountinfo", shell.pid())).unwrap();
+    let uts = mountinfo
+        .lines()
+        .filter(|l| l.contains(" - nsfs "))
+        .find_map(|l| l.split(' ').nth(3)?.strip_prefix("uts:[")?.strip_suffix(']')?.parse().ok())
+        .expect("the pin in nobody's mount table");
+    (shell, uts)
+}
+
+#[test]
+fn a_fifo_where_a_pin_was_stalls_nothing() {
+    let _one = serial();
+    let dir = TempDir::new("fifo");
+    let (shell, uts) = fifo_trap(&dir);
+    let (done, table, took) = scan_command(Duration::from_secs(10));
+    assert!(done, "nsfuse scan hung on the FIFO");
+    assert!(took < Duration::from_secs(5), "nsfuse scan took {took:?}");
+    assert!(table_lists(&table, "uts", uts), "the covered uts namespace is not listed:\n{table}");
+    // Mounting, listing and unmounting all answer promptly.
+    let started = Instant::now();
+    let m = Nsfuse::start(&[]);
+    assert!(started.elapsed() < Duration::from_secs(5), "mount took {:?}", started.elapsed());
+    let listing = list_within(&m.path("uts"), Duration::from_secs(5)).expect("ls hung");
+    assert!(listing.contains(&uts.to_string()), "{listing:?}");
+    let pins = m.read(&format!("uts/{uts}/pins"));
+    assert!(pins.ends_with(&format!("{}/d/x\n", dir.path().display())), "its pin is shown: {pins}");
+    assert!(std::fs::symlink_metadata(m.path(&format!("uts/{uts}/ns"))).is_err(), "no ns link to the FIFO");
+    let took = unmount_and_time_exit(&m);
+    assert!(took < Duration::from_secs(2), "the daemon took {took:?} to end");
+    drop(shell);
+}
+
+/// A FUSE filesystem (bindfs) whose server can be stopped, and a process
+/// caught in execve closing a file on it: everything that reads that
+/// process's /proc entries waits. Drop lets it all go.
+struct StuckExecve {
+    server: Proc,
+    stuck: Proc,
+    mnt: PathBuf,
+    _dir: TempDir,
+}
+
+impl StuckExecve {
+    fn start() -> StuckExecve {
+        let dir = TempDir::new("stuck");
+        let (src, mnt) = (dir.join("src"), dir.join("mnt"));
+        std::fs::create_dir(&src).unwrap();
+        std::fs::create_dir(&mnt).unwrap();
+        std::fs::write(src.join("f"), b"x").unwrap();
+        let server = Proc::cmd(&["bindfs", "-f", src.to_str().unwrap(), mnt.to_str().unwrap()]);
+        assert!(wait_for(5.0, || mnt.join("f").exists()), "bindfs did not mount");
+        let script = format!(
+            "import os,time\nos.open('{}', os.O_RDONLY | os.O_CLOEXEC)\nopen('{}', 'w').close()\ntime.sleep(0.5)\nos.execv('/bin/sleep', ['sleep', '1000'])\n",
+            mnt.join("f").display(),
+            dir.join("opened").display()
+        );
+        let stuck = Proc::cmd(&["python3", "-c", &script]);
+        assert!(wait_for(5.0, || dir.join("opened").exists()));
+        nsfuse::sys::kill(server.pid(), libc::SIGSTOP).unwrap();
+        let trap = StuckExecve { server, stuck, mnt, _dir: dir };
+        // Stuck once a readlink of its ns links no longer answers (the
+        // waiting thread is let go when the trap is dropped).
+        let link = format!("/proc/{}/ns/net", trap.stuck.pid());
+        let stuck = wait_for(5.0, || {
+            let link = link.clone();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(std::fs::read_link(link));
+            });
+            rx.recv_timeout(Duration::from_millis(500)).is_err()
+        });
+        assert!(stuck, "could not get a process stuck in execve");
+        trap
+    }
+}
+
+impl Drop for StuckExecve {
+    fn drop(&mut self) {
+        let _ = nsfuse::sys::kill(self.server.pid(), libc::SIGCONT);
+        self.stuck.kill();
+        let _ = detach(&self.mnt);
+        self.server.kill();
+    }
+}
+
+#[test]
+fn a_process_stuck_in_execve_on_a_stopped_fuse_server_stalls_nothing() {
+    let _one = serial();
+    let mut in_netns = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    let net = wait_unshared(in_netns.pid(), "net");
+    let trap = StuckExecve::start();
+    let (done, table, took) = scan_command(Duration::from_secs(10));
+    assert!(done, "nsfuse scan hung on the stuck process");
+    assert!(took < Duration::from_secs(5), "nsfuse scan took {took:?}");
+    assert!(table_lists(&table, "net", net), "the rest is still found:\n{table}");
+    let started = Instant::now();
+    let m = Nsfuse::start(&[]);
+    assert!(started.elapsed() < Duration::from_secs(5), "mount took {:?}", started.elapsed());
+    let listing = list_within(&m.path("net"), Duration::from_secs(5)).expect("ls hung");
+    assert!(listing.contains(&net.to_string()), "{listing:?}");
+    // Later refreshes skip the stuck process without waiting for it again.
+    let started = Instant::now();
+    for _ in 0..3 {
+        list_within(&m.path("net"), Duration::from_secs(5)).expect("ls hung");
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "three listings took {:?}", started.elapsed());
+    let took = unmount_and_time_exit(&m);
+    assert!(took < Duration::from_secs(2), "the daemon took {took:?} to end");
+    drop(trap);
+    in_netns.kill();
+}
+
+#[test]
+fn a_listing_right_after_unshare_has_the_new_namespace() {
+    let _one = serial();
+    // The default refresh interval: a listing may not be served from it.
+    let m = Nsfuse::start(&[]);
+    let _ = list_within(&m.path("net"), Duration::from_secs(5)).expect("ls");
+    for round in 0..20 {
+        let mut p = Proc::cmd(&["unshare", "--net", "sleep", "100"]);
+        let net = wait_unshared(p.pid(), "net");
+        let listing = list_within(&m.path("net"), Duration::from_secs(5)).expect("ls hung");
+        assert!(listing.contains(&net.to_string()), "round {round}: {net} missing from {listing:?}");
+        p.kill();
+    }
+}
+
+#[test]
+fn newlines_and_tabs_in_names_cannot_forge_lines() {
+    let _one = serial();
+    let dir = TempDir::new("names");
+    // A command named with a newline and a tab (comm is its first 15 bytes).
+    let evil = dir.join("x\n1\tfake");
+    std::fs::copy("/bin/sleep", &evil).unwrap();
+    let mut p = Proc::cmd(&["unshare", "--uts", evil.to_str().unwrap(), "1000"]);
+    let uts = wait_unshared(p.pid(), "uts");
+    // A pin whose path holds a newline and what looks like another record.
+    let pin = dir.join("a\nmount 1 b");
+    std::fs::write(&pin, b"").unwrap();
+    run(&["mount", "--bind", &format!("/proc/{}/ns/uts", p.pid()), pin.to_str().unwrap()]);
+    let _guard = MountGuard { path: pin.clone(), remove: false };
+    let m = Nsfuse::start(&[]);
+    let procs = m.read(&format!("uts/{uts}/processes"));
+    assert_eq!(procs, format!("{}\tx\\0121\\011fake\n", p.pid()));
+    let pins = m.read(&format!("uts/{uts}/pins"));
+    assert_eq!(pins.lines().count(), 1, "{pins}");
+    assert!(pins.ends_with("/a\\012mount 1 b\n"), "{pins}");
+    let holders = m.read(&format!("uts/{uts}/holders"));
+    assert_eq!(holders.lines().filter(|l| l.starts_with("mount ")).count(), 1, "{holders}");
+    assert!(holders.lines().all(|l| l.starts_with("task ") || l.starts_with("mount ")), "{holders}");
+    // JSON carries the real bytes, escaped by JSON itself.
+    let info: serde_json::Value = serde_json::from_str(&m.read(&format!("uts/{uts}/info.json"))).unwrap();
+    assert_eq!(info["processes"][0]["comm"], "x\n1\tfake");
+    p.kill();
+}
+
+#[test]
+fn allow_other_contents_show_only_what_the_reader_may_see() {
+    let _one = serial();
+    let m = Nsfuse::start(&["allow_other"]);
+    // A network namespace with a process of nobody's and one of root's, and
+    // a socket and an fd of root's in it.
+    let mut mine = Proc::nobody_in_new("--net");
+    let net = wait_unshared(mine.pid(), "net");
+    let netns_path = format!("/proc/{}/ns/net", mine.pid());
+    let mut roots = Proc::cmd(&["nsenter", &format!("--net={netns_path}"), "sleep", "1000"]);
+    assert!(wait_for(5.0, || std::fs::metadata(format!("/proc/{}/ns/net", roots.pid()))
+        .is_ok_and(|md| md.ino() == net)
+        && std::fs::read_to_string(format!("/proc/{}/comm", roots.pid()))
+            .is_ok_and(|c| c.trim() == "sleep")));
+    let fd_holder = Proc::sh(&format!("exec 6< {netns_path}; exec sleep 1000"));
+    assert!(wait_for(5.0, || std::fs::read_link(format!("/proc/{}/fd/6", fd_holder.pid())).is_ok()));
+    // Root sees all of it.
+    let holders = m.read(&format!("net/{net}/holders"));
+    for want in [format!("task {} ", roots.pid()), format!("fd {} 6", fd_holder.pid())] {
+        assert!(holders.contains(&want), "root sees {want}: {holders}");
+    }
+    let as_nobody = |file: &str| {
+        let out = Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "cat"])
+            .arg(m.path(&format!("net/{net}/{file}")))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "nobody cannot read {file}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let others = [roots.pid(), fd_holder.pid()];
+    let pids_in_lines = |text: &str| -> Vec<i32> {
+        text.lines()
+            .filter_map(|l| {
+                l.split(['\t', ' ']).nth(usize::from(!l.starts_with(char::is_numeric)))?.parse().ok()
+            })
+            .collect()
+    };
+    for file in ["holders", "processes"] {
+        let pids = pids_in_lines(&as_nobody(file));
+        assert!(pids.contains(&mine.pid()), "nobody sees its own process in {file}: {pids:?}");
+        assert!(others.iter().all(|p| !pids.contains(p)), "nobody sees root's processes in {file}: {pids:?}");
+    }
+    let info: serde_json::Value = serde_json::from_str(&as_nobody("info.json")).unwrap();
+    let procs: Vec<i64> =
+        info["processes"].as_array().unwrap().iter().filter_map(|p| p["pid"].as_i64()).collect();
+    assert_eq!(procs, [i64::from(mine.pid())], "{info}");
+    let holder_text: String = info["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h.as_str())
+        .map(|h| format!("{h}\n"))
+        .collect();
+    let pids = pids_in_lines(&holder_text);
+    assert!(others.iter().all(|p| !pids.contains(p)), "{info}");
+    // The ns link leads through a process nobody may see: not shown.
+    let link = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "readlink"])
+        .arg(m.path(&format!("net/{net}/ns")))
+        .output()
+        .unwrap();
+    let target = String::from_utf8_lossy(&link.stdout);
+    assert!(others.iter().all(|p| !target.contains(&format!("/proc/{p}/"))), "{target}");
+    // The initial user namespace: its child lines name only what nobody
+    // sees (not a uts namespace of root's).
+    let mut root_uts = Proc::cmd(&["unshare", "--uts", "sleep", "1000"]);
+    let hidden_uts = wait_unshared(root_uts.pid(), "uts");
+    let init_user = ino("/proc/self/ns/user");
+    let root_holders = format!("user/{init_user}/holders");
+    assert!(
+        wait_for(5.0, || m.read(&root_holders).contains(&format!("child uts {hidden_uts}"))),
+        "root sees it"
+    );
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "cat"])
+        .arg(m.path(&format!("user/{init_user}/holders")))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("child net {net}")), "nobody sees its own namespace as a child: {text}");
+    assert!(!text.contains(&format!("child uts {hidden_uts}")), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("task 1 ")), "{text}");
+    root_uts.kill();
+    mine.kill();
+    roots.kill();
+}
+
+#[test]
+fn a_second_mount_on_a_live_tree_is_refused_naming_its_daemon() {
+    let _one = serial();
+    let m = Nsfuse::start(&[]);
+    let pids = m.daemon_pids();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let out = Command::new(nsfuse_bin()).arg(&m.mnt).output().expect("run nsfuse");
+    assert!(!out.status.success(), "a second nsfuse mounted on a live one");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already served") && err.contains(&format!("PID {}", pids[0])), "{err}");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let here = m.mnt.to_string_lossy().to_string();
+    assert_eq!(mountinfo.lines().filter(|l| l.split(' ').nth(4) == Some(here.as_str())).count(), 1);
+    assert_eq!(daemons_of(&m.mnt), pids, "one daemon, the first");
+}
