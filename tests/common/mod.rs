@@ -139,17 +139,22 @@ pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = text
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| PathBuf::from(m.replace("\\040", " ")))
+        .map(mount_point)
         .filter(|m| m.starts_with(dir))
         .collect();
     v.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
     v
 }
 
+/// A mountinfo mount point field as a path (octal escapes undone).
+fn mount_point(field: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(nsfuse::discovery::parse::unescape_octal(field.as_bytes())))
+}
+
 pub fn is_mounted(path: &Path) -> bool {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let want = path.to_string_lossy().replace(' ', "\\040");
-    text.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+    text.lines().filter_map(|l| l.split(' ').nth(4)).any(|m| mount_point(m) == path)
 }
 
 /// Run a command; true if it exited 0.
