@@ -13,7 +13,7 @@
 //! `None` for the abandoned and skipped ones.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 /// How long one item may go without an answer before it is abandoned.
 pub const STALL: Duration = Duration::from_millis(1000);
 
-/// Keys whose abandoned work has not come back yet, each with the flag its
-/// thread sets when it does.
-fn stuck() -> &'static Mutex<HashMap<String, Arc<AtomicBool>>> {
-    static STUCK: OnceLock<Mutex<HashMap<String, Arc<AtomicBool>>>> = OnceLock::new();
+/// Keys whose abandoned work has not come back yet, each with the worker
+/// that is still at it.
+fn stuck() -> &'static Mutex<HashMap<String, Arc<Worker>>> {
+    static STUCK: OnceLock<Mutex<HashMap<String, Arc<Worker>>>> = OnceLock::new();
     STUCK.get_or_init(Default::default)
 }
 
@@ -32,7 +32,7 @@ fn stuck() -> &'static Mutex<HashMap<String, Arc<AtomicBool>>> {
 pub fn is_stuck(key: &str) -> bool {
     let mut map = stuck().lock().unwrap_or_else(|e| e.into_inner());
     match map.get(key) {
-        Some(back) if back.load(Ordering::Acquire) => {
+        Some(w) if w.idle() => {
             log::info!("{key} answers again");
             map.remove(key);
             false
@@ -45,75 +45,86 @@ pub fn is_stuck(key: &str) -> bool {
 /// The keys stuck now (for tests and logs).
 pub fn stuck_keys() -> Vec<String> {
     let map = stuck().lock().unwrap_or_else(|e| e.into_inner());
-    map.iter().filter(|(_, back)| !back.load(Ordering::Acquire)).map(|(k, _)| k.clone()).collect()
+    map.iter().filter(|(_, w)| !w.idle()).map(|(k, _)| k.clone()).collect()
 }
 
-fn abandon(what: &str, key: &str, back: Arc<AtomicBool>, stall: Duration) {
+fn abandon(what: &str, key: &str, worker: Arc<Worker>, stall: Duration) {
     log::warn!("{what}: {key} gave no answer within {stall:?}; left behind and skipped until it answers");
-    stuck().lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_owned(), back);
-}
-
-/// What a worker tells the caller.
-enum Msg<R> {
-    Started { worker: usize, item: usize, back: Arc<AtomicBool>, at: Instant },
-    Done { item: usize, result: R },
-    Exited { worker: usize },
+    stuck().lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_owned(), worker);
 }
 
 /// A worker's state maker, and its work on one item.
 type Init<S> = Box<dyn Fn() -> S + Send + Sync>;
 type Work<T, S, R> = Box<dyn Fn(&mut S, T) -> R + Send + Sync>;
 
+/// What the workers of one `map` share. Items are taken and results put
+/// back under two plain locks: one message per worker, not per item, so
+/// a pass over thousands of processes costs little more than before.
 struct Shared<T, S, R> {
-    slots: Mutex<Vec<Option<T>>>,
+    items: Mutex<Vec<Option<T>>>,
+    results: Mutex<Vec<Option<R>>>,
     next: AtomicUsize,
+    base: Instant,
     init: Init<S>,
     work: Work<T, S, R>,
 }
 
-/// One worker's place: set `abandoned` to make it leave without answering.
-struct Worker {
-    abandoned: Arc<AtomicBool>,
-    current: Option<(usize, Arc<AtomicBool>, Instant)>,
+/// One worker as the caller watches it.
+pub struct Worker {
+    /// Set by the caller: leave once the item at hand returns.
+    abandoned: AtomicBool,
+    /// The item at hand, and since when (ns after `base`, plus one; 0 idle).
+    current: AtomicUsize,
+    busy_since: AtomicU64,
+}
+
+impl Worker {
+    fn idle(&self) -> bool {
+        self.busy_since.load(Ordering::Acquire) == 0
+    }
 }
 
 fn spawn_worker<T, S, R>(
+    what: &str,
     shared: &Arc<Shared<T, S, R>>,
-    id: usize,
-    tx: &mpsc::Sender<Msg<R>>,
-) -> Option<Worker>
+    done: &mpsc::Sender<()>,
+) -> Option<Arc<Worker>>
 where
     T: Send + 'static,
     S: 'static,
     R: Send + 'static,
 {
-    let abandoned = Arc::new(AtomicBool::new(false));
-    let (shared, tx, gone) = (shared.clone(), tx.clone(), abandoned.clone());
-    let spawned = std::thread::Builder::new().name("bounded".into()).spawn(move || {
+    let me = Arc::new(Worker {
+        abandoned: AtomicBool::new(false),
+        current: AtomicUsize::new(0),
+        busy_since: AtomicU64::new(0),
+    });
+    let (shared, done, w) = (shared.clone(), done.clone(), me.clone());
+    let spawned = std::thread::Builder::new().name(what.chars().take(15).collect()).spawn(move || {
         let mut state = (shared.init)();
         loop {
             let i = shared.next.fetch_add(1, Ordering::Relaxed);
-            let item = {
-                let mut slots = shared.slots.lock().unwrap_or_else(|e| e.into_inner());
-                match slots.get_mut(i) {
-                    Some(slot) => slot.take(),
-                    None => break,
-                }
+            let item = match shared.items.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
+                Some(slot) => slot.take(),
+                None => break,
             };
             let Some(item) = item else { continue };
-            let back = Arc::new(AtomicBool::new(false));
-            let _ = tx.send(Msg::Started { worker: id, item: i, back: back.clone(), at: Instant::now() });
+            w.current.store(i, Ordering::Release);
+            let since = u64::try_from(shared.base.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
+            w.busy_since.store(since, Ordering::Release);
             let result = (shared.work)(&mut state, item);
-            back.store(true, Ordering::Release);
-            if gone.load(Ordering::Acquire) {
+            w.busy_since.store(0, Ordering::Release);
+            if w.abandoned.load(Ordering::Acquire) {
                 return;
             }
-            let _ = tx.send(Msg::Done { item: i, result });
+            if let Some(slot) = shared.results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
+                *slot = Some(result);
+            }
         }
-        let _ = tx.send(Msg::Exited { worker: id });
+        let _ = done.send(());
     });
     match spawned {
-        Ok(_) => Some(Worker { abandoned, current: None }),
+        Ok(_) => Some(me),
         Err(e) => {
             log::warn!("cannot start a worker thread: {e}");
             None
@@ -140,7 +151,6 @@ where
     R: Send + 'static,
 {
     let n = items.len();
-    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(n).collect();
     let mut keys = Vec::with_capacity(n);
     let mut slots = Vec::with_capacity(n);
     let mut open = 0;
@@ -150,65 +160,48 @@ where
         slots.push((!skip).then_some(item));
         keys.push(key);
     }
-    if open == 0 {
-        return results;
-    }
     let shared = Arc::new(Shared {
-        slots: Mutex::new(slots),
+        items: Mutex::new(slots),
+        results: Mutex::new(std::iter::repeat_with(|| None).take(n).collect()),
         next: AtomicUsize::new(0),
+        base: Instant::now(),
         init: Box::new(init),
         work: Box::new(work),
     });
-    let (tx, rx) = mpsc::channel();
-    let mut workers: Vec<Option<Worker>> = Vec::new();
-    for _ in 0..threads.clamp(1, open) {
-        let id = workers.len();
-        workers.push(spawn_worker(&shared, id, &tx));
-    }
-    let mut running = workers.iter().filter(|w| w.is_some()).count();
-    if running == 0 {
-        return results;
-    }
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut workers: Vec<Arc<Worker>> =
+        (0..threads.clamp(1, open.max(1))).filter_map(|_| spawn_worker(what, &shared, &done_tx)).collect();
+    let mut running = if open == 0 { 0 } else { workers.len() };
     while running > 0 {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(Msg::Started { worker, item, back, at }) => {
-                if let Some(Some(w)) = workers.get_mut(worker) {
-                    w.current = Some((item, back, at));
-                }
-            }
-            Ok(Msg::Done { item, result }) => results[item] = Some(result),
-            Ok(Msg::Exited { worker }) => {
-                if let Some(slot) = workers.get_mut(worker) {
-                    if slot.take().is_some() {
-                        running -= 1;
-                    }
-                }
-            }
+        match done_rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(()) => running -= 1,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        // Abandon what is over its time, and replace its thread.
-        for id in 0..workers.len() {
-            let late = match &workers[id] {
-                Some(Worker { current: Some((item, back, at)), .. })
-                    if !back.load(Ordering::Acquire) && at.elapsed() > stall =>
-                {
-                    Some((*item, back.clone()))
-                }
-                _ => None,
-            };
-            let Some((item, back)) = late else { continue };
-            if let Some(w) = workers[id].take() {
-                w.abandoned.store(true, Ordering::Release);
-                running -= 1;
+        // Abandon a worker over its time, and replace it.
+        let now = u64::try_from(shared.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let stall_ns = u64::try_from(stall.as_nanos()).unwrap_or(u64::MAX);
+        let mut replaced = Vec::new();
+        workers.retain(|w| {
+            let since = w.busy_since.load(Ordering::Acquire);
+            if since == 0 || now.saturating_sub(since - 1) <= stall_ns {
+                return true;
             }
-            abandon(what, &keys[item], back, stall);
-            let id = workers.len();
-            workers.push(spawn_worker(&shared, id, &tx));
-            running += usize::from(workers[id].is_some());
+            w.abandoned.store(true, Ordering::Release);
+            abandon(what, &keys[w.current.load(Ordering::Acquire)], w.clone(), stall);
+            replaced.push(());
+            false
+        });
+        for () in replaced {
+            running -= 1;
+            if let Some(w) = spawn_worker(what, &shared, &done_tx) {
+                workers.push(w);
+                running += 1;
+            }
         }
     }
-    results
+    let mut results = shared.results.lock().unwrap_or_else(|e| e.into_inner());
+    std::mem::take(&mut *results)
 }
 
 /// Run `work` on a detached thread and wait at most `stall` for it; `None`

@@ -65,7 +65,10 @@ fn verified(fd: OwnedFd, inode: Option<Inode>) -> Result<OwnedFd, &'static str> 
 enum Walk {
     /// `/proc/PID/root/REST`: REST inside that process's root.
     InRoot(CString, CString),
-    /// Any other /proc path: procfs's own links (ns, fd), followed.
+    /// `/proc/PID[/task/TID]/ns/TYPE`: procfs's namespace links, which
+    /// lead to nsfs and nowhere else, so they are opened for real at once.
+    ProcNs(CString),
+    /// Any other /proc path (`fd/N`: anything at all), followed.
     Proc(CString),
     /// A path in nsfuse's own mount namespace (or the one a helper thread
     /// entered), no symlinks.
@@ -81,7 +84,14 @@ fn classify(path: &Path) -> Option<Walk> {
             let root = &bytes[..6 + slash? + 5];
             return Some(Walk::InRoot(c(root)?, c(inner)?));
         }
-        return Some(Walk::Proc(c(bytes)?));
+        let parts: Vec<&[u8]> = rest.split(|&b| b == b'/').collect();
+        let numeric = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
+        let ns_link = match parts.as_slice() {
+            [pid, b"ns", _] => numeric(pid),
+            [pid, b"task", tid, b"ns", _] => numeric(pid) && numeric(tid),
+            _ => false,
+        };
+        return Some(if ns_link { Walk::ProcNs(c(bytes)?) } else { Walk::Proc(c(bytes)?) });
     }
     Some(Walk::Plain(c(bytes)?))
 }
@@ -95,7 +105,7 @@ fn o_path(walk: &Walk, cached: bool) -> std::io::Result<OwnedFd> {
             let root = sys::openat(None, root, libc::O_PATH | libc::O_DIRECTORY)?;
             sys::openat2(Some(root.as_fd()), rest, o_path, resolve | sys::RESOLVE_IN_ROOT)
         }
-        Walk::Proc(p) => sys::openat(None, p, libc::O_PATH),
+        Walk::Proc(p) | Walk::ProcNs(p) => sys::openat(None, p, libc::O_PATH),
         Walk::Plain(p) => sys::openat2(None, p, o_path, resolve),
     }
 }
@@ -104,6 +114,10 @@ fn o_path(walk: &Walk, cached: bool) -> std::io::Result<OwnedFd> {
 /// `None` (logged once) if the path leads elsewhere or did not answer.
 pub fn open(path: &Path, inode: Inode) -> Option<OwnedFd> {
     let walk = classify(path)?;
+    if let Walk::ProcNs(p) = &walk {
+        let fd = sys::openat(None, p, REAL_OPEN).ok()?;
+        return (sys::fstat(fd.as_fd()).ok()?.st_ino == inode).then_some(fd);
+    }
     let fd = match o_path(&walk, true) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
@@ -152,6 +166,7 @@ mod tests {
                 format!("root {} + {}", r.to_string_lossy(), rest.to_string_lossy())
             }
             Some(Walk::Proc(p)) => format!("proc {}", p.to_string_lossy()),
+            Some(Walk::ProcNs(p)) => format!("ns link {}", p.to_string_lossy()),
             Some(Walk::Plain(p)) => format!("plain {}", p.to_string_lossy()),
             None => "none".into(),
         }
@@ -160,9 +175,11 @@ mod tests {
     #[test]
     fn paths_are_walked_by_their_kind() {
         assert_eq!(walk("/proc/12/root/run/netns/x"), "root /proc/12/root + run/netns/x");
-        assert_eq!(walk("/proc/12/ns/net"), "proc /proc/12/ns/net");
+        assert_eq!(walk("/proc/12/ns/net"), "ns link /proc/12/ns/net");
         assert_eq!(walk("/proc/12/fd/4"), "proc /proc/12/fd/4");
-        assert_eq!(walk("/proc/12/task/13/ns/uts"), "proc /proc/12/task/13/ns/uts");
+        assert_eq!(walk("/proc/12/task/13/ns/uts"), "ns link /proc/12/task/13/ns/uts");
+        assert_eq!(walk("/proc/12/ns/net/x"), "proc /proc/12/ns/net/x");
+        assert_eq!(walk("/proc/self/ns/net"), "proc /proc/self/ns/net");
         assert_eq!(walk("/run/netns/x"), "plain /run/netns/x");
         assert_eq!(walk("/run/a\0b"), "none");
     }

@@ -187,6 +187,8 @@ impl<'o> Pass<'o> {
         let own_mntns = sys::fstatat(None, c"/proc/self/ns/mnt")
             .map_err(|source| Error::Io { path: own_mnt.into(), source })?
             .st_ino;
+        // A table large enough for the pass, grown while few threads share it.
+        sys::reserve_fds(3 * prev.namespaces.len() + 4096);
         Ok(Pass {
             opts,
             proc: Arc::new(proc),
@@ -533,6 +535,8 @@ impl<'o> Pass<'o> {
     /// relations are used where the namespace is provably the same.
     fn resolve_owners(&mut self) {
         self.close_same_upwards();
+        // This phase holds a descriptor per namespace (and per owner).
+        sys::reserve_fds(2 * self.nss.len() + self.fds.len() + 1024);
         let mut todo: Vec<Inode> = self.nss.keys().copied().collect();
         while !todo.is_empty() {
             let mut work: Vec<(Inode, NsType, Option<OwnedFd>, PathsToOpen)> = Vec::new();
@@ -551,6 +555,8 @@ impl<'o> Pass<'o> {
             // (the nsfs opens and NS_GET_* ioctls contend in the kernel).
             let inodes: Vec<Inode> = work.iter().map(|w| w.0).collect();
             let keyed = work.into_iter().map(|w| (stuck_key_of(&w.3, "namespace", w.0), w)).collect();
+            let t0 = Instant::now();
+            let nwork = inodes.len();
             let found = bounded::map(
                 "reading owners",
                 keyed,
@@ -562,6 +568,7 @@ impl<'o> Pass<'o> {
                     Some(relations(fd.as_fd(), ty))
                 },
             );
+            eprintln!("owners round: {nwork} in {:?}", t0.elapsed());
             for (inode, rel) in inodes.into_iter().zip(found) {
                 let Some(rel) = rel.flatten() else {
                     self.unreachable(inode);
