@@ -412,3 +412,185 @@ fn a_second_mount_on_a_live_tree_is_refused_naming_its_daemon() {
     assert_eq!(mountinfo.lines().filter(|l| l.split(' ').nth(4) == Some(here.as_str())).count(), 1);
     assert_eq!(daemons_of(&m.mnt), pids, "one daemon, the first");
 }
+
+/// A small deterministic generator (xorshift), seeded per run and printed,
+/// so a failing topology can be built again with NSFUSE_TOPOLOGY_SEED.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// One thing built, and what a scan must then show: the namespace with
+/// this holder line (or a line starting with it).
+struct Expect {
+    what: String,
+    inode: u64,
+    line: String,
+}
+
+/// Everything a random topology started, ended on drop.
+#[derive(Default)]
+struct Topology {
+    procs: Vec<Proc>,
+    mounts: Vec<MountGuard>,
+    expect: Vec<Expect>,
+}
+
+impl Topology {
+    fn member(ty: &str) -> (Proc, u64) {
+        let flag = if ty == "mnt" { "--mount".to_owned() } else { format!("--{ty}") };
+        let p = Proc::cmd(&["unshare", &flag, "sleep", "1000"]);
+        let inode = wait_unshared(p.pid(), ty);
+        (p, inode)
+    }
+
+    /// Build one random piece in `dir` (`n` makes its names unique).
+    fn add(&mut self, rng: &mut Rng, dir: &TempDir, n: usize) {
+        const TYPES: [&str; 5] = ["net", "uts", "ipc", "cgroup", "mnt"];
+        let ty = TYPES[rng.below(TYPES.len() as u64) as usize];
+        match rng.below(6) {
+            0 => {
+                let (p, inode) = Topology::member(ty);
+                let line = format!("task {} {}", p.pid(), p.pid());
+                self.expect.push(Expect { what: format!("a process in a new {ty}"), inode, line });
+                self.procs.push(p);
+            }
+            1 => {
+                let (mut m, inode) = Topology::member(ty);
+                let h = Proc::sh(&format!("exec 5< /proc/{}/ns/{ty}; exec sleep 1000", m.pid()));
+                assert!(wait_for(5.0, || std::fs::read_link(format!("/proc/{}/fd/5", h.pid())).is_ok()));
+                m.kill();
+                let line = format!("fd {} 5", h.pid());
+                self.expect.push(Expect { what: format!("an fd by /proc link on a {ty}"), inode, line });
+                self.procs.push(h);
+            }
+            2 | 3 => {
+                let (mut m, inode) = Topology::member(ty);
+                let pin = dir.join(&format!("pin{n}"));
+                std::fs::write(&pin, b"").unwrap();
+                run(&["mount", "--bind", &format!("/proc/{}/ns/{ty}", m.pid()), pin.to_str().unwrap()]);
+                m.kill();
+                if rng.below(2) == 0 {
+                    let line = format!("mount {} {}", ino("/proc/self/ns/mnt"), pin.display());
+                    self.expect.push(Expect { what: format!("a pin of a {ty}"), inode, line });
+                    self.mounts.push(MountGuard::new(pin));
+                } else {
+                    // Opened by its path, then the pin is detached: only the fd holds it.
+                    let h = Proc::sh(&format!("exec 6< '{}'; exec sleep 1000", pin.display()));
+                    let fd6 = format!("/proc/{}/fd/6", h.pid());
+                    assert!(wait_for(5.0, || std::fs::read_link(&fd6).is_ok()));
+                    detach(&pin).unwrap();
+                    let line = format!("fd {} 6", h.pid());
+                    self.expect.push(Expect { what: format!("an fd by path on a {ty}"), inode, line });
+                    self.procs.push(h);
+                }
+            }
+            4 => {
+                // A socket made in a new netns by a process that then goes back.
+                let script = "import ctypes,os,socket,time\n\
+                              libc=ctypes.CDLL(None,use_errno=True)\n\
+                              home=os.open('/proc/self/ns/net',os.O_RDONLY)\n\
+                              assert libc.unshare(0x40000000)==0\n\
+                              s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+                              assert libc.setns(home,0x40000000)==0\n\
+                              os.close(home)\n\
+                              print(s.fileno(),os.stat('/proc/self/fd/%d'%s.fileno()).st_ino,flush=True)\n\
+                              time.sleep(1000)\n";
+                let mut child = Command::new("python3")
+                    .args(["-c", script])
+                    .stdout(Stdio::piped())
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let mut out = String::new();
+                let stdout = child.stdout.take().unwrap();
+                std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut out).unwrap();
+                let p = Proc(child);
+                let fd: i32 = out.split_whitespace().next().unwrap().parse().unwrap();
+                // The socket's namespace, as the kernel says (SIOCGSKNS).
+                let pidfd = nsfuse::sys::pidfd_open(p.pid()).unwrap();
+                let sock = nsfuse::sys::pidfd_getfd(std::os::fd::AsFd::as_fd(&pidfd), fd).unwrap();
+                let netns = nsfuse::sys::socket_netns(std::os::fd::AsFd::as_fd(&sock)).unwrap();
+                let inode = nsfuse::sys::fstat(std::os::fd::AsFd::as_fd(&netns)).unwrap().st_ino;
+                let line = format!("socket {} {fd}", p.pid());
+                self.expect.push(Expect { what: "a socket left in a netns".into(), inode, line });
+                self.procs.push(p);
+            }
+            _ => {
+                // A user namespace kept only by the netns it owns (pinned).
+                let mut p = Proc::cmd(&["unshare", "--user", "--map-root-user", "--net", "sleep", "1000"]);
+                let net = wait_unshared(p.pid(), "net");
+                let user = ino(format!("/proc/{}/ns/user", p.pid()));
+                let pin = dir.join(&format!("owned{n}"));
+                std::fs::write(&pin, b"").unwrap();
+                run(&["mount", "--bind", &format!("/proc/{}/ns/net", p.pid()), pin.to_str().unwrap()]);
+                p.kill();
+                self.mounts.push(MountGuard::new(pin));
+                let line = format!("child net {net}");
+                self.expect.push(Expect {
+                    what: "a user namespace held by what it owns".into(),
+                    inode: user,
+                    line,
+                });
+            }
+        }
+    }
+}
+
+#[test]
+fn random_topologies_are_found_whole_by_scans_and_the_tree() {
+    let _one = serial();
+    let seed = std::env::var("NSFUSE_TOPOLOGY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    });
+    eprintln!("topology seed {seed} (NSFUSE_TOPOLOGY_SEED={seed} builds it again)");
+    let mut rng = Rng(seed);
+    for round in 0..3 {
+        let dir = TempDir::new("topology");
+        let mut sc = Scans::start();
+        let mut topo = Topology::default();
+        for n in 0..8 {
+            topo.add(&mut rng, &dir, n);
+        }
+        let check = |s: &nsfuse::model::Snapshot| {
+            topo.expect
+                .iter()
+                .filter(|e| {
+                    !s.namespaces
+                        .get(&e.inode)
+                        .is_some_and(|n| n.holders.iter().any(|h| h.to_string() == e.line))
+                })
+                .map(|e| format!("{} ({} {})", e.what, e.inode, e.line))
+                .collect::<Vec<_>>()
+        };
+        let missing = sc.both(check);
+        assert!(missing.is_empty(), "seed {seed} round {round}: not found: {missing:?}");
+        // Every namespace lsns lists is there too.
+        let lsns = run(&["lsns", "-n", "-o", "NS"]);
+        let listed: Vec<u64> = lsns.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let s = scan(&ScanOptions::default()).unwrap();
+        for e in &topo.expect {
+            if listed.contains(&e.inode) {
+                assert!(
+                    s.namespaces.contains_key(&e.inode),
+                    "seed {seed}: lsns lists {}, the scan does not",
+                    e.inode
+                );
+            }
+        }
+        // The tree says the same as the scan.
+        let m = Nsfuse::start(&[]);
+        let snap = scan(&ScanOptions::default()).unwrap();
+        for e in &topo.expect {
+            let ty = snap.namespaces[&e.inode].ns_type;
+            let holders = m.read(&format!("{ty}/{}/holders", e.inode));
+            assert!(holders.lines().any(|l| l == e.line), "seed {seed}: {} in the tree: {holders}", e.what);
+        }
+    }
+}

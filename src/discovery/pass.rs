@@ -555,8 +555,6 @@ impl<'o> Pass<'o> {
             // (the nsfs opens and NS_GET_* ioctls contend in the kernel).
             let inodes: Vec<Inode> = work.iter().map(|w| w.0).collect();
             let keyed = work.into_iter().map(|w| (stuck_key_of(&w.3, "namespace", w.0), w)).collect();
-            let t0 = Instant::now();
-            let nwork = inodes.len();
             let found = bounded::map(
                 "reading owners",
                 keyed,
@@ -568,7 +566,6 @@ impl<'o> Pass<'o> {
                     Some(relations(fd.as_fd(), ty))
                 },
             );
-            eprintln!("owners round: {nwork} in {:?}", t0.elapsed());
             for (inode, rel) in inodes.into_iter().zip(found) {
                 let Some(rel) = rel.flatten() else {
                     self.unreachable(inode);
