@@ -769,3 +769,32 @@ fn visible_to(snap: &Snapshot, uid: u32) -> Visibility {
     }
     Visibility { pids, namespaces: out }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forced_rescans_are_spaced_but_never_older_than_the_request() {
+        let gate = MissGate::default();
+        let t0 = Instant::now();
+        let first = gate.pass(t0);
+        assert_eq!(first, t0, "the first miss is not delayed");
+        let second = gate.pass(Instant::now());
+        let third = gate.pass(Instant::now());
+        assert!(second >= first + MISS_GAP && third >= second + MISS_GAP);
+        assert!(Instant::now() >= third, "a pass returns once its scan may start");
+        // After a quiet spell, a miss is served at once again.
+        std::thread::sleep(MISS_GAP);
+        let asked = Instant::now();
+        assert_eq!(gate.pass(asked), asked);
+    }
+
+    #[test]
+    fn only_listings_of_what_changes_wait_for_a_refresh() {
+        assert!(lists_what_changes(Node::TypeDir(NsType::Net)));
+        assert!(lists_what_changes(Node::ProcRoot));
+        assert!(!lists_what_changes(Node::Root));
+        assert!(!lists_what_changes(Node::NsDir(NsType::Net, 1)));
+    }
+}
