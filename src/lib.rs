@@ -15,6 +15,7 @@ pub mod enter;
 pub mod fs;
 pub mod helper;
 pub mod model;
+pub mod owners;
 pub mod par;
 pub mod render;
 pub mod sys;
