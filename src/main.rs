@@ -16,9 +16,9 @@ fn main() {
             println!("nsfuse {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        Ok(Command::Scan { json, ns_type }) => {
+        Ok(Command::Scan { json, ns_type, orphans }) => {
             init_logging(false);
-            nsfuse::cli::scan::run(json, ns_type)
+            nsfuse::cli::scan::run(json, ns_type, orphans)
         }
         Ok(Command::Mount(cfg)) => {
             init_logging(cfg.debug);

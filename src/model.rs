@@ -341,6 +341,9 @@ pub struct Snapshot {
     pub namespaces: BTreeMap<Inode, Arc<Namespace>>,
     /// Each process's ns links, by PID.
     pub processes: ProcessTable,
+    /// The cgroup path of every process not in the host's own cgroup,
+    /// sorted by PID (who owns the namespaces it is in).
+    pub cgroups: Vec<(Pid, Arc<str>)>,
     /// Pins by the name they have in a pin directory: (type, name) -> inode.
     pub named_pins: BTreeMap<(NsType, String), Inode>,
     /// nsfuse's own mount namespace.
@@ -364,6 +367,11 @@ impl Snapshot {
     /// Every namespace of one type, by inode.
     pub fn of_type(&self, ns_type: NsType) -> impl Iterator<Item = &Namespace> {
         self.namespaces.values().map(|n| &**n).filter(move |n| n.ns_type == ns_type)
+    }
+
+    /// The cgroup path of a process, if it is not the host's own.
+    pub fn cgroup_of(&self, pid: Pid) -> Option<&str> {
+        self.cgroups.binary_search_by_key(&pid, |e| e.0).ok().map(|i| &*self.cgroups[i].1)
     }
 
     /// Depth in the parent chain (0 at the top): the `level` file.

@@ -392,7 +392,7 @@ fn scan_command_prints_table_and_json() {
     let bin = nsfuse_bin();
     let table = run(&[bin.to_str().unwrap(), "scan"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NS", "TYPE", "NPROCS", "PID", "USER", "HOLDERS", "PATH", "COMMAND"]);
+    assert_eq!(header, ["NS", "TYPE", "NPROCS", "PID", "USER", "HOLDERS", "PATH", "CONTAINER", "COMMAND"]);
     let row = table.lines().find(|l| l.starts_with(&uts.to_string())).expect("row for our uts ns");
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!((cols[1], cols[2], cols[3]), ("uts", "1", pid.to_string().as_str()));

@@ -1,6 +1,6 @@
 //! Command-line parsing (pure): `nsfuse MOUNTPOINT [-f] [-o OPTS]`, the
 //! mount(8) helper form `nsfuse SOURCE MOUNTPOINT -o OPTS`, and
-//! `nsfuse scan [--json] [--type TYPE]`. Every option of SPEC section 1 is
+//! `nsfuse scan [--json] [--orphans] [--type TYPE]`. Every option of SPEC section 1 is
 //! accepted both as `-o name[=value]` and as `--name[=value]`.
 
 use crate::model::NsType;
@@ -40,7 +40,7 @@ impl MountConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Mount(MountConfig),
-    Scan { json: bool, ns_type: Option<NsType> },
+    Scan { json: bool, ns_type: Option<NsType>, orphans: bool },
     Help,
     Version,
 }
@@ -60,7 +60,9 @@ pub const USAGE: &str = "\
 Usage:
   nsfuse MOUNTPOINT [-f] [-o OPT[,OPT...]]    mount the namespace tree
   nsfuse SOURCE MOUNTPOINT -o OPTS           the same, as mount(8) calls it
-  nsfuse scan [--json] [--type TYPE]         print what discovery finds, once
+  nsfuse scan [--json] [--orphans] [--type TYPE]
+                                             print what discovery finds, once
+                                             (--orphans: only namespaces with no task)
 
 Options (as -o NAME[=VALUE] or --NAME[=VALUE]):
   -f, --foreground     stay in the foreground and log to stderr
@@ -187,11 +189,13 @@ fn absolute(name: &str, v: String) -> Result<PathBuf, UsageError> {
 
 fn parse_scan(args: &[&str]) -> Result<Command, UsageError> {
     let mut json = false;
+    let mut orphans = false;
     let mut ns_type = None;
     let mut i = 0;
     while i < args.len() {
         match args[i] {
             "--json" | "-J" => json = true,
+            "--orphans" => orphans = true,
             "-h" | "--help" => return Ok(Command::Help),
             "--type" | "-t" => {
                 i += 1;
@@ -203,7 +207,7 @@ fn parse_scan(args: &[&str]) -> Result<Command, UsageError> {
         }
         i += 1;
     }
-    Ok(Command::Scan { json, ns_type })
+    Ok(Command::Scan { json, ns_type, orphans })
 }
 
 fn parse_type(v: &str) -> Result<NsType, UsageError> {
@@ -277,14 +281,14 @@ mod tests {
 
     #[test]
     fn scan_forms() {
-        assert_eq!(parse(&["scan"]), Ok(Command::Scan { json: false, ns_type: None }));
+        assert_eq!(parse(&["scan"]), Ok(Command::Scan { json: false, ns_type: None, orphans: false }));
         assert_eq!(
             parse(&["scan", "--json", "--type", "net"]),
-            Ok(Command::Scan { json: true, ns_type: Some(NsType::Net) })
+            Ok(Command::Scan { json: true, ns_type: Some(NsType::Net), orphans: false })
         );
         assert_eq!(
-            parse(&["scan", "--type=uts"]),
-            Ok(Command::Scan { json: false, ns_type: Some(NsType::Uts) })
+            parse(&["scan", "--type=uts", "--orphans"]),
+            Ok(Command::Scan { json: false, ns_type: Some(NsType::Uts), orphans: true })
         );
         assert!(parse(&["scan", "--type", "bogus"]).unwrap_err().0.contains("bogus"));
         assert!(parse(&["scan", "--what"]).is_err());

@@ -3,14 +3,16 @@
 //! and `column` work) or as JSON for `jq`.
 
 use crate::discovery::{self, ScanOptions};
-use crate::model::{Namespace, NsType, Snapshot};
+use crate::model::{Inode, Namespace, NsType, Snapshot};
+use crate::owners::index::{current, is_orphan};
+use crate::owners::Owner;
 use crate::render;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 
 /// Run a scan and print it; returns the process exit code.
-pub fn run(json: bool, ns_type: Option<NsType>) -> i32 {
+pub fn run(json: bool, ns_type: Option<NsType>, orphans_only: bool) -> i32 {
     let snap = match discovery::scan(&ScanOptions::default()) {
         Ok(s) => s,
         Err(e) => {
@@ -24,9 +26,15 @@ pub fn run(json: bool, ns_type: Option<NsType>) -> i32 {
         );
     }
     let started = std::time::Instant::now();
-    let selected: Vec<&Namespace> =
-        snap.namespaces.values().map(|n| &**n).filter(|n| ns_type.is_none_or(|t| n.ns_type == t)).collect();
-    let out = if json { to_json(&snap, &selected) } else { to_table(&snap, &selected) };
+    let selected: Vec<&Namespace> = snap
+        .namespaces
+        .values()
+        .map(|n| &**n)
+        .filter(|n| ns_type.is_none_or(|t| n.ns_type == t))
+        .filter(|n| !orphans_only || is_orphan(n))
+        .collect();
+    let owners = current(&snap, &crate::model::PinDirs::default());
+    let out = if json { to_json(&snap, &selected, &owners) } else { to_table(&snap, &selected, &owners) };
     log::debug!("scan: output of {} namespaces made in {:?}", selected.len(), started.elapsed());
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()) {
@@ -39,7 +47,7 @@ pub fn run(json: bool, ns_type: Option<NsType>) -> i32 {
     }
 }
 
-fn to_json(snap: &Snapshot, selected: &[&Namespace]) -> String {
+fn to_json(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec<Owner>>) -> String {
     // Each PID is in up to ten namespaces: read its comm once.
     let pids: Vec<i32> = snap.processes.keys().copied().collect();
     let comms: HashMap<i32, String> = pids
@@ -48,13 +56,25 @@ fn to_json(snap: &Snapshot, selected: &[&Namespace]) -> String {
         .filter_map(|(p, c)| Some((*p, c?)))
         .collect();
     let comm_of = |p: i32| comms.get(&p).cloned();
-    let list: Vec<_> = selected.iter().map(|ns| render::info_json(snap, ns, false, &comm_of)).collect();
+    let list: Vec<_> = selected
+        .iter()
+        .map(|ns| {
+            let mut v = render::info_json(snap, ns, false, &comm_of);
+            v["container"] = owners
+                .get(&ns.inode)
+                .into_iter()
+                .flatten()
+                .map(|o| serde_json::Value::from(o.to_string()))
+                .collect();
+            v
+        })
+        .collect();
     let doc = serde_json::json!({ "namespaces": list });
     format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
 }
 
-/// The table: NS TYPE NPROCS PID USER HOLDERS PATH COMMAND.
-pub fn to_table(snap: &Snapshot, selected: &[&Namespace]) -> String {
+/// The table: NS TYPE NPROCS PID USER HOLDERS PATH CONTAINER COMMAND.
+pub fn to_table(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec<Owner>>) -> String {
     let users = passwd_names();
     let mut rows = vec![[
         "NS".to_owned(),
@@ -64,6 +84,7 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace]) -> String {
         "USER".into(),
         "HOLDERS".into(),
         "PATH".into(),
+        "CONTAINER".into(),
         "COMMAND".into(),
     ]];
     // Namespaces of one process share its lowest PID: look each PID up once.
@@ -89,10 +110,11 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace]) -> String {
             user.unwrap_or_else(dash),
             ns.holders.len().to_string(),
             path.map_or_else(dash, |p| p.replace(' ', "\\x20")),
+            owners.get(&ns.inode).map_or_else(dash, |o| container_cell(o)),
             command.unwrap_or_else(dash),
         ]);
     }
-    let mut widths = [0usize; 8];
+    let mut widths = [0usize; 9];
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r.iter()) {
             *w = (*w).max(c.len());
@@ -101,7 +123,7 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace]) -> String {
     let mut out = String::new();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
-            if i == 7 {
+            if i == 8 {
                 out.push_str(c);
             } else if i == 2 || i == 3 || i == 5 {
                 let _ = write!(out, "{c:>w$} ", w = widths[i]);
@@ -112,6 +134,19 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The CONTAINER cell: `KIND:ID` (IDs of 64 hex digits cut to 12, as
+/// Docker shows them), several joined by commas, no spaces.
+fn container_cell(owners: &[Owner]) -> String {
+    owners
+        .iter()
+        .map(|o| {
+            let id: String = if o.id.len() == 64 { o.id[..12].to_owned() } else { o.id.clone() };
+            format!("{}:{}", o.kind.name(), render::escape(&id).replace(' ', "\\x20"))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The name (or uid) of a process's owner.

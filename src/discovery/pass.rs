@@ -156,6 +156,8 @@ struct Pass<'o> {
     /// mounted (a user's plain `umount` of it would fail with EBUSY).
     member_paths: HashMap<Inode, PathBuf>,
     procs: Vec<(Pid, ProcessLinks)>,
+    /// Processes not in the host's own cgroup, with their cgroup path.
+    cgroups: Vec<(Pid, Arc<str>)>,
     /// Every task found in a namespace, as (namespace, (PID, TID)), and
     /// every other holder, as (namespace, holder): one list each, sorted
     /// and cut per namespace at the end, so a pass makes a few large
@@ -198,6 +200,7 @@ impl<'o> Pass<'o> {
             ranks: HashMap::default(),
             member_paths: HashMap::default(),
             procs: Vec::new(),
+            cgroups: Vec::new(),
             tasks: Vec::new(),
             holders: Vec::new(),
             fds: HashMap::default(),
@@ -275,6 +278,9 @@ impl<'o> Pass<'o> {
         let found = &rec.found;
         let links = found.links;
         self.procs.push((pid, links));
+        if let Some(c) = &found.cgroup {
+            self.cgroups.push((pid, c.clone()));
+        }
         for (i, name) in LINK_NAMES.iter().enumerate().take(8) {
             if let Some(inode) = links.get(i) {
                 self.note_at(LINK_TYPES[i], inode, PathRank::Member, || member_path(pid, name));
@@ -667,6 +673,12 @@ impl<'o> Pass<'o> {
         let snap = Snapshot {
             namespaces,
             processes: ProcessTable::new(self.procs),
+            cgroups: {
+                let mut c = self.cgroups;
+                c.sort_by_key(|e| e.0);
+                c.dedup_by_key(|e| e.0);
+                c
+            },
             named_pins,
             own_mntns: self.own_mntns,
             root_userns,

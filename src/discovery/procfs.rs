@@ -38,6 +38,9 @@ pub struct Process {
     pub sockets: Vec<(i32, u64)>,
     /// One per task, read before its links; empty when not tracked.
     pub stamps: Vec<Stamp>,
+    /// Its cgroup path (v2, else v1 name=systemd), unless it is the host's
+    /// root or init.scope: who owns the namespaces it is in.
+    pub cgroup: Option<Arc<str>>,
 }
 
 /// A task's scheduler counters (`schedstat`: time on CPU in ns, time
@@ -185,6 +188,7 @@ impl Walker {
         if with_fds {
             self.fds(pid, &mut out);
         }
+        out.cgroup = self.cgroup(pid);
         if tracked {
             out.stamps = stamps;
         }
@@ -208,6 +212,25 @@ impl Walker {
                 stamps.clear();
             }
         }
+    }
+
+    /// The process's cgroup path, when it is not the host's own.
+    fn cgroup(&mut self, pid: Pid) -> Option<Arc<str>> {
+        let mut p = [0u8; 64];
+        let file =
+            sys::openat(Some(self.proc.as_fd()), cpath(&mut p, &[N(pid), S("/cgroup")])?, libc::O_RDONLY)
+                .ok()?;
+        let mut buf = [0u8; 4096];
+        let n = sys::pread0(file.as_fd(), &mut buf).ok()?;
+        let text = if n < buf.len() {
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        } else {
+            let mut all = Vec::new();
+            std::io::Read::read_to_end(&mut std::fs::File::from(file), &mut all).ok()?;
+            String::from_utf8_lossy(&all).into_owned()
+        };
+        let path = crate::owners::cgroup::path_of(&text)?;
+        (!matches!(path, "/" | "/init.scope")).then(|| Arc::from(path))
     }
 
     fn links(&mut self, ns_dir: &CStr) -> Option<ProcessLinks> {

@@ -27,6 +27,10 @@ pub enum NsEntry {
     Ns,
     Ctl,
     InfoJson,
+    /// `KIND ID [NAME]` per container, pod or unit it belongs to.
+    Container,
+    /// Seconds since it was first seen with no task (orphans only).
+    Age,
     Detail(Detail),
 }
 
@@ -46,7 +50,7 @@ const DETAILS: [Detail; 11] = [
 
 impl NsEntry {
     /// The fixed entries, in listing order (details follow them).
-    pub const FIXED: [NsEntry; 13] = [
+    pub const FIXED: [NsEntry; 15] = [
         NsEntry::Type,
         NsEntry::Inode,
         NsEntry::Id,
@@ -60,6 +64,8 @@ impl NsEntry {
         NsEntry::Ns,
         NsEntry::Ctl,
         NsEntry::InfoJson,
+        NsEntry::Container,
+        NsEntry::Age,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +83,8 @@ impl NsEntry {
             NsEntry::Ns => "ns",
             NsEntry::Ctl => "ctl",
             NsEntry::InfoJson => "info.json",
+            NsEntry::Container => "container",
+            NsEntry::Age => "age",
             NsEntry::Detail(d) => d.name(),
         }
     }
@@ -129,6 +137,10 @@ pub enum Node {
     ChildLink(NsType, Inode),
     /// user/OWNER/owns/TYPE:INODE: named by the owned namespace.
     OwnsLink(NsType, Inode),
+    OrphansRoot,
+    OrphansType(NsType),
+    /// orphans/TYPE/INODE -> ../../TYPE/INODE.
+    OrphanLink(NsType, Inode),
 }
 
 const VALUE_BITS: u32 = 40;
@@ -167,6 +179,9 @@ impl Node {
             Node::NsFile(t, i, e) => pack(10, e.code(), ns_value(t, i)),
             Node::ChildLink(t, i) => pack(11, 0, ns_value(t, i)),
             Node::OwnsLink(t, i) => pack(12, 0, ns_value(t, i)),
+            Node::OrphansRoot => pack(1, 6, 0),
+            Node::OrphansType(t) => pack(13, t.index() as u64, 0),
+            Node::OrphanLink(t, i) => pack(14, 0, ns_value(t, i)),
         }
     }
 
@@ -185,6 +200,7 @@ impl Node {
                 3 => Node::PinnedRoot,
                 4 => Node::ProcRoot,
                 5 => Node::TreeRoot,
+                6 => Node::OrphansRoot,
                 _ => return None,
             },
             2 => Node::TypeDir(ty()?),
@@ -213,6 +229,11 @@ impl Node {
                 let (t, i) = ns_from(value)?;
                 Node::OwnsLink(t, i)
             }
+            13 => Node::OrphansType(ty()?),
+            14 => {
+                let (t, i) = ns_from(value)?;
+                Node::OrphanLink(t, i)
+            }
             _ => return None,
         })
     }
@@ -231,6 +252,7 @@ mod tests {
             Node::PinnedRoot,
             Node::ProcRoot,
             Node::TreeRoot,
+            Node::OrphansRoot,
             Node::ProcDir(4194304),
             Node::TreeUser(4026531837),
         ];
@@ -244,6 +266,8 @@ mod tests {
                 Node::NsDir(t, i),
                 Node::ChildLink(t, i),
                 Node::OwnsLink(t, i),
+                Node::OrphansType(t),
+                Node::OrphanLink(t, i),
             ]);
             nodes.extend(NsEntry::FIXED.iter().map(|e| Node::NsFile(t, i, *e)));
             nodes.extend(Detail::for_type(t).iter().map(|d| Node::NsFile(t, i, NsEntry::Detail(*d))));

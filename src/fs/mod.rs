@@ -10,6 +10,7 @@ pub mod tree;
 use crate::control::{Controller, Target};
 use crate::discovery::{self, ScanOptions, Tracker};
 use crate::model::{Inode, NsType, Snapshot};
+use crate::owners::index::{History, Owners};
 use inode::{Ino, Node, NsEntry};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -99,6 +100,8 @@ type Rendered = Option<Arc<[u8]>>;
 struct View {
     snap: Arc<Snapshot>,
     pins: Arc<PinNames>,
+    /// Owners of its namespaces (now and before) and its orphans' ages.
+    owners: Arc<Owners>,
     started: Instant,
     /// Contents rendered for this view, by file and by the uid that asked
     /// (what a non-root caller sees is filtered), only of files that were
@@ -127,6 +130,8 @@ pub struct NsFs {
     full_wanted: AtomicBool,
     pin_names: Mutex<PinNames>,
     first_seen: Mutex<HashMap<Inode, SystemTime>>,
+    /// Owners seen per namespace, and since when each has had no task.
+    history: Mutex<History>,
     files: Mutex<HashMap<u64, Arc<[u8]>>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
     /// Where to send the directory entries the kernel must forget when a
@@ -157,6 +162,7 @@ impl NsFs {
             full_wanted: AtomicBool::new(false),
             pin_names: Mutex::new(PinNames::default()),
             first_seen: Mutex::new(HashMap::new()),
+            history: Mutex::new(History::default()),
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             listed: Mutex::new(HashMap::new()),
@@ -222,9 +228,15 @@ impl NsFs {
                 seen.entry(*i).or_insert(now);
             }
         }
+        let owners = Arc::new(self.history.lock().unwrap_or_else(|e| e.into_inner()).update(
+            &snap,
+            &self.cfg.scan.dirs,
+            SystemTime::now(),
+        ));
         let view = Arc::new(View {
             snap: Arc::new(snap),
             pins,
+            owners,
             started,
             cache: Mutex::new(HashMap::new()),
             visible: Mutex::new(HashMap::new()),
@@ -415,8 +427,13 @@ impl NsFs {
     /// Run `f` with a tree context for this view and caller.
     fn with_ctx<R>(&self, v: &View, caller: Caller, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
         let visible = self.visible(v, caller);
-        let ctx =
-            Ctx { snap: &v.snap, pins: &v.pins, read_only: self.cfg.read_only, visible: visible.as_deref() };
+        let ctx = Ctx {
+            snap: &v.snap,
+            pins: &v.pins,
+            read_only: self.cfg.read_only,
+            visible: visible.as_deref(),
+            owners: &v.owners,
+        };
         f(&ctx)
     }
 
@@ -675,6 +692,7 @@ impl View {
         View {
             snap: Arc::new(Snapshot::default()),
             pins: Arc::new(PinNames::default()),
+            owners: Arc::new(Owners::default()),
             started: Instant::now(),
             cache: Mutex::new(HashMap::new()),
             visible: Mutex::new(HashMap::new()),
@@ -728,7 +746,12 @@ impl MissGate {
 fn lists_what_changes(dir: Node) -> bool {
     matches!(
         dir,
-        Node::TypeDir(_) | Node::ProcRoot | Node::PinnedType(_) | Node::TreeRoot | Node::TreeUser(_)
+        Node::TypeDir(_)
+            | Node::ProcRoot
+            | Node::PinnedType(_)
+            | Node::TreeRoot
+            | Node::TreeUser(_)
+            | Node::OrphansType(_)
     )
 }
 
@@ -736,7 +759,7 @@ fn lists_what_changes(dir: Node) -> bool {
 fn might_appear(dir: Node, name: &str) -> bool {
     let numeric = !name.is_empty() && name.len() <= 20 && name.bytes().all(|b| b.is_ascii_digit());
     match dir {
-        Node::TypeDir(_) | Node::ProcRoot => numeric,
+        Node::TypeDir(_) | Node::ProcRoot | Node::OrphansType(_) => numeric,
         Node::NsFile(_, _, NsEntry::Children) => numeric,
         Node::PinnedType(_) | Node::TreeRoot | Node::TreeUser(_) | Node::NsFile(_, _, NsEntry::Owns) => true,
         _ => false,

@@ -6,6 +6,7 @@
 use super::inode::{Node, NsEntry};
 use crate::discovery::details::{self, Detail};
 use crate::model::{Holder, Inode, Namespace, NsType, Snapshot, LINK_NAMES, LINK_TYPES};
+use crate::owners::index::{is_orphan, Owners};
 use crate::render;
 use std::collections::{BTreeMap, HashSet};
 
@@ -53,6 +54,8 @@ pub struct Ctx<'a> {
     pub read_only: bool,
     /// For a caller that is not root: what it may see.
     pub visible: Option<&'a Visibility>,
+    /// Owners (`container`), and orphans with their age.
+    pub owners: &'a Owners,
 }
 
 pub const README: &str = include_str!("README.tree");
@@ -126,6 +129,7 @@ impl Ctx<'_> {
                 NsEntry::Owns => ty == NsType::User,
                 NsEntry::Ns => ns.path.as_deref().is_some_and(|p| self.path_visible(p)),
                 NsEntry::Ctl => !self.read_only,
+                NsEntry::Age => is_orphan(ns),
                 _ => true,
             })
             .collect();
@@ -147,7 +151,10 @@ impl Ctx<'_> {
             | Node::PinnedRoot
             | Node::PinnedType(_)
             | Node::ProcRoot
-            | Node::TreeRoot => true,
+            | Node::TreeRoot
+            | Node::OrphansRoot
+            | Node::OrphansType(_) => true,
+            Node::OrphanLink(t, i) => self.ns(t, i).is_some_and(is_orphan),
             Node::TopCtl => !self.read_only,
             Node::PinnedLink(..) => self.pinned_target(node).is_some(),
             Node::ProcDir(pid) => self.snap.processes.contains_key(&pid) && self.pid_visible(pid),
@@ -191,7 +198,12 @@ impl Ctx<'_> {
                     v.push(named(Node::TopCtl));
                 }
                 v.extend(NsType::ALL.iter().map(|t| named(Node::TypeDir(*t))));
-                v.extend([named(Node::PinnedRoot), named(Node::ProcRoot), named(Node::TreeRoot)]);
+                v.extend([
+                    named(Node::PinnedRoot),
+                    named(Node::ProcRoot),
+                    named(Node::TreeRoot),
+                    named(Node::OrphansRoot),
+                ]);
                 v
             }
             Node::TypeDir(t) => self
@@ -201,6 +213,13 @@ impl Ctx<'_> {
                 .map(|n| named(Node::NsDir(t, n.inode)))
                 .collect(),
             Node::PinnedRoot => NsType::ALL.iter().map(|t| named(Node::PinnedType(*t))).collect(),
+            Node::OrphansRoot => NsType::ALL.iter().map(|t| named(Node::OrphansType(*t))).collect(),
+            Node::OrphansType(t) => self
+                .snap
+                .of_type(t)
+                .filter(|n| is_orphan(n) && self.ns(t, n.inode).is_some())
+                .map(|n| named(Node::OrphanLink(t, n.inode)))
+                .collect(),
             Node::PinnedType(t) => self
                 .snap
                 .named_pins
@@ -278,10 +297,13 @@ impl Ctx<'_> {
                 "pinned" => Node::PinnedRoot,
                 "proc" => Node::ProcRoot,
                 "tree" => Node::TreeRoot,
+                "orphans" => Node::OrphansRoot,
                 t => Node::TypeDir(t.parse().ok()?),
             },
             Node::TypeDir(t) => Node::NsDir(t, number(name)?),
             Node::PinnedRoot => Node::PinnedType(name.parse().ok()?),
+            Node::OrphansRoot => Node::OrphansType(name.parse().ok()?),
+            Node::OrphansType(t) => Node::OrphanLink(t, number(name)?),
             Node::PinnedType(t) => Node::PinnedLink(t, self.pins.id(t, name)?),
             Node::ProcRoot => Node::ProcDir(i32::try_from(number(name)?).ok()?),
             Node::ProcDir(pid) => Node::ProcLink(pid, LINK_NAMES.iter().position(|l| *l == name)? as u8),
@@ -354,6 +376,7 @@ impl Ctx<'_> {
                 self.path_visible(path).then(|| path.to_string_lossy().into_owned())?
             }
             Node::ChildLink(_, i) => format!("../../{i}"),
+            Node::OrphanLink(t, i) => format!("../../{}", ns_path(t, i)),
             Node::OwnsLink(t, i) => format!("../../../{}", ns_path(t, i)),
             _ => return None,
         })
@@ -389,10 +412,16 @@ impl Ctx<'_> {
                     NsEntry::Pins => render::pins(&self.visible_part(ns)),
                     NsEntry::InfoJson => {
                         let shown = self.visible_part(ns);
-                        let v = render::info_json(self.snap, &shown, true, &render::comm);
+                        let mut v = render::info_json(self.snap, &shown, true, &render::comm);
+                        v["container"] = self.owners.lines(i).lines().map(serde_json::Value::from).collect();
                         format!("{}\n", serde_json::to_string_pretty(&v).ok()?)
                     }
                     NsEntry::Detail(d) => details::read(self.snap, ns, d)?,
+                    NsEntry::Container => self.owners.lines(i),
+                    NsEntry::Age => {
+                        let since = self.owners.orphaned_since.get(&i)?;
+                        format!("{}\n", since.elapsed().unwrap_or_default().as_secs())
+                    }
                     _ => return None,
                 }
             }
@@ -444,6 +473,8 @@ pub fn kind(node: Node) -> Kind {
         | Node::ProcDir(_)
         | Node::TreeRoot
         | Node::TreeUser(_)
+        | Node::OrphansRoot
+        | Node::OrphansType(_)
         | Node::NsDir(..)
         | Node::NsFile(_, _, NsEntry::Children | NsEntry::Owns) => Kind::Dir,
         Node::PinnedLink(..)
@@ -451,7 +482,8 @@ pub fn kind(node: Node) -> Kind {
         | Node::TreeLink(..)
         | Node::NsFile(_, _, NsEntry::Owner | NsEntry::Parent | NsEntry::Ns)
         | Node::ChildLink(..)
-        | Node::OwnsLink(..) => Kind::Symlink,
+        | Node::OwnsLink(..)
+        | Node::OrphanLink(..) => Kind::Symlink,
         _ => Kind::File,
     }
 }
@@ -465,13 +497,14 @@ pub fn name_of(ctx: &Ctx<'_>, node: Node) -> Option<String> {
         Node::PinnedRoot => "pinned".into(),
         Node::ProcRoot => "proc".into(),
         Node::TreeRoot => "tree".into(),
-        Node::TypeDir(t) | Node::PinnedType(t) => t.name().into(),
+        Node::OrphansRoot => "orphans".into(),
+        Node::TypeDir(t) | Node::PinnedType(t) | Node::OrphansType(t) => t.name().into(),
         Node::PinnedLink(_, id) => ctx.pins.name(id)?.1.clone(),
         Node::ProcDir(p) => p.to_string(),
         Node::ProcLink(_, l) => LINK_NAMES.get(l as usize)?.to_string(),
         Node::TreeUser(i) => format!("user:{i}"),
         Node::TreeLink(t, i) | Node::OwnsLink(t, i) => format!("{t}:{i}"),
-        Node::NsDir(_, i) | Node::ChildLink(_, i) => i.to_string(),
+        Node::NsDir(_, i) | Node::ChildLink(_, i) | Node::OrphanLink(_, i) => i.to_string(),
         Node::NsFile(_, _, e) => e.name().into(),
     })
 }
@@ -564,7 +597,8 @@ mod tests {
     fn with_ctx<R>(snap: &Snapshot, read_only: bool, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
         let mut pins = PinNames::default();
         pins.register(NsType::Net, "web");
-        let ctx = Ctx { snap, pins: &pins, read_only, visible: None };
+        let owners = Owners::default();
+        let ctx = Ctx { snap, pins: &pins, read_only, visible: None, owners: &owners };
         f(&ctx)
     }
 
@@ -580,7 +614,7 @@ mod tests {
                 names(c.list(Node::Root)),
                 [
                     "README", "ctl", "cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts", "pinned",
-                    "proc", "tree"
+                    "proc", "tree", "orphans"
                 ]
             );
             assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101", "201"]);
@@ -603,7 +637,10 @@ mod tests {
             // rest, then its type-specific files.
             let listing = |hierarchy: &[&str], details: &[&str]| {
                 let head = ["type", "inode", "id", "owner"].iter().chain(hierarchy);
-                let rest = ["processes", "holders", "pins", "ns", "ctl", "info.json"].iter().chain(details);
+                // (The test host's namespaces have no member: all orphans, with an age.)
+                let rest = ["processes", "holders", "pins", "ns", "ctl", "info.json", "container", "age"]
+                    .iter()
+                    .chain(details);
                 head.chain(rest).map(|n| n.to_string()).collect::<Vec<_>>()
             };
             assert_eq!(
@@ -633,12 +670,9 @@ mod tests {
         s.processes = ProcessTable::default();
         with_ctx(&s, false, |c| {
             let user = names(c.list(Node::NsDir(NsType::User, 200)));
-            assert_eq!(&user[user.len() - 2..], ["info.json", "level"]);
+            assert_eq!(&user[user.len() - 2..], ["age", "level"]);
             assert!(!user.contains(&"ns".to_string()));
-            assert_eq!(
-                names(c.list(Node::NsDir(NsType::Net, 201))).last().map(String::as_str),
-                Some("info.json")
-            );
+            assert_eq!(names(c.list(Node::NsDir(NsType::Net, 201))).last().map(String::as_str), Some("age"));
         });
     }
 
@@ -704,7 +738,13 @@ mod tests {
         let s = host();
         let pins = PinNames::default();
         let visible = Visibility { pids: [1].into(), namespaces: [100, 101].into() };
-        let c = Ctx { snap: &s, pins: &pins, read_only: false, visible: Some(&visible) };
+        let c = Ctx {
+            snap: &s,
+            pins: &pins,
+            read_only: false,
+            visible: Some(&visible),
+            owners: &Owners::default(),
+        };
         assert_eq!(names(c.list(Node::ProcRoot)), ["1"]);
         assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101"]);
         assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "201"), None);
@@ -719,12 +759,19 @@ mod tests {
             Holder::Child { ns_type: NsType::Net, inode: 101 },
         ];
         user.processes = vec![1, 77];
-        let c = Ctx { snap: &s2, pins: &pins, read_only: false, visible: Some(&visible) };
+        let c = Ctx {
+            snap: &s2,
+            pins: &pins,
+            read_only: false,
+            visible: Some(&visible),
+            owners: &Owners::default(),
+        };
         let text = |n| String::from_utf8(c.content(n).unwrap_or_default()).unwrap();
         assert_eq!(text(Node::NsFile(NsType::User, 100, NsEntry::Holders)), "task 1 1\nchild net 101\n");
         let json = text(Node::NsFile(NsType::User, 100, NsEntry::InfoJson));
         assert!(!json.contains("200") && !json.contains("77"), "{json}");
-        let root = Ctx { snap: &s2, pins: &pins, read_only: false, visible: None };
+        let root =
+            Ctx { snap: &s2, pins: &pins, read_only: false, visible: None, owners: &Owners::default() };
         assert_eq!(
             String::from_utf8(root.content(Node::NsFile(NsType::User, 100, NsEntry::Holders)).unwrap())
                 .unwrap()

@@ -160,10 +160,16 @@ mod tests {
 
     #[test]
     fn containerd_crio_podman() {
-        assert_eq!(line(&format!("/system.slice/cri-containerd-{ID}.scope")), Some(format!("containerd {ID}")));
+        assert_eq!(
+            line(&format!("/system.slice/cri-containerd-{ID}.scope")),
+            Some(format!("containerd {ID}"))
+        );
         assert_eq!(line(&format!("/machine.slice/crio-{ID}.scope")), Some(format!("cri-o {ID}")));
         assert_eq!(line(&format!("/machine.slice/libpod-{ID}.scope")), Some(format!("podman {ID}")));
-        assert_eq!(line(&format!("/machine.slice/libpod-{ID}.scope/container")), Some(format!("podman {ID}")));
+        assert_eq!(
+            line(&format!("/machine.slice/libpod-{ID}.scope/container")),
+            Some(format!("podman {ID}"))
+        );
         assert_eq!(line(&format!("/libpod_parent/libpod-{ID}")), Some(format!("podman {ID}")));
         // conmon helpers own nothing.
         assert_eq!(line(&format!("/machine.slice/libpod-conmon-{ID}.scope")), None);
@@ -189,8 +195,14 @@ mod tests {
         assert_eq!(line("/lxc/web"), Some("lxc web".into()));
         assert_eq!(line("/machine.slice/machine-my\\x2dbox.scope"), Some("nspawn my-box".into()));
         assert_eq!(line("/system.slice/nginx.service"), Some("systemd nginx.service".into()));
-        assert_eq!(line("/user.slice/user-1000.slice/session-3.scope"), Some("systemd session-3.scope".into()));
-        assert_eq!(line("/system.slice/systemd-resolved.service"), Some("systemd systemd-resolved.service".into()));
+        assert_eq!(
+            line("/user.slice/user-1000.slice/session-3.scope"),
+            Some("systemd session-3.scope".into())
+        );
+        assert_eq!(
+            line("/system.slice/systemd-resolved.service"),
+            Some("systemd systemd-resolved.service".into())
+        );
     }
 
     #[test]
@@ -208,10 +220,15 @@ mod tests {
         assert_eq!(line("/a\nfake 1\n/b"), Some("cgroup /a\\012fake 1\\012/b".into()));
         assert_eq!(line("/machine.slice/machine-\\x.scope"), Some("nspawn \\134x".into()));
         assert_eq!(line("/machine.slice/machine-.scope"), Some("systemd machine-.scope".into()));
-        assert_eq!(line("/kubepods.slice/kubepods-podZZ.slice"), Some("cgroup /kubepods.slice/kubepods-podZZ.slice".into()));
+        assert_eq!(
+            line("/kubepods.slice/kubepods-podZZ.slice"),
+            Some("cgroup /kubepods.slice/kubepods-podZZ.slice".into())
+        );
         assert_eq!(line("/lxc.payload."), Some("cgroup /lxc.payload.".into()));
         assert_eq!(line("/x/y"), Some("cgroup /x/y".into()));
-        for weird in ["//", "/\u{0}", "/docker/", "/libpod_parent/libpod-", "-conmon-", "/.scope", "/kubepods"] {
+        for weird in
+            ["//", "/\u{0}", "/docker/", "/libpod_parent/libpod-", "-conmon-", "/.scope", "/kubepods"]
+        {
             let _ = owner(weird);
         }
     }

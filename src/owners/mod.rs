@@ -6,6 +6,7 @@
 //! or a panic.
 
 pub mod cgroup;
+pub mod index;
 pub mod pin_names;
 
 use std::fmt;

@@ -1,0 +1,160 @@
+//! Owners and orphans over one snapshot: which containers, pods and units
+//! each namespace belongs to now (and, given what was seen before, which
+//! it belonged to), and which namespaces have no task left in them.
+
+use super::{cgroup, pin_names, Owner};
+use crate::model::{Inode, Namespace, PinDirs, Snapshot};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::SystemTime;
+
+/// What the tree shows of owners and orphans, for one view.
+#[derive(Clone, Debug, Default)]
+pub struct Owners {
+    /// Owner lines of each namespace now.
+    pub current: HashMap<Inode, Vec<Owner>>,
+    /// Owners seen before and not now (shown prefixed `was `).
+    pub was: HashMap<Inode, Vec<Owner>>,
+    /// When each namespace with no task was first seen so.
+    pub orphaned_since: HashMap<Inode, SystemTime>,
+}
+
+impl Owners {
+    /// The `container` file of a namespace.
+    pub fn lines(&self, inode: Inode) -> String {
+        let now = self.current.get(&inode).into_iter().flatten().map(|o| format!("{o}\n"));
+        let was = self.was.get(&inode).into_iter().flatten().map(|o| format!("was {o}\n"));
+        now.chain(was).collect()
+    }
+}
+
+/// Whether a namespace has no task in it (kept by pins, fds, sockets or
+/// the namespaces it owns).
+pub fn is_orphan(ns: &Namespace) -> bool {
+    ns.processes.is_empty()
+}
+
+/// The owners of every namespace now: the containers and units of its
+/// member processes, except for the host's own namespaces (those of PID 1,
+/// or of nsfuse itself where PID 1 cannot be read);
+/// for a namespace with no process, what its pins in nsfuse's mount
+/// namespace name.
+pub fn current(snap: &Snapshot, dirs: &PinDirs) -> HashMap<Inode, Vec<Owner>> {
+    let host_links = snap.processes.get(&1).or_else(|| snap.processes.get(&crate::sys::getpid()));
+    let host: HashSet<Inode> =
+        host_links.map(|l| (0..l.0.len()).filter_map(|i| l.get(i)).collect()).unwrap_or_default();
+    let mut out: HashMap<Inode, BTreeSet<Owner>> = HashMap::new();
+    for (pid, path) in &snap.cgroups {
+        let (Some(owner), Some(links)) = (cgroup::owner(path), snap.processes.get(pid)) else { continue };
+        for inode in (0..links.0.len()).filter_map(|i| links.get(i)).filter(|i| !host.contains(i)) {
+            out.entry(inode).or_default().insert(owner.clone());
+        }
+    }
+    for ns in snap.namespaces.values().filter(|n| is_orphan(n)) {
+        let named = ns.pins.iter().filter(|p| p.mntns == snap.own_mntns);
+        for owner in named.filter_map(|p| pin_names::owner(&p.path, &dirs.netns_dir)) {
+            out.entry(ns.inode).or_default().insert(owner);
+        }
+    }
+    out.into_iter().map(|(i, set)| (i, set.into_iter().collect())).collect()
+}
+
+/// What a daemon remembers across views: owners seen per namespace (by
+/// inode and 64-bit id, since inode numbers are reused), and since when
+/// each namespace has had no task.
+#[derive(Default)]
+pub struct History {
+    seen: HashMap<Inode, (Option<u64>, BTreeSet<Owner>)>,
+    orphaned_since: HashMap<Inode, SystemTime>,
+}
+
+impl History {
+    /// Take in a new snapshot; returns what its view shows.
+    pub fn update(&mut self, snap: &Snapshot, dirs: &PinDirs, now: SystemTime) -> Owners {
+        let current = current(snap, dirs);
+        self.seen.retain(|i, (id, _)| snap.namespaces.get(i).is_some_and(|n| n.id == *id));
+        for (i, owners) in &current {
+            let id = snap.namespaces.get(i).and_then(|n| n.id);
+            self.seen.entry(*i).or_insert_with(|| (id, BTreeSet::new())).1.extend(owners.iter().cloned());
+        }
+        let was = self
+            .seen
+            .iter()
+            .filter_map(|(i, (_, seen))| {
+                let now: Vec<&Owner> = current.get(i).map(|v| v.iter().collect()).unwrap_or_default();
+                let gone: Vec<Owner> = seen.iter().filter(|o| !now.contains(o)).cloned().collect();
+                (!gone.is_empty()).then_some((*i, gone))
+            })
+            .collect();
+        self.orphaned_since.retain(|i, _| snap.namespaces.get(i).is_some_and(|n| is_orphan(n)));
+        for ns in snap.namespaces.values().filter(|n| is_orphan(n)) {
+            self.orphaned_since.entry(ns.inode).or_insert(now);
+        }
+        Owners { current, was, orphaned_since: self.orphaned_since.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NsType;
+    use crate::model::{Pin, ProcessLinks, ProcessTable};
+    use std::sync::Arc;
+
+    fn snap() -> Snapshot {
+        let mut s = Snapshot { own_mntns: 9, ..Default::default() };
+        let links = |net: u32| {
+            let mut l = ProcessLinks::default();
+            l.0[NsType::Net.index()] = net;
+            l.0[NsType::Mnt.index()] = 9;
+            l
+        };
+        s.processes = ProcessTable::new(vec![(1, links(100)), (50, links(200)), (60, links(200))]);
+        s.cgroups =
+            vec![(50, Arc::from("/docker/0123456789abcdef")), (60, Arc::from("/system.slice/x.service"))];
+        for (i, procs) in [(100u64, vec![1]), (200, vec![50, 60]), (300, vec![])] {
+            let mut n = Namespace::new(NsType::Net, i);
+            n.processes = procs;
+            n.id = Some(i + 1);
+            if i == 300 {
+                n.pins = vec![Pin { mntns: 9, path: "/run/netns/cni-abc".into() }];
+            }
+            s.namespaces.insert(i, Arc::new(n));
+        }
+        s
+    }
+
+    #[test]
+    fn owners_of_members_and_of_pins_but_not_of_the_host() {
+        let c = current(&snap(), &PinDirs::default());
+        let lines =
+            |i| c.get(&i).map(|v| v.iter().map(|o| o.to_string()).collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(lines(200), ["docker 0123456789abcdef", "systemd x.service"]);
+        assert_eq!(lines(300), ["cni abc"]);
+        assert!(lines(100).is_empty(), "the host's own namespace");
+        assert!(lines(9).is_empty(), "the host's mount namespace, shared by all");
+    }
+
+    #[test]
+    fn owners_that_left_are_kept_as_was_until_the_namespace_goes() {
+        let mut h = History::default();
+        let t0 = SystemTime::UNIX_EPOCH;
+        let s = snap();
+        let o = h.update(&s, &PinDirs::default(), t0);
+        assert_eq!(o.lines(200), "docker 0123456789abcdef\nsystemd x.service\n");
+        assert_eq!(o.orphaned_since.get(&300), Some(&t0));
+        // The container's processes are gone; the namespace lives on, pinned.
+        let mut later = s.clone();
+        later.cgroups.clear();
+        later.processes = ProcessTable::new(vec![(1, s.processes.get(&1).copied().unwrap())]);
+        Arc::make_mut(later.namespaces.get_mut(&200).unwrap()).processes.clear();
+        let t1 = t0 + std::time::Duration::from_secs(5);
+        let o = h.update(&later, &PinDirs::default(), t1);
+        assert_eq!(o.lines(200), "was docker 0123456789abcdef\nwas systemd x.service\n");
+        assert_eq!(o.orphaned_since.get(&200), Some(&t1));
+        assert_eq!(o.orphaned_since.get(&300), Some(&t0), "first seen processless, not last");
+        // The same inode number, now another namespace: no history.
+        Arc::make_mut(later.namespaces.get_mut(&200).unwrap()).id = Some(999);
+        let o = h.update(&later, &PinDirs::default(), t1);
+        assert_eq!(o.lines(200), "");
+    }
+}

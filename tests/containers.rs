@@ -1,0 +1,225 @@
+//! Who owns a namespace, and what was left behind (SPEC section 8): real
+//! processes moved into cgroups shaped like each engine's (in the v1
+//! `name=systemd` hierarchy and in the v2 one, each where the machine has
+//! it), a processless netns pinned as `NETNS_DIR/cni-UUID`, a namespace
+//! that loses its last process, one held only by an fd; checked in the
+//! `container` file, `info.json`, `orphans/`, `age`, `nsfuse scan` and
+//! `--orphans`, and cleaned up with `release all` from an orphan's ctl.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A cgroup hierarchy of this machine a test may make groups in.
+fn hierarchies() -> Vec<(&'static str, PathBuf)> {
+    let mut out = Vec::new();
+    for (name, dir) in [
+        ("v1 name=systemd", "/sys/fs/cgroup/systemd"),
+        ("v2", "/sys/fs/cgroup/unified"),
+        ("v2", "/sys/fs/cgroup"),
+    ] {
+        let root = PathBuf::from(dir);
+        let v2_here = name == "v2" && root.join("cgroup.controllers").exists();
+        let v1_here = name != "v2" && root.join("cgroup.procs").exists();
+        if (v2_here || v1_here) && !out.iter().any(|(n, _)| *n == name) {
+            out.push((name, root));
+        }
+    }
+    out
+}
+
+/// A cgroup made for one test (with any parents it had to make), removed
+/// on drop once its processes are gone.
+struct Cgroup {
+    made: Vec<PathBuf>,
+    path: PathBuf,
+}
+
+impl Cgroup {
+    fn make(root: &Path, rel: &str) -> Cgroup {
+        let mut made = Vec::new();
+        let mut at = root.to_path_buf();
+        for part in rel.split('/').filter(|p| !p.is_empty()) {
+            at.push(part);
+            if !at.exists() {
+                std::fs::create_dir(&at).unwrap_or_else(|e| panic!("mkdir {}: {e}", at.display()));
+                made.push(at.clone());
+            }
+        }
+        Cgroup { made, path: at }
+    }
+
+    fn enter(&self, pid: i32) {
+        std::fs::write(self.path.join("cgroup.procs"), pid.to_string()).expect("move into the cgroup");
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        for dir in self.made.iter().rev() {
+            let _ = wait_for(5.0, || std::fs::remove_dir(dir).is_ok() || !dir.exists());
+        }
+    }
+}
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+/// The tests share parent cgroups (`system.slice`, ...): one at a time, so
+/// the one that made a parent removes it after the other is done with it.
+static CGROUPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn cgroups_lock() -> std::sync::MutexGuard<'static, ()> {
+    CGROUPS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A 64-hex-digit ID unique to this test run.
+fn unique_id() -> String {
+    format!("{:016x}{:048x}", std::process::id(), N.fetch_add(1, Ordering::SeqCst) + 0xabc)
+}
+
+/// Cgroup paths of every engine shape, with the line each must give.
+fn shapes() -> Vec<(String, String)> {
+    let (a, b, c, d) = (unique_id(), unique_id(), unique_id(), unique_id());
+    let me = std::process::id();
+    vec![
+        (format!("system.slice/docker-{a}.scope"), format!("docker {a}")),
+        (format!("docker/{b}"), format!("docker {b}")),
+        (format!("libpod_parent/libpod-{c}"), format!("podman {c}")),
+        (
+            format!("kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0000{me:08x}_aaaa_bbbb.slice/cri-containerd-{d}.scope"),
+            format!("kubernetes 0000{me:08x}-aaaa-bbbb {d}"),
+        ),
+        (format!("lxc.payload.nsfuse{me}"), format!("lxc nsfuse{me}")),
+        (format!("machine.slice/machine-nsfuse\\x2dbox{me}.scope"), format!("nspawn nsfuse-box{me}")),
+        (format!("system.slice/nsfuse-test-{me}.service"), format!("systemd nsfuse-test-{me}.service")),
+    ]
+}
+
+#[test]
+fn processes_in_engine_cgroups_name_their_container() {
+    let _one = cgroups_lock();
+    let hs = hierarchies();
+    assert!(!hs.is_empty(), "no cgroup hierarchy to test with");
+    for (hname, root) in hs {
+        let mut made = Vec::new();
+        for (rel, line) in shapes() {
+            let cg = Cgroup::make(&root, &rel);
+            let p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+            let net = wait_unshared(p.pid(), "net");
+            cg.enter(p.pid());
+            // (The process first: a cgroup is removed once it is empty.)
+            made.push((p, cg, net, line));
+        }
+        // The daemon's first pass is a full one: it reads every cgroup.
+        let m = Nsfuse::start(&[]);
+        let table = run(&[nsfuse_bin().to_str().unwrap(), "scan", "--type", "net"]);
+        let json: serde_json::Value =
+            serde_json::from_str(&run(&[nsfuse_bin().to_str().unwrap(), "scan", "--json", "--type", "net"]))
+                .unwrap();
+        for (p, _, net, line) in &made {
+            let got = m.read(&format!("net/{net}/container"));
+            assert_eq!(got, format!("{line}\n"), "{hname}: process {} in {line}", p.pid());
+            let info: serde_json::Value =
+                serde_json::from_str(&m.read(&format!("net/{net}/info.json"))).unwrap();
+            assert_eq!(info["container"], serde_json::json!([line]), "{hname}");
+            let ns = json["namespaces"].as_array().unwrap().iter().find(|n| n["inode"] == *net).unwrap();
+            assert_eq!(ns["container"], serde_json::json!([line]), "{hname}: scan --json");
+            let row = table.lines().find(|l| l.starts_with(&net.to_string())).expect("a row");
+            let (kind, id) = line.split_once(' ').unwrap();
+            let id12: String = id.split(' ').next().unwrap().chars().take(12).collect();
+            assert!(row.contains(&format!("{kind}:{id12}")), "{hname}: scan's CONTAINER column: {row}");
+            assert!(
+                !Path::new(&m.path(&format!("orphans/net/{net}"))).exists(),
+                "a live namespace is no orphan"
+            );
+        }
+        // The host's own namespaces have no owner line.
+        let host_net = ino("/proc/self/ns/net");
+        assert_eq!(m.read(&format!("net/{host_net}/container")), "");
+        drop(m);
+        for (mut p, cg, ..) in made.into_iter().rev() {
+            p.kill();
+            drop(cg);
+        }
+    }
+}
+
+#[test]
+fn leftovers_are_orphans_with_their_owner_and_release_all_clears_them() {
+    let _one = cgroups_lock();
+    let m = Nsfuse::start(&[]);
+    // A processless netns pinned as CNI leaves it.
+    let uuid = format!("{:08x}-1111-2222-3333-444455556666", std::process::id());
+    std::fs::write(m.path("ctl"), format!("new net cni-{uuid}\n")).unwrap();
+    let pin = m.netns_dir.join(format!("cni-{uuid}"));
+    let cni = ino(&pin);
+    assert_eq!(m.read(&format!("net/{cni}/container")), format!("cni {uuid}\n"));
+    let link = m.path(&format!("orphans/net/{cni}"));
+    assert_eq!(std::fs::read_link(&link).unwrap(), PathBuf::from(format!("../../net/{cni}")));
+    let age: u64 = m.read(&format!("net/{cni}/age")).trim().parse().unwrap();
+    assert!(age < 60, "{age}");
+    let listed = run(&["ls", m.path("orphans/net").to_str().unwrap()]);
+    assert!(listed.lines().any(|l| l == cni.to_string()), "{listed}");
+    let orphans = run(&[nsfuse_bin().to_str().unwrap(), "scan", "--orphans"]);
+    assert!(orphans.lines().any(|l| l.starts_with(&format!("{cni} net"))), "{orphans}");
+    // A container's namespace that loses its last process, kept by a pin:
+    // it says who left it.
+    let root = hierarchies().into_iter().next().expect("a cgroup hierarchy").1;
+    let id = unique_id();
+    let cg = Cgroup::make(&root, &format!("system.slice/docker-{id}.scope"));
+    let mut p = Proc::cmd(&["unshare", "--uts", "sleep", "1000"]);
+    let uts = wait_unshared(p.pid(), "uts");
+    cg.enter(p.pid());
+    // SIGHUP: a full pass reads the moved process's cgroup now.
+    for pid in m.daemon_pids() {
+        nsfuse::sys::kill(pid, libc::SIGHUP).unwrap();
+    }
+    assert!(
+        wait_for(5.0, || std::fs::read_to_string(m.path(&format!("uts/{uts}/container")))
+            .is_ok_and(|c| c == format!("docker {id}\n"))),
+        "the container's line"
+    );
+    std::fs::write(m.path(&format!("uts/{uts}/ctl")), "pin left\n").unwrap();
+    p.kill();
+    let was = format!("was docker {id}\n");
+    assert!(
+        wait_for(5.0, || std::fs::read_to_string(m.path(&format!("uts/{uts}/container")))
+            .is_ok_and(|c| c == was)),
+        "{:?}",
+        std::fs::read_to_string(m.path(&format!("uts/{uts}/container")))
+    );
+    assert!(m.path(&format!("orphans/uts/{uts}")).exists());
+    // One held only by an fd is an orphan too.
+    let (mut q, net) = {
+        let q = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+        let net = wait_unshared(q.pid(), "net");
+        (q, net)
+    };
+    let holder = Proc::sh(&format!("exec 5< /proc/{}/ns/net; exec sleep 1000", q.pid()));
+    assert!(wait_for(5.0, || std::fs::read_link(format!("/proc/{}/fd/5", holder.pid())).is_ok()));
+    q.kill();
+    assert!(
+        wait_for(5.0, || m.path(&format!("orphans/net/{net}")).exists()),
+        "an fd-held namespace is an orphan"
+    );
+    let holders = m.read(&format!("orphans/net/{net}/holders"));
+    assert!(
+        holders.contains(&format!("fd {} 5", holder.pid())),
+        "the holders file says who keeps it: {holders}"
+    );
+    // The cleanup recipe: release all from each orphan's ctl.
+    for ns in [format!("net/{cni}"), format!("uts/{uts}")] {
+        let (ty, inode) = ns.split_once('/').unwrap();
+        std::fs::write(m.path(&format!("orphans/{ty}/{inode}/ctl")), "release all\n").unwrap();
+        assert!(
+            wait_for(5.0, || !m.path(&format!("orphans/{ty}/{inode}")).exists()
+                && !m.path(&format!("{ty}/{inode}")).exists()),
+            "{ns} still there after release all"
+        );
+    }
+    assert!(!pin.exists(), "the cni pin file is gone");
+    drop(holder);
+    drop(cg);
+}
