@@ -74,9 +74,25 @@ fn cgroups_lock() -> std::sync::MutexGuard<'static, ()> {
     CGROUPS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A 64-hex-digit ID unique to this test run.
+/// A 64-hex-digit ID unique to this test run, in its first 12 digits too
+/// (the directory name under containers/).
 fn unique_id() -> String {
-    format!("{:016x}{:048x}", std::process::id(), N.fetch_add(1, Ordering::SeqCst) + 0xabc)
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    format!("{n:04x}{:08x}{}", std::process::id(), "c".repeat(52))
+}
+
+/// Processes in cgroups, ended and then removed in reverse order of making
+/// (a parent cgroup is removed after its children), even on a failure.
+#[derive(Default)]
+struct InCgroups(Vec<(Proc, Cgroup, u64, String)>);
+
+impl Drop for InCgroups {
+    fn drop(&mut self) {
+        while let Some((mut p, cg, ..)) = self.0.pop() {
+            p.kill();
+            drop(cg);
+        }
+    }
 }
 
 /// Cgroup paths of every engine shape, with the line each must give.
@@ -103,14 +119,14 @@ fn processes_in_engine_cgroups_name_their_container() {
     let hs = hierarchies();
     assert!(!hs.is_empty(), "no cgroup hierarchy to test with");
     for (hname, root) in hs {
-        let mut made = Vec::new();
+        let mut made = InCgroups::default();
         for (rel, line) in shapes() {
             let cg = Cgroup::make(&root, &rel);
             let p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
             let net = wait_unshared(p.pid(), "net");
             cg.enter(p.pid());
             // (The process first: a cgroup is removed once it is empty.)
-            made.push((p, cg, net, line));
+            made.0.push((p, cg, net, line));
         }
         // The daemon's first pass is a full one: it reads every cgroup.
         let m = Nsfuse::start(&[]);
@@ -118,7 +134,7 @@ fn processes_in_engine_cgroups_name_their_container() {
         let json: serde_json::Value =
             serde_json::from_str(&run(&[nsfuse_bin().to_str().unwrap(), "scan", "--json", "--type", "net"]))
                 .unwrap();
-        for (p, _, net, line) in &made {
+        for (p, _, net, line) in &made.0 {
             let got = m.read(&format!("net/{net}/container"));
             assert_eq!(got, format!("{line}\n"), "{hname}: process {} in {line}", p.pid());
             let info: serde_json::Value =
@@ -134,15 +150,29 @@ fn processes_in_engine_cgroups_name_their_container() {
                 !Path::new(&m.path(&format!("orphans/net/{net}"))).exists(),
                 "a live namespace is no orphan"
             );
+            // containers/KIND-ID: its namespaces, its full ID, its processes.
+            let id_field = id.split(' ').next_back().unwrap();
+            let dir_id: String =
+                if id_field.len() == 64 { id_field[..12].to_owned() } else { id_field.to_owned() };
+            let dir = m.path(&format!("containers/{kind}-{dir_id}"));
+            assert_eq!(
+                std::fs::read_link(dir.join("net")).unwrap(),
+                PathBuf::from(format!("../../net/{net}"))
+            );
+            assert_eq!(
+                ino(dir.join("net/inode").parent().unwrap().join("ns")),
+                *net,
+                "{hname}: the link leads there"
+            );
+            assert_eq!(std::fs::read_to_string(dir.join("id")).unwrap(), format!("{id}\n"));
+            let procs = std::fs::read_to_string(dir.join("processes")).unwrap();
+            assert_eq!(procs, format!("{}\tsleep\n", p.pid()), "{hname}");
         }
         // The host's own namespaces have no owner line.
         let host_net = ino("/proc/self/ns/net");
         assert_eq!(m.read(&format!("net/{host_net}/container")), "");
         drop(m);
-        for (mut p, cg, ..) in made.into_iter().rev() {
-            p.kill();
-            drop(cg);
-        }
+        drop(made);
     }
 }
 
@@ -158,6 +188,8 @@ fn leftovers_are_orphans_with_their_owner_and_release_all_clears_them() {
     assert_eq!(m.read(&format!("net/{cni}/container")), format!("cni {uuid}\n"));
     let link = m.path(&format!("orphans/net/{cni}"));
     assert_eq!(std::fs::read_link(&link).unwrap(), PathBuf::from(format!("../../net/{cni}")));
+    let by_owner = m.path(&format!("containers/cni-{uuid}/net"));
+    assert_eq!(std::fs::read_link(&by_owner).unwrap(), PathBuf::from(format!("../../net/{cni}")));
     let age: u64 = m.read(&format!("net/{cni}/age")).trim().parse().unwrap();
     assert!(age < 60, "{age}");
     let listed = run(&["ls", m.path("orphans/net").to_str().unwrap()]);

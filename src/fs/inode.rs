@@ -141,6 +141,20 @@ pub enum Node {
     OrphansType(NsType),
     /// orphans/TYPE/INODE -> ../../TYPE/INODE.
     OrphanLink(NsType, Inode),
+    ContainersRoot,
+    /// containers/KIND-ID, by its number in the daemon's container table.
+    ContainerDir(u32),
+    /// containers/KIND-ID/TYPE -> ../../TYPE/INODE.
+    ContainerLink(u32, NsType),
+    /// containers/KIND-ID/{id,processes}.
+    ContainerFile(u32, ContainerFile),
+}
+
+/// A file in a container's directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContainerFile {
+    Id,
+    Processes,
 }
 
 const VALUE_BITS: u32 = 40;
@@ -182,6 +196,10 @@ impl Node {
             Node::OrphansRoot => pack(1, 6, 0),
             Node::OrphansType(t) => pack(13, t.index() as u64, 0),
             Node::OrphanLink(t, i) => pack(14, 0, ns_value(t, i)),
+            Node::ContainersRoot => pack(1, 7, 0),
+            Node::ContainerDir(n) => pack(15, 0, n as u64),
+            Node::ContainerLink(n, t) => pack(16, t.index() as u64, n as u64),
+            Node::ContainerFile(n, f) => pack(17, f as u64, n as u64),
         }
     }
 
@@ -201,6 +219,7 @@ impl Node {
                 4 => Node::ProcRoot,
                 5 => Node::TreeRoot,
                 6 => Node::OrphansRoot,
+                7 => Node::ContainersRoot,
                 _ => return None,
             },
             2 => Node::TypeDir(ty()?),
@@ -230,6 +249,16 @@ impl Node {
                 Node::OwnsLink(t, i)
             }
             13 => Node::OrphansType(ty()?),
+            15 => Node::ContainerDir(u32::try_from(value).ok()?),
+            16 => Node::ContainerLink(u32::try_from(value).ok()?, ty()?),
+            17 => Node::ContainerFile(
+                u32::try_from(value).ok()?,
+                match sub {
+                    0 => ContainerFile::Id,
+                    1 => ContainerFile::Processes,
+                    _ => return None,
+                },
+            ),
             14 => {
                 let (t, i) = ns_from(value)?;
                 Node::OrphanLink(t, i)
@@ -253,6 +282,10 @@ mod tests {
             Node::ProcRoot,
             Node::TreeRoot,
             Node::OrphansRoot,
+            Node::ContainersRoot,
+            Node::ContainerDir(3),
+            Node::ContainerFile(3, ContainerFile::Id),
+            Node::ContainerFile(3, ContainerFile::Processes),
             Node::ProcDir(4194304),
             Node::TreeUser(4026531837),
         ];
@@ -268,6 +301,7 @@ mod tests {
                 Node::OwnsLink(t, i),
                 Node::OrphansType(t),
                 Node::OrphanLink(t, i),
+                Node::ContainerLink(3, t),
             ]);
             nodes.extend(NsEntry::FIXED.iter().map(|e| Node::NsFile(t, i, *e)));
             nodes.extend(Detail::for_type(t).iter().map(|d| Node::NsFile(t, i, NsEntry::Detail(*d))));

@@ -752,6 +752,7 @@ fn lists_what_changes(dir: Node) -> bool {
             | Node::TreeRoot
             | Node::TreeUser(_)
             | Node::OrphansType(_)
+            | Node::ContainersRoot
     )
 }
 
@@ -761,7 +762,11 @@ fn might_appear(dir: Node, name: &str) -> bool {
     match dir {
         Node::TypeDir(_) | Node::ProcRoot | Node::OrphansType(_) => numeric,
         Node::NsFile(_, _, NsEntry::Children) => numeric,
-        Node::PinnedType(_) | Node::TreeRoot | Node::TreeUser(_) | Node::NsFile(_, _, NsEntry::Owns) => true,
+        Node::PinnedType(_)
+        | Node::TreeRoot
+        | Node::TreeUser(_)
+        | Node::NsFile(_, _, NsEntry::Owns)
+        | Node::ContainersRoot => true,
         _ => false,
     }
 }

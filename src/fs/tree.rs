@@ -3,10 +3,11 @@
 //! file says. Plain functions of a `Ctx`, tested without FUSE. File contents
 //! that read the kernel go through `content`; the caller caches them.
 
-use super::inode::{Node, NsEntry};
+use super::inode::{ContainerFile, Node, NsEntry};
 use crate::discovery::details::{self, Detail};
 use crate::model::{Holder, Inode, Namespace, NsType, Snapshot, LINK_NAMES, LINK_TYPES};
-use crate::owners::index::{is_orphan, Owners};
+use crate::owners::index::{dir_name, is_orphan, Owners};
+use crate::owners::{cgroup, Owner};
 use crate::render;
 use std::collections::{BTreeMap, HashSet};
 
@@ -114,6 +115,19 @@ impl Ctx<'_> {
         pid.is_none_or(|p| self.pid_visible(p))
     }
 
+    /// A container this caller may see: one with a namespace it sees.
+    fn container(&self, n: u32) -> Option<&(Owner, Vec<Inode>)> {
+        let c = self.owners.containers.get(&n)?;
+        c.1.iter()
+            .any(|i| self.snap.namespaces.get(i).is_some_and(|ns| self.ns(ns.ns_type, *i).is_some()))
+            .then_some(c)
+    }
+
+    /// The namespace of type `t` a container uses (the first, if several).
+    fn container_ns(&self, n: u32, t: NsType) -> Option<Inode> {
+        self.container(n)?.1.iter().copied().find(|i| self.ns(t, *i).is_some())
+    }
+
     /// The entries of a namespace directory, in listing order.
     fn ns_entries(&self, ns: &Namespace) -> Vec<NsEntry> {
         let ty = ns.ns_type;
@@ -153,7 +167,10 @@ impl Ctx<'_> {
             | Node::ProcRoot
             | Node::TreeRoot
             | Node::OrphansRoot
-            | Node::OrphansType(_) => true,
+            | Node::OrphansType(_)
+            | Node::ContainersRoot => true,
+            Node::ContainerDir(n) | Node::ContainerFile(n, _) => self.container(n).is_some(),
+            Node::ContainerLink(n, t) => self.container_ns(n, t).is_some(),
             Node::OrphanLink(t, i) => self.ns(t, i).is_some_and(is_orphan),
             Node::TopCtl => !self.read_only,
             Node::PinnedLink(..) => self.pinned_target(node).is_some(),
@@ -203,6 +220,7 @@ impl Ctx<'_> {
                     named(Node::ProcRoot),
                     named(Node::TreeRoot),
                     named(Node::OrphansRoot),
+                    named(Node::ContainersRoot),
                 ]);
                 v
             }
@@ -214,6 +232,26 @@ impl Ctx<'_> {
                 .collect(),
             Node::PinnedRoot => NsType::ALL.iter().map(|t| named(Node::PinnedType(*t))).collect(),
             Node::OrphansRoot => NsType::ALL.iter().map(|t| named(Node::OrphansType(*t))).collect(),
+            Node::ContainersRoot => self
+                .owners
+                .containers
+                .keys()
+                .filter(|n| self.container(**n).is_some())
+                .map(|n| named(Node::ContainerDir(*n)))
+                .collect(),
+            Node::ContainerDir(n) => {
+                let mut v = vec![
+                    named(Node::ContainerFile(n, ContainerFile::Id)),
+                    named(Node::ContainerFile(n, ContainerFile::Processes)),
+                ];
+                v.extend(
+                    NsType::ALL
+                        .iter()
+                        .filter(|t| self.container_ns(n, **t).is_some())
+                        .map(|t| named(Node::ContainerLink(n, *t))),
+                );
+                v
+            }
             Node::OrphansType(t) => self
                 .snap
                 .of_type(t)
@@ -298,11 +336,20 @@ impl Ctx<'_> {
                 "proc" => Node::ProcRoot,
                 "tree" => Node::TreeRoot,
                 "orphans" => Node::OrphansRoot,
+                "containers" => Node::ContainersRoot,
                 t => Node::TypeDir(t.parse().ok()?),
             },
             Node::TypeDir(t) => Node::NsDir(t, number(name)?),
             Node::PinnedRoot => Node::PinnedType(name.parse().ok()?),
             Node::OrphansRoot => Node::OrphansType(name.parse().ok()?),
+            Node::ContainersRoot => {
+                Node::ContainerDir(*self.owners.containers.iter().find(|(_, (o, _))| dir_name(o) == name)?.0)
+            }
+            Node::ContainerDir(n) => match name {
+                "id" => Node::ContainerFile(n, ContainerFile::Id),
+                "processes" => Node::ContainerFile(n, ContainerFile::Processes),
+                t => Node::ContainerLink(n, t.parse().ok()?),
+            },
             Node::OrphansType(t) => Node::OrphanLink(t, number(name)?),
             Node::PinnedType(t) => Node::PinnedLink(t, self.pins.id(t, name)?),
             Node::ProcRoot => Node::ProcDir(i32::try_from(number(name)?).ok()?),
@@ -377,6 +424,7 @@ impl Ctx<'_> {
             }
             Node::ChildLink(_, i) => format!("../../{i}"),
             Node::OrphanLink(t, i) => format!("../../{}", ns_path(t, i)),
+            Node::ContainerLink(n, t) => format!("../../{}", ns_path(t, self.container_ns(n, t)?)),
             Node::OwnsLink(t, i) => format!("../../../{}", ns_path(t, i)),
             _ => return None,
         })
@@ -401,6 +449,25 @@ impl Ctx<'_> {
     pub fn content(&self, node: Node) -> Option<Vec<u8>> {
         let text = match node {
             Node::Readme => format!("{README}\n{SERVED_BY} {}.\n", crate::sys::getpid()),
+            Node::ContainerFile(n, ContainerFile::Id) => {
+                let (o, _) = self.container(n)?;
+                match &o.name {
+                    Some(name) => format!("{} {}\n", render::escape(&o.id), render::escape(name)),
+                    None => format!("{}\n", render::escape(&o.id)),
+                }
+            }
+            Node::ContainerFile(n, ContainerFile::Processes) => {
+                let (o, _) = self.container(n)?;
+                let mut out = String::new();
+                for (pid, path) in &self.snap.cgroups {
+                    if self.pid_visible(*pid) && cgroup::owner(path).as_ref() == Some(o) {
+                        if let Some(c) = render::comm(*pid) {
+                            out.push_str(&format!("{pid}\t{}\n", render::escape(&c)));
+                        }
+                    }
+                }
+                out
+            }
             Node::NsFile(t, i, e) => {
                 let ns = self.ns(t, i)?;
                 match e {
@@ -475,6 +542,8 @@ pub fn kind(node: Node) -> Kind {
         | Node::TreeUser(_)
         | Node::OrphansRoot
         | Node::OrphansType(_)
+        | Node::ContainersRoot
+        | Node::ContainerDir(_)
         | Node::NsDir(..)
         | Node::NsFile(_, _, NsEntry::Children | NsEntry::Owns) => Kind::Dir,
         Node::PinnedLink(..)
@@ -483,7 +552,8 @@ pub fn kind(node: Node) -> Kind {
         | Node::NsFile(_, _, NsEntry::Owner | NsEntry::Parent | NsEntry::Ns)
         | Node::ChildLink(..)
         | Node::OwnsLink(..)
-        | Node::OrphanLink(..) => Kind::Symlink,
+        | Node::OrphanLink(..)
+        | Node::ContainerLink(..) => Kind::Symlink,
         _ => Kind::File,
     }
 }
@@ -498,6 +568,11 @@ pub fn name_of(ctx: &Ctx<'_>, node: Node) -> Option<String> {
         Node::ProcRoot => "proc".into(),
         Node::TreeRoot => "tree".into(),
         Node::OrphansRoot => "orphans".into(),
+        Node::ContainersRoot => "containers".into(),
+        Node::ContainerDir(n) => dir_name(&ctx.container(n)?.0),
+        Node::ContainerLink(_, t) => t.name().into(),
+        Node::ContainerFile(_, ContainerFile::Id) => "id".into(),
+        Node::ContainerFile(_, ContainerFile::Processes) => "processes".into(),
         Node::TypeDir(t) | Node::PinnedType(t) | Node::OrphansType(t) => t.name().into(),
         Node::PinnedLink(_, id) => ctx.pins.name(id)?.1.clone(),
         Node::ProcDir(p) => p.to_string(),
@@ -613,8 +688,21 @@ mod tests {
             assert_eq!(
                 names(c.list(Node::Root)),
                 [
-                    "README", "ctl", "cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts", "pinned",
-                    "proc", "tree", "orphans"
+                    "README",
+                    "ctl",
+                    "cgroup",
+                    "ipc",
+                    "mnt",
+                    "net",
+                    "pid",
+                    "time",
+                    "user",
+                    "uts",
+                    "pinned",
+                    "proc",
+                    "tree",
+                    "orphans",
+                    "containers"
                 ]
             );
             assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101", "201"]);

@@ -4,7 +4,7 @@
 
 use super::{cgroup, pin_names, Owner};
 use crate::model::{Inode, Namespace, PinDirs, Snapshot};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
 /// What the tree shows of owners and orphans, for one view.
@@ -16,6 +16,31 @@ pub struct Owners {
     pub was: HashMap<Inode, Vec<Owner>>,
     /// When each namespace with no task was first seen so.
     pub orphaned_since: HashMap<Inode, SystemTime>,
+    /// Every recognised owner now (`containers/`), by its number in the
+    /// daemon's grow-only table, with the namespaces it uses.
+    pub containers: BTreeMap<u32, (Owner, Vec<Inode>)>,
+}
+
+/// A container's directory name: `KIND-ID`, a 64-digit ID cut to 12 as
+/// Docker shows it (kubernetes: by its container ID, else its pod).
+pub fn dir_name(o: &Owner) -> String {
+    let id = o.name.as_deref().unwrap_or(&o.id);
+    let id = if id.len() == 64 { &id[..12] } else { id };
+    format!("{}-{}", o.kind.name(), id.replace('/', "_"))
+}
+
+/// Container directory names, numbered for inode numbers: only ever
+/// grows, so a container keeps its number for the life of the mount.
+#[derive(Clone, Debug, Default)]
+pub struct ContainerNames {
+    by_owner: HashMap<Owner, u32>,
+}
+
+impl ContainerNames {
+    pub fn number(&mut self, o: &Owner) -> u32 {
+        let next = self.by_owner.len() as u32;
+        *self.by_owner.entry(o.clone()).or_insert(next)
+    }
 }
 
 impl Owners {
@@ -65,6 +90,7 @@ pub fn current(snap: &Snapshot, dirs: &PinDirs) -> HashMap<Inode, Vec<Owner>> {
 pub struct History {
     seen: HashMap<Inode, (Option<u64>, BTreeSet<Owner>)>,
     orphaned_since: HashMap<Inode, SystemTime>,
+    names: ContainerNames,
 }
 
 impl History {
@@ -89,7 +115,17 @@ impl History {
         for ns in snap.namespaces.values().filter(|n| is_orphan(n)) {
             self.orphaned_since.entry(ns.inode).or_insert(now);
         }
-        Owners { current, was, orphaned_since: self.orphaned_since.clone() }
+        let mut containers: BTreeMap<u32, (Owner, Vec<Inode>)> = BTreeMap::new();
+        for (inode, owners) in &current {
+            for o in owners.iter().filter(|o| o.kind != super::Kind::Cgroup) {
+                let n = self.names.number(o);
+                containers.entry(n).or_insert_with(|| (o.clone(), Vec::new())).1.push(*inode);
+            }
+        }
+        for (_, inodes) in containers.values_mut() {
+            inodes.sort_unstable();
+        }
+        Owners { current, was, orphaned_since: self.orphaned_since.clone(), containers }
     }
 }
 
@@ -142,6 +178,10 @@ mod tests {
         let o = h.update(&s, &PinDirs::default(), t0);
         assert_eq!(o.lines(200), "docker 0123456789abcdef\nsystemd x.service\n");
         assert_eq!(o.orphaned_since.get(&300), Some(&t0));
+        let dirs: Vec<String> = o.containers.values().map(|(c, _)| dir_name(c)).collect();
+        assert_eq!(dirs.len(), 3);
+        assert!(dirs.contains(&"docker-0123456789abcdef".to_owned()) && dirs.contains(&"cni-abc".to_owned()));
+        let numbers: Vec<u32> = o.containers.keys().copied().collect();
         // The container's processes are gone; the namespace lives on, pinned.
         let mut later = s.clone();
         later.cgroups.clear();
@@ -150,6 +190,8 @@ mod tests {
         let t1 = t0 + std::time::Duration::from_secs(5);
         let o = h.update(&later, &PinDirs::default(), t1);
         assert_eq!(o.lines(200), "was docker 0123456789abcdef\nwas systemd x.service\n");
+        assert!(o.containers.keys().all(|k| numbers.contains(k)), "numbers are kept");
+        assert_eq!(o.containers.len(), 1, "only the cni pin's owner is left");
         assert_eq!(o.orphaned_since.get(&200), Some(&t1));
         assert_eq!(o.orphaned_since.get(&300), Some(&t0), "first seen processless, not last");
         // The same inode number, now another namespace: no history.
