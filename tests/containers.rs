@@ -255,3 +255,151 @@ fn leftovers_are_orphans_with_their_owner_and_release_all_clears_them() {
     drop(holder);
     drop(cg);
 }
+
+/// Debian's podman with runc, on a busybox image made here from
+/// busybox-static, with the settings this machine needs (no default
+/// ulimits, cgroupfs). Drop removes the container and the image.
+struct Podman {
+    conf: PathBuf,
+    image: String,
+    id: Option<String>,
+    /// podman's cgroupfs parents it made for this test (removed after).
+    parents: Vec<PathBuf>,
+    _dir: TempDir,
+}
+
+/// podman's `libpod_parent` cgroup in every hierarchy.
+fn libpod_parents() -> Vec<PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .map(|d| d.flatten().map(|e| e.path().join("libpod_parent")).collect())
+        .unwrap_or_default()
+}
+
+impl Podman {
+    fn new() -> Podman {
+        for tool in ["podman", "runc", "busybox"] {
+            assert!(
+                run_ok(&["sh", "-c", &format!("command -v {tool}")]),
+                "{tool} is missing: bash .ci/run installs it (apt-get install podman runc busybox-static)"
+            );
+        }
+        let dir = TempDir::new("podman");
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        let busybox = run(&["sh", "-c", "command -v busybox"]);
+        std::fs::copy(busybox.trim(), rootfs.join("bin/busybox")).unwrap();
+        for applet in ["sh", "sleep"] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        let tar = dir.join("image.tar");
+        run(&["tar", "-C", rootfs.to_str().unwrap(), "-cf", tar.to_str().unwrap(), "."]);
+        let conf = dir.join("containers.conf");
+        std::fs::write(&conf, "[containers]\ndefault_ulimits = []\n").unwrap();
+        let image = format!("localhost/nsfuse-test-{}:busybox", std::process::id());
+        let parents = libpod_parents().into_iter().filter(|p| !p.exists()).collect();
+        let mut p = Podman { conf, image: image.clone(), id: None, parents, _dir: dir };
+        p.podman(&["import", tar.to_str().unwrap(), &image]);
+        p
+    }
+
+    fn podman(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("podman")
+            .args(args)
+            .env("CONTAINERS_CONF", &self.conf)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run podman");
+        assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn run_sleeping(&mut self) -> String {
+        let id = self.podman(&[
+            "--runtime",
+            "runc",
+            "--cgroup-manager",
+            "cgroupfs",
+            "run",
+            "-d",
+            &self.image.clone(),
+            "sleep",
+            "1000",
+        ]);
+        self.id = Some(id.clone());
+        id
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            let _ = std::process::Command::new("podman")
+                .args(args)
+                .env("CONTAINERS_CONF", &self.conf)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        };
+        if let Some(id) = &self.id {
+            quiet(&["rm", "-f", id]);
+        }
+        quiet(&["rmi", "-f", &self.image]);
+        for dir in &self.parents {
+            let _ = std::fs::remove_dir(dir.join("conmon"));
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+#[test]
+fn a_real_podman_container_and_the_netns_it_leaks() {
+    let _one = cgroups_lock();
+    let mut engine = Podman::new();
+    // Watching from before the container starts: the daemon sees its
+    // processes, and remembers them once they are gone.
+    let m = Nsfuse::start(&["netns_dir=/run/netns"]);
+    let id = engine.run_sleeping();
+    let inspect = engine.podman(&[
+        "inspect",
+        "-f",
+        "{{.State.Pid}} {{.State.ConmonPid}} {{.NetworkSettings.SandboxKey}}",
+        &id,
+    ]);
+    let fields: Vec<&str> = inspect.split_whitespace().collect();
+    let (pid, conmon, pin) =
+        (fields[0].parse::<i32>().unwrap(), fields[1].parse::<i32>().unwrap(), fields[2]);
+    assert!(pin.starts_with("/run/netns/netns-"), "{inspect}");
+    let _pin_guard = MountGuard::new(pin);
+    let net = ino(format!("/proc/{pid}/ns/net"));
+    let line = format!("podman {id}");
+    assert!(
+        wait_for(5.0, || std::fs::read_to_string(m.path(&format!("net/{net}/container")))
+            .is_ok_and(|c| c.lines().any(|l| l == line))),
+        "{:?}",
+        std::fs::read_to_string(m.path(&format!("net/{net}/container")))
+    );
+    let dir = m.path(&format!("containers/podman-{}", &id[..12]));
+    assert_eq!(std::fs::read_link(dir.join("net")).unwrap(), PathBuf::from(format!("../../net/{net}")));
+    assert_eq!(std::fs::read_to_string(dir.join("id")).unwrap(), format!("{id}\n"));
+    assert!(std::fs::read_to_string(dir.join("processes")).unwrap().starts_with(&format!("{pid}\tsleep\n")));
+    assert!(!m.path(&format!("orphans/net/{net}")).exists(), "a running container's netns is no orphan");
+    // kill -9 the container and conmon: podman never cleans up, and the
+    // netns pin is leaked, as on hosts that lose their containers.
+    nsfuse::sys::kill(conmon, libc::SIGKILL).unwrap();
+    nsfuse::sys::kill(pid, libc::SIGKILL).unwrap();
+    assert!(
+        wait_for(10.0, || m.path(&format!("orphans/net/{net}")).exists()),
+        "the leaked netns is not listed under orphans/"
+    );
+    assert!(Path::new(pin).exists(), "the pin is leaked");
+    let name = Path::new(pin).file_name().unwrap().to_str().unwrap().to_owned();
+    let container = m.read(&format!("net/{net}/container"));
+    assert!(container.lines().any(|l| l == format!("was {line}")), "{container}");
+    assert!(container.lines().any(|l| l == format!("netns {name}")), "{container}");
+    let orphans = run(&[nsfuse_bin().to_str().unwrap(), "scan", "--orphans", "--type", "net"]);
+    assert!(orphans.lines().any(|l| l.starts_with(&format!("{net} net"))), "{orphans}");
+    std::fs::write(m.path(&format!("orphans/net/{net}/ctl")), "release all\n").unwrap();
+    assert!(wait_for(5.0, || !m.path(&format!("net/{net}")).exists()), "release all left it");
+    assert!(!Path::new(pin).exists(), "the leaked pin file is removed");
+}
