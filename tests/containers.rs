@@ -297,7 +297,7 @@ impl Podman {
         std::fs::write(&conf, "[containers]\ndefault_ulimits = []\n").unwrap();
         let image = format!("localhost/nsfuse-test-{}:busybox", std::process::id());
         let parents = libpod_parents().into_iter().filter(|p| !p.exists()).collect();
-        let mut p = Podman { conf, image: image.clone(), id: None, parents, _dir: dir };
+        let p = Podman { conf, image: image.clone(), id: None, parents, _dir: dir };
         p.podman(&["import", tar.to_str().unwrap(), &image]);
         p
     }
