@@ -298,18 +298,7 @@ fn proc_link_inodes() -> std::collections::BTreeSet<u64> {
         if e.file_name().to_str().is_none_or(|n| n.parse::<i32>().is_err()) {
             continue;
         }
-        for t in [
-            "cgroup",
-            "ipc",
-            "mnt",
-            "net",
-            "pid",
-            "time",
-            "user",
-            "uts",
-            "pid_for_children",
-            "time_for_children",
-        ] {
+        for t in nsfuse::model::LINK_NAMES {
             if let Ok(m) = std::fs::metadata(e.path().join("ns").join(t)) {
                 out.insert(std::os::unix::fs::MetadataExt::ino(&m));
             }

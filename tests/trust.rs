@@ -63,6 +63,26 @@ fn list_within(dir: &Path, limit: Duration) -> Option<Vec<String>> {
     rx.recv_timeout(limit).ok()?.ok()
 }
 
+/// With a trap set: `nsfuse scan` ends within 5 s and lists namespace
+/// (`ty`, `inode`), and a tree mounts and lists it within 5 s each.
+fn nothing_stalls(ty: &str, inode: u64) -> Nsfuse {
+    let (done, table, took) = scan_command(Duration::from_secs(10));
+    assert!(done, "nsfuse scan hung");
+    assert!(took < Duration::from_secs(5), "nsfuse scan took {took:?}");
+    assert!(table_lists(&table, ty, inode), "{ty} {inode} is not listed:\n{table}");
+    let started = Instant::now();
+    let m = Nsfuse::start(&[]);
+    assert!(started.elapsed() < Duration::from_secs(5), "mount took {:?}", started.elapsed());
+    let listing = list_within(&m.path(ty), Duration::from_secs(5)).expect("ls hung");
+    assert!(listing.contains(&inode.to_string()), "{listing:?}");
+    m
+}
+
+/// `CMD PATH` run as nobody.
+fn nobody(cmd: &str, path: &Path) -> std::process::Output {
+    Command::new(AS_NOBODY[0]).args(&AS_NOBODY[1..]).arg(cmd).arg(path).output().expect("run as nobody")
+}
+
 /// Unmount a tree and wait for its daemon to end; how long that took.
 fn unmount_and_time_exit(m: &Nsfuse) -> Duration {
     let pids = m.daemon_pids();
@@ -139,19 +159,8 @@ fn fifo_trap(dir: &TempDir) -> (Proc, u64) {
         d = d.display(),
         r = ready.display()
     );
-    let shell = Proc::cmd(&[
-        "setpriv",
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        "unshare",
-        "-Urm",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let args: Vec<&str> = AS_NOBODY.into_iter().chain(["unshare", "-Urm", "sh", "-c", &script]).collect();
+    let shell = Proc::cmd(&args);
     assert!(wait_for(10.0, || ready.exists()), "could not build the trap as nobody");
     let mountinfo = std::fs::read_to_string(format!("/proc/{}/mountinfo", shell.pid())).unwrap();
     let uts = mountinfo
@@ -167,16 +176,7 @@ fn a_fifo_where_a_pin_was_stalls_nothing() {
     let _one = serial();
     let dir = TempDir::new("fifo");
     let (shell, uts) = fifo_trap(&dir);
-    let (done, table, took) = scan_command(Duration::from_secs(10));
-    assert!(done, "nsfuse scan hung on the FIFO");
-    assert!(took < Duration::from_secs(5), "nsfuse scan took {took:?}");
-    assert!(table_lists(&table, "uts", uts), "the covered uts namespace is not listed:\n{table}");
-    // Mounting, listing and unmounting all answer promptly.
-    let started = Instant::now();
-    let m = Nsfuse::start(&[]);
-    assert!(started.elapsed() < Duration::from_secs(5), "mount took {:?}", started.elapsed());
-    let listing = list_within(&m.path("uts"), Duration::from_secs(5)).expect("ls hung");
-    assert!(listing.contains(&uts.to_string()), "{listing:?}");
+    let m = nothing_stalls("uts", uts);
     let pins = m.read(&format!("uts/{uts}/pins"));
     assert!(pins.ends_with(&format!("{}/d/x\n", dir.path().display())), "its pin is shown: {pins}");
     assert!(std::fs::symlink_metadata(m.path(&format!("uts/{uts}/ns"))).is_err(), "no ns link to the FIFO");
@@ -244,15 +244,7 @@ fn a_process_stuck_in_execve_on_a_stopped_fuse_server_stalls_nothing() {
     let mut in_netns = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
     let net = wait_unshared(in_netns.pid(), "net");
     let trap = StuckExecve::start();
-    let (done, table, took) = scan_command(Duration::from_secs(10));
-    assert!(done, "nsfuse scan hung on the stuck process");
-    assert!(took < Duration::from_secs(5), "nsfuse scan took {took:?}");
-    assert!(table_lists(&table, "net", net), "the rest is still found:\n{table}");
-    let started = Instant::now();
-    let m = Nsfuse::start(&[]);
-    assert!(started.elapsed() < Duration::from_secs(5), "mount took {:?}", started.elapsed());
-    let listing = list_within(&m.path("net"), Duration::from_secs(5)).expect("ls hung");
-    assert!(listing.contains(&net.to_string()), "{listing:?}");
+    let m = nothing_stalls("net", net);
     // Later refreshes skip the stuck process without waiting for it again.
     let started = Instant::now();
     for _ in 0..3 {
@@ -331,11 +323,7 @@ fn allow_other_contents_show_only_what_the_reader_may_see() {
         assert!(holders.contains(&want), "root sees {want}: {holders}");
     }
     let as_nobody = |file: &str| {
-        let out = Command::new("setpriv")
-            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "cat"])
-            .arg(m.path(&format!("net/{net}/{file}")))
-            .output()
-            .unwrap();
+        let out = nobody("cat", &m.path(&format!("net/{net}/{file}")));
         assert!(out.status.success(), "nobody cannot read {file}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -366,11 +354,7 @@ fn allow_other_contents_show_only_what_the_reader_may_see() {
     let pids = pids_in_lines(&holder_text);
     assert!(others.iter().all(|p| !pids.contains(p)), "{info}");
     // The ns link leads through a process nobody may see: not shown.
-    let link = Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "readlink"])
-        .arg(m.path(&format!("net/{net}/ns")))
-        .output()
-        .unwrap();
+    let link = nobody("readlink", &m.path(&format!("net/{net}/ns")));
     let target = String::from_utf8_lossy(&link.stdout);
     assert!(others.iter().all(|p| !target.contains(&format!("/proc/{p}/"))), "{target}");
     // The initial user namespace: its child lines name only what nobody
@@ -383,11 +367,7 @@ fn allow_other_contents_show_only_what_the_reader_may_see() {
         wait_for(5.0, || m.read(&root_holders).contains(&format!("child uts {hidden_uts}"))),
         "root sees it"
     );
-    let out = Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "cat"])
-        .arg(m.path(&format!("user/{init_user}/holders")))
-        .output()
-        .unwrap();
+    let out = nobody("cat", &m.path(&format!("user/{init_user}/holders")));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("child net {net}")), "nobody sees its own namespace as a child: {text}");
     assert!(!text.contains(&format!("child uts {hidden_uts}")), "{text}");

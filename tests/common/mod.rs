@@ -12,6 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// The command prefix that runs the rest as nobody (uid and gid 65534).
+pub const AS_NOBODY: [&str; 6] = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"];
+
 /// A child process, killed (by PID) and reaped on drop.
 pub struct Proc(pub Child);
 
@@ -35,18 +38,9 @@ impl Proc {
     /// `sleep` running as nobody (uid 65534) in a new namespace (`--net`,
     /// `--uts`, ...); returns once it runs as nobody.
     pub fn nobody_in_new(flag: &str) -> Proc {
-        let p = Proc::cmd(&[
-            "unshare",
-            flag,
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "sleep",
-            "1000",
-        ]);
+        let args: Vec<&str> =
+            ["unshare", flag].into_iter().chain(AS_NOBODY).chain(["sleep", "1000"]).collect();
+        let p = Proc::cmd(&args);
         let pid = p.pid();
         assert!(wait_for(5.0, || std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .is_ok_and(|c| c.trim() == "sleep")
