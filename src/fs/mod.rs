@@ -712,32 +712,41 @@ const MAX_LISTINGS_REMEMBERED: usize = 1 << 16;
 /// The longest a FUSE request waits for a fresh scan.
 const MAX_WAIT: Duration = Duration::from_secs(3);
 
-/// The least time between two rescans forced by lookups of missing names:
-/// anyone may ask for `net/123456` in a loop, and each would be a scan.
-const MISS_GAP: Duration = Duration::from_millis(200);
+/// How many rescans lookups of missing names may force in a burst, and
+/// per second after it: anyone may ask for `net/123456` in a loop, and
+/// each would be a scan.
+const MISS_BURST: f64 = 5.0;
+const MISS_RATE: f64 = 5.0;
 
-/// Rate limit of the rescans that missing names force: a lookup still gets
-/// a scan that started after it, but not sooner than `MISS_GAP` after the
-/// last one it forced, so a flood of misses costs at most a few scans a
-/// second (misses waiting at the same time share one).
-#[derive(Default)]
-struct MissGate(Mutex<Option<Instant>>);
+/// Rate limit of the rescans that missing names force (a token bucket): an
+/// occasional miss gets its fresh scan at once; a flood gets at most
+/// `MISS_RATE` a second, each still a scan that started after its lookup
+/// (misses waiting together share one).
+struct MissGate(Mutex<(f64, Instant)>);
+
+impl Default for MissGate {
+    fn default() -> Self {
+        MissGate(Mutex::new((MISS_BURST, Instant::now())))
+    }
+}
 
 impl MissGate {
-    /// Wait for the gate if need be; returns when the scan to wait for may
-    /// start at the earliest (never before `asked`).
+    /// Wait for a token if need be; returns `asked`: the scan to wait for
+    /// is any that started after the lookup (waiters share one).
     fn pass(&self, asked: Instant) -> Instant {
-        let at = {
-            let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            let at = last.map_or(asked, |l| (l + MISS_GAP).max(asked));
-            *last = Some(at);
-            at
+        let wait = {
+            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let (tokens, last) = *g;
+            let tokens = (tokens + now.saturating_duration_since(last).as_secs_f64() * MISS_RATE).min(MISS_BURST);
+            // Take a token, now or (going into debt) when it will have come.
+            *g = (tokens - 1.0, now);
+            Duration::from_secs_f64(((1.0 - tokens) / MISS_RATE).max(0.0))
         };
-        let now = Instant::now();
-        if at > now {
-            std::thread::sleep(at - now);
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
         }
-        at
+        asked
     }
 }
 
@@ -805,17 +814,26 @@ mod tests {
     #[test]
     fn forced_rescans_are_spaced_but_never_older_than_the_request() {
         let gate = MissGate::default();
-        let t0 = Instant::now();
-        let first = gate.pass(t0);
-        assert_eq!(first, t0, "the first miss is not delayed");
-        let second = gate.pass(Instant::now());
-        let third = gate.pass(Instant::now());
-        assert!(second >= first + MISS_GAP && third >= second + MISS_GAP);
-        assert!(Instant::now() >= third, "a pass returns once its scan may start");
+        // A burst passes at once, each scan no older than its request.
+        let started = Instant::now();
+        for _ in 0..MISS_BURST as usize {
+            let asked = Instant::now();
+            assert!(gate.pass(asked) >= asked);
+        }
+        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+        // Then a flood is held to the rate.
+        let flood = Instant::now();
+        for _ in 0..5 {
+            let asked = Instant::now();
+            assert!(gate.pass(asked) >= asked);
+        }
+        let took = flood.elapsed().as_secs_f64();
+        assert!(took >= 4.0 / MISS_RATE, "5 more misses in {took} s");
         // After a quiet spell, a miss is served at once again.
-        std::thread::sleep(MISS_GAP);
-        let asked = Instant::now();
-        assert_eq!(gate.pass(asked), asked);
+        std::thread::sleep(Duration::from_secs_f64(1.0 / MISS_RATE));
+        let quiet = Instant::now();
+        gate.pass(Instant::now());
+        assert!(quiet.elapsed() < Duration::from_millis(50));
     }
 
     #[test]
