@@ -218,6 +218,7 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
         refresh: Duration::from_millis(cfg.refresh_ms),
         dir_ttl: if cfg.allow_other { Duration::ZERO } else { DIR_TTL },
         scan: ScanOptions { dirs: dirs.clone(), skip_own_fds: true },
+        events_max: cfg.events_max,
     };
     let fs = match NsFs::new(fs_cfg, control) {
         Ok(fs) => Arc::new(fs),

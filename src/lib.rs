@@ -12,6 +12,7 @@ pub mod control;
 pub mod daemon;
 pub mod discovery;
 pub mod enter;
+pub mod events;
 pub mod fs;
 pub mod helper;
 pub mod model;

@@ -132,6 +132,7 @@ fn every_documented_option_is_accepted_and_others_refused() {
         "pin_dir=",
         "netns_dir=",
         "refresh_ms=",
+        "events_max=",
         "fsname=",
         "debug",
         "--foreground",
@@ -141,7 +142,7 @@ fn every_documented_option_is_accepted_and_others_refused() {
     }
     assert!(run(&[nsfuse_bin().to_str().unwrap(), "--version"]).starts_with("nsfuse "));
     assert!(run(&[nsfuse_bin().to_str().unwrap(), "-V"]).starts_with("nsfuse "));
-    for extra in ["allow_other", "ro", "refresh_ms=250", "fsname=nsfuse-x", "debug"] {
+    for extra in ["allow_other", "ro", "refresh_ms=250", "events_max=5", "fsname=nsfuse-x", "debug"] {
         let dir = TempDir::new("opt");
         let m = Nsfuse::start_in(dir, &[extra]);
         assert!(m.path("README").exists(), "{extra}");
@@ -152,7 +153,13 @@ fn every_documented_option_is_accepted_and_others_refused() {
     let dir = TempDir::new("badopt");
     let mnt = dir.join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    for bad in [vec!["-o", "allow_root"], vec!["-o", "refresh_ms=x"], vec!["--nonsense"], vec!["-z"]] {
+    for bad in [
+        vec!["-o", "allow_root"],
+        vec!["-o", "refresh_ms=x"],
+        vec!["-o", "events_max=0"],
+        vec!["--nonsense"],
+        vec!["-z"],
+    ] {
         let out = Command::new(nsfuse_bin()).arg(&mnt).args(&bad).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert!(!is_mounted(&mnt));

@@ -16,6 +16,8 @@ pub struct MountConfig {
     pub pin_dir: PathBuf,
     pub netns_dir: PathBuf,
     pub refresh_ms: u64,
+    /// How many lines `events` keeps.
+    pub events_max: usize,
     pub fsname: String,
     pub debug: bool,
 }
@@ -30,6 +32,7 @@ impl MountConfig {
             pin_dir: PathBuf::from("/run/nsfuse"),
             netns_dir: PathBuf::from("/run/netns"),
             refresh_ms: 1000,
+            events_max: 10_000,
             fsname: "nsfuse".into(),
             debug: false,
         }
@@ -72,7 +75,9 @@ Options (as -o NAME[=VALUE] or --NAME[=VALUE]):
   pin_dir=DIR          where pins live (default /run/nsfuse)
   netns_dir=DIR        where network namespace pins live, shared with
                        `ip netns` (default /run/netns)
-  refresh_ms=N         listings are at most N ms old (default 1000)
+  refresh_ms=N         background refresh cadence while in use, and how old a
+                       file may be (default 1000); listings are always fresh
+  events_max=N         lines the events log keeps (default 10000)
   fsname=NAME          the source name shown in mount tables (default nsfuse)
   debug                log every request (same as RUST_LOG=debug)
   -h, --help           this text
@@ -113,7 +118,8 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, UsageError> {
                     Some((n, v)) => (n.replace('-', "_"), Some(v.to_owned())),
                     None => (a[2..].replace('-', "_"), None),
                 };
-                let takes_value = matches!(name.as_str(), "pin_dir" | "netns_dir" | "refresh_ms" | "fsname");
+                let takes_value =
+                    matches!(name.as_str(), "pin_dir" | "netns_dir" | "refresh_ms" | "events_max" | "fsname");
                 let value = match (value, takes_value) {
                     (Some(v), _) => Some(v),
                     (None, true) => {
@@ -167,6 +173,13 @@ fn apply_option(cfg: &mut MountConfig, opt: &str) -> Result<(), UsageError> {
         "pin_dir" => cfg.pin_dir = absolute(name, need(value)?)?,
         "netns_dir" => cfg.netns_dir = absolute(name, need(value)?)?,
         "fsname" => cfg.fsname = need(value)?,
+        "events_max" => {
+            let v = need(value)?;
+            cfg.events_max =
+                v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    UsageError(format!("events_max: '{v}' is not a positive number of lines"))
+                })?;
+        }
         "refresh_ms" => {
             let v = need(value)?;
             cfg.refresh_ms = v
@@ -272,6 +285,8 @@ mod tests {
         assert!(err(&["/m", "--bogus"]).contains("bogus"));
         assert!(err(&["/m", "-x"]).contains("-x"));
         assert!(err(&["/m", "-o", "refresh_ms=soon"]).contains("soon"));
+        assert!(err(&["/m", "-o", "events_max=0"]).contains("events_max"));
+        assert_eq!(mount(&["/m", "-o", "events_max=3"]).events_max, 3);
         assert!(err(&["/m", "-o", "pin_dir=rel"]).contains("absolute"));
         assert!(err(&["/m", "-o", "pin_dir="]).contains("pin_dir"));
         assert!(err(&[]).contains("MOUNTPOINT"));

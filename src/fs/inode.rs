@@ -142,6 +142,8 @@ pub enum Node {
     /// orphans/TYPE/INODE -> ../../TYPE/INODE.
     OrphanLink(NsType, Inode),
     ContainersRoot,
+    /// The lifecycle log.
+    Events,
     /// containers/KIND-ID, by its number in the daemon's container table.
     ContainerDir(u32),
     /// containers/KIND-ID/TYPE -> ../../TYPE/INODE.
@@ -197,6 +199,7 @@ impl Node {
             Node::OrphansType(t) => pack(13, t.index() as u64, 0),
             Node::OrphanLink(t, i) => pack(14, 0, ns_value(t, i)),
             Node::ContainersRoot => pack(1, 7, 0),
+            Node::Events => pack(1, 8, 0),
             Node::ContainerDir(n) => pack(15, 0, n as u64),
             Node::ContainerLink(n, t) => pack(16, t.index() as u64, n as u64),
             Node::ContainerFile(n, f) => pack(17, f as u64, n as u64),
@@ -220,6 +223,7 @@ impl Node {
                 5 => Node::TreeRoot,
                 6 => Node::OrphansRoot,
                 7 => Node::ContainersRoot,
+                8 => Node::Events,
                 _ => return None,
             },
             2 => Node::TypeDir(ty()?),
@@ -283,6 +287,7 @@ mod tests {
             Node::TreeRoot,
             Node::OrphansRoot,
             Node::ContainersRoot,
+            Node::Events,
             Node::ContainerDir(3),
             Node::ContainerFile(3, ContainerFile::Id),
             Node::ContainerFile(3, ContainerFile::Processes),

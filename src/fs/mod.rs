@@ -9,6 +9,7 @@ pub mod tree;
 
 use crate::control::{Controller, Target};
 use crate::discovery::{self, ScanOptions, Tracker};
+use crate::events;
 use crate::model::{Inode, NsType, Snapshot};
 use crate::owners::index::{History, Owners};
 use inode::{Ino, Node, NsEntry};
@@ -91,6 +92,18 @@ pub struct FsConfig {
     /// `allow_other`: what a name means depends on who asks).
     pub dir_ttl: Duration,
     pub scan: ScanOptions,
+    /// How many lines `events` keeps.
+    pub events_max: usize,
+}
+
+/// What an open file reads.
+enum Handle {
+    /// Bytes fixed at open, shared with the view.
+    Bytes(Arc<[u8]>),
+    /// The live events log, read through `shift` (set when the reader's
+    /// place had been dropped: it goes on from the oldest line kept), with
+    /// what a non-root reader may see.
+    Events { shift: u64, visible: Option<Arc<Visibility>> },
 }
 
 /// A file's bytes as rendered once (None: the kernel would not tell).
@@ -132,7 +145,11 @@ pub struct NsFs {
     first_seen: Mutex<HashMap<Inode, SystemTime>>,
     /// Owners seen per namespace, and since when each has had no task.
     history: Mutex<History>,
-    files: Mutex<HashMap<u64, Arc<[u8]>>>,
+    files: Mutex<HashMap<u64, Handle>>,
+    /// The lifecycle log (`events`), and how many handles have it open
+    /// (while any does, the tree refreshes on its own).
+    events: Mutex<events::Log>,
+    events_open: AtomicU64,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
     /// Where to send the directory entries the kernel must forget when a
     /// new view replaces the old (the daemon's invalidator thread).
@@ -164,6 +181,8 @@ impl NsFs {
             first_seen: Mutex::new(HashMap::new()),
             history: Mutex::new(History::default()),
             files: Mutex::new(HashMap::new()),
+            events: Mutex::new(events::Log::new(cfg.events_max)),
+            events_open: AtomicU64::new(0),
             dirs: Mutex::new(HashMap::new()),
             listed: Mutex::new(HashMap::new()),
             forget_entries: OnceLock::new(),
@@ -242,6 +261,15 @@ impl NsFs {
             visible: Mutex::new(HashMap::new()),
         });
         let old = std::mem::replace(&mut *self.view.write().unwrap_or_else(|e| e.into_inner()), view.clone());
+        // Events: what changed since the view before (none for the first).
+        if old.snap.taken_at.is_some() {
+            let now = SystemTime::now();
+            let changes = crate::events::diff(&old.snap, &view.snap, &crate::render::comm);
+            let mut log = self.events.lock().unwrap_or_else(|e| e.into_inner());
+            for e in &changes {
+                log.push(now, e);
+            }
+        }
         if let Some(tx) = self.forget_entries.get() {
             let gone: Vec<(Ino, String)> = tree::gone_dirs(&old.snap, &view.snap)
                 .into_iter()
@@ -402,7 +430,7 @@ impl NsFs {
             };
             let used = self.last_use.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
             let stale = self.current().started.elapsed() >= half;
-            let in_use = used < IDLE_AFTER;
+            let in_use = used < IDLE_AFTER || self.events_open.load(Ordering::Relaxed) > 0;
             let mut tracker = self.lock_tracker();
             if asked || (stale && in_use) {
                 self.scan_with(&mut tracker);
@@ -467,6 +495,7 @@ impl NsFs {
         }
         let kind = tree::kind(node);
         let (size, perm) = match kind {
+            _ if node == Node::Events => (self.events.lock().unwrap_or_else(|e| e.into_inner()).end(), 0o444),
             Kind::Dir => (0, 0o555),
             Kind::Symlink => (ctx.link_target(node).ok_or(Errno::ENOENT)?.len() as u64, 0o777),
             Kind::File => {
@@ -553,23 +582,42 @@ impl NsFs {
             } else if is_ctl && caller.uid != 0 {
                 return Err(Errno::EACCES);
             }
-            let bytes = self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?;
+            let handle = if node == Node::Events {
+                self.events_open.fetch_add(1, Ordering::Relaxed);
+                Handle::Events { shift: 0, visible: self.visible(&v, caller) }
+            } else {
+                Handle::Bytes(self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?)
+            };
             let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-            self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, bytes);
+            self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, handle);
             Ok(fh)
         })
     }
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
-        let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        let bytes = files.get(&fh).ok_or(Errno::EBADF)?;
-        let start = (offset as usize).min(bytes.len());
-        let end = start.saturating_add(size as usize).min(bytes.len());
-        Ok(bytes[start..end].to_vec())
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        match files.get_mut(&fh).ok_or(Errno::EBADF)? {
+            Handle::Bytes(bytes) => {
+                let start = (offset as usize).min(bytes.len());
+                let end = start.saturating_add(size as usize).min(bytes.len());
+                Ok(bytes[start..end].to_vec())
+            }
+            Handle::Events { shift, visible } => {
+                let log = self.events.lock().unwrap_or_else(|e| e.into_inner());
+                if offset + *shift < log.first() {
+                    *shift = log.first() - offset;
+                }
+                let shown = |i: Inode| visible.as_ref().is_none_or(|v| v.namespaces.contains(&i));
+                Ok(log.read(offset + *shift, size as usize, &shown))
+            }
+        }
     }
 
     pub fn release(&self, fh: u64) {
-        self.files.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh);
+        if let Some(Handle::Events { .. }) = self.files.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh)
+        {
+            self.events_open.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// A write: only to a `ctl` file, as root, on a writable mount.
@@ -738,7 +786,8 @@ impl MissGate {
             let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
             let (tokens, last) = *g;
-            let tokens = (tokens + now.saturating_duration_since(last).as_secs_f64() * MISS_RATE).min(MISS_BURST);
+            let tokens =
+                (tokens + now.saturating_duration_since(last).as_secs_f64() * MISS_RATE).min(MISS_BURST);
             // Take a token, now or (going into debt) when it will have come.
             *g = (tokens - 1.0, now);
             Duration::from_secs_f64(((1.0 - tokens) / MISS_RATE).max(0.0))

@@ -168,7 +168,8 @@ impl Ctx<'_> {
             | Node::TreeRoot
             | Node::OrphansRoot
             | Node::OrphansType(_)
-            | Node::ContainersRoot => true,
+            | Node::ContainersRoot
+            | Node::Events => true,
             Node::ContainerDir(n) | Node::ContainerFile(n, _) => self.container(n).is_some(),
             Node::ContainerLink(n, t) => self.container_ns(n, t).is_some(),
             Node::OrphanLink(t, i) => self.ns(t, i).is_some_and(is_orphan),
@@ -221,6 +222,7 @@ impl Ctx<'_> {
                     named(Node::TreeRoot),
                     named(Node::OrphansRoot),
                     named(Node::ContainersRoot),
+                    named(Node::Events),
                 ]);
                 v
             }
@@ -337,6 +339,7 @@ impl Ctx<'_> {
                 "tree" => Node::TreeRoot,
                 "orphans" => Node::OrphansRoot,
                 "containers" => Node::ContainersRoot,
+                "events" => Node::Events,
                 t => Node::TypeDir(t.parse().ok()?),
             },
             Node::TypeDir(t) => Node::NsDir(t, number(name)?),
@@ -569,6 +572,7 @@ pub fn name_of(ctx: &Ctx<'_>, node: Node) -> Option<String> {
         Node::TreeRoot => "tree".into(),
         Node::OrphansRoot => "orphans".into(),
         Node::ContainersRoot => "containers".into(),
+        Node::Events => "events".into(),
         Node::ContainerDir(n) => dir_name(&ctx.container(n)?.0),
         Node::ContainerLink(_, t) => t.name().into(),
         Node::ContainerFile(_, ContainerFile::Id) => "id".into(),
@@ -702,7 +706,8 @@ mod tests {
                     "proc",
                     "tree",
                     "orphans",
-                    "containers"
+                    "containers",
+                    "events"
                 ]
             );
             assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101", "201"]);
