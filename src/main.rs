@@ -16,9 +16,14 @@ fn main() {
             println!("nsfuse {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        Ok(Command::Scan { json, ns_type, orphans }) => {
+        Ok(Command::Scan { json, ns_type, orphans, prometheus }) => {
             init_logging(false);
-            nsfuse::cli::scan::run(json, ns_type, orphans)
+            let format = match (json, prometheus) {
+                (_, true) => nsfuse::cli::scan::Format::Prometheus,
+                (true, false) => nsfuse::cli::scan::Format::Json,
+                (false, false) => nsfuse::cli::scan::Format::Table,
+            };
+            nsfuse::cli::scan::run(format, ns_type, orphans)
         }
         Ok(Command::Mount(cfg)) => {
             init_logging(cfg.debug);

@@ -436,6 +436,13 @@ pub fn has_listns() -> bool {
     !(r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
 }
 
+/// The size of a memory page.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a system constant.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).unwrap_or(4096)
+}
+
 /// getpid/gettid/geteuid: never fail.
 pub fn getpid() -> i32 {
     std::process::id() as i32

@@ -1,6 +1,6 @@
 //! Command-line parsing (pure): `nsfuse MOUNTPOINT [-f] [-o OPTS]`, the
 //! mount(8) helper form `nsfuse SOURCE MOUNTPOINT -o OPTS`, and
-//! `nsfuse scan [--json] [--orphans] [--type TYPE]`. Every option of SPEC section 1 is
+//! `nsfuse scan [--json|--prometheus] [--orphans] [--type TYPE]`. Every option of SPEC section 1 is
 //! accepted both as `-o name[=value]` and as `--name[=value]`.
 
 use crate::model::NsType;
@@ -43,7 +43,7 @@ impl MountConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Mount(MountConfig),
-    Scan { json: bool, ns_type: Option<NsType>, orphans: bool },
+    Scan { json: bool, ns_type: Option<NsType>, orphans: bool, prometheus: bool },
     Help,
     Version,
 }
@@ -63,9 +63,10 @@ pub const USAGE: &str = "\
 Usage:
   nsfuse MOUNTPOINT [-f] [-o OPT[,OPT...]]    mount the namespace tree
   nsfuse SOURCE MOUNTPOINT -o OPTS           the same, as mount(8) calls it
-  nsfuse scan [--json] [--orphans] [--type TYPE]
+  nsfuse scan [--json|--prometheus] [--orphans] [--type TYPE]
                                              print what discovery finds, once
-                                             (--orphans: only namespaces with no task)
+                                             (--orphans: only namespaces with no task;
+                                             --prometheus: metrics, text format 0.0.4)
 
 Options (as -o NAME[=VALUE] or --NAME[=VALUE]):
   -f, --foreground     stay in the foreground and log to stderr
@@ -203,12 +204,14 @@ fn absolute(name: &str, v: String) -> Result<PathBuf, UsageError> {
 fn parse_scan(args: &[&str]) -> Result<Command, UsageError> {
     let mut json = false;
     let mut orphans = false;
+    let mut prometheus = false;
     let mut ns_type = None;
     let mut i = 0;
     while i < args.len() {
         match args[i] {
             "--json" | "-J" => json = true,
             "--orphans" => orphans = true,
+            "--prometheus" => prometheus = true,
             "-h" | "--help" => return Ok(Command::Help),
             "--type" | "-t" => {
                 i += 1;
@@ -220,7 +223,7 @@ fn parse_scan(args: &[&str]) -> Result<Command, UsageError> {
         }
         i += 1;
     }
-    Ok(Command::Scan { json, ns_type, orphans })
+    Ok(Command::Scan { json, ns_type, orphans, prometheus })
 }
 
 fn parse_type(v: &str) -> Result<NsType, UsageError> {
@@ -296,17 +299,21 @@ mod tests {
 
     #[test]
     fn scan_forms() {
-        assert_eq!(parse(&["scan"]), Ok(Command::Scan { json: false, ns_type: None, orphans: false }));
+        assert_eq!(
+            parse(&["scan"]),
+            Ok(Command::Scan { json: false, ns_type: None, orphans: false, prometheus: false })
+        );
         assert_eq!(
             parse(&["scan", "--json", "--type", "net"]),
-            Ok(Command::Scan { json: true, ns_type: Some(NsType::Net), orphans: false })
+            Ok(Command::Scan { json: true, ns_type: Some(NsType::Net), orphans: false, prometheus: false })
         );
         assert_eq!(
             parse(&["scan", "--type=uts", "--orphans"]),
-            Ok(Command::Scan { json: false, ns_type: Some(NsType::Uts), orphans: true })
+            Ok(Command::Scan { json: false, ns_type: Some(NsType::Uts), orphans: true, prometheus: false })
         );
         assert!(parse(&["scan", "--type", "bogus"]).unwrap_err().0.contains("bogus"));
         assert!(parse(&["scan", "--what"]).is_err());
+        assert!(matches!(parse(&["scan", "--prometheus"]), Ok(Command::Scan { prometheus: true, .. })));
     }
 
     #[test]

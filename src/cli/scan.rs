@@ -11,8 +11,16 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 
+/// How `nsfuse scan` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Prometheus,
+}
+
 /// Run a scan and print it; returns the process exit code.
-pub fn run(json: bool, ns_type: Option<NsType>, orphans_only: bool) -> i32 {
+pub fn run(format: Format, ns_type: Option<NsType>, orphans_only: bool) -> i32 {
     let snap = match discovery::scan(&ScanOptions::default()) {
         Ok(s) => s,
         Err(e) => {
@@ -34,7 +42,14 @@ pub fn run(json: bool, ns_type: Option<NsType>, orphans_only: bool) -> i32 {
         .filter(|n| !orphans_only || is_orphan(n))
         .collect();
     let owners = current(&snap, &crate::model::PinDirs::default());
-    let out = if json { to_json(&snap, &selected, &owners) } else { to_table(&snap, &selected, &owners) };
+    let out = match format {
+        Format::Json => to_json(&snap, &selected, &owners),
+        Format::Table => to_table(&snap, &selected, &owners),
+        Format::Prometheus => {
+            let counters = crate::metrics::Counters { full_refreshes: 1, ..Default::default() };
+            crate::metrics::render(&snap, &crate::model::PinDirs::default(), &owners, &counters)
+        }
+    };
     log::debug!("scan: output of {} namespaces made in {:?}", selected.len(), started.elapsed());
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()) {

@@ -27,6 +27,8 @@ pub struct Tracker {
     /// How many stamp files (open /proc files) the memory may hold.
     stamp_budget: usize,
     last_read: Vec<Pid>,
+    /// Whether the last pass was a full one.
+    last_full_pass: bool,
 }
 
 impl Tracker {
@@ -47,6 +49,7 @@ impl Tracker {
             last_full: None,
             stamp_budget: files,
             last_read: Vec::new(),
+            last_full_pass: false,
         }
     }
 
@@ -91,9 +94,15 @@ impl Tracker {
         let spare = usize::try_from(sys::spare_files(FD_RESERVE).unwrap_or(0)).unwrap_or(usize::MAX);
         let budget = self.stamp_budget.min(held.saturating_add(spare));
         let out = pass::run(&self.opts, prev, Some(budget))?;
+        self.last_full_pass = full;
         self.memory = out.memory;
         self.last_read = out.read;
         Ok(out.snapshot)
+    }
+
+    /// Whether the last pass was a full one (else incremental).
+    pub fn last_pass_was_full(&self) -> bool {
+        self.last_full_pass
     }
 
     /// The processes the last pass read, in /proc order (the rest it

@@ -144,6 +144,8 @@ pub enum Node {
     ContainersRoot,
     /// The lifecycle log.
     Events,
+    /// Prometheus text.
+    Metrics,
     /// containers/KIND-ID, by its number in the daemon's container table.
     ContainerDir(u32),
     /// containers/KIND-ID/TYPE -> ../../TYPE/INODE.
@@ -200,6 +202,7 @@ impl Node {
             Node::OrphanLink(t, i) => pack(14, 0, ns_value(t, i)),
             Node::ContainersRoot => pack(1, 7, 0),
             Node::Events => pack(1, 8, 0),
+            Node::Metrics => pack(1, 9, 0),
             Node::ContainerDir(n) => pack(15, 0, n as u64),
             Node::ContainerLink(n, t) => pack(16, t.index() as u64, n as u64),
             Node::ContainerFile(n, f) => pack(17, f as u64, n as u64),
@@ -224,6 +227,7 @@ impl Node {
                 6 => Node::OrphansRoot,
                 7 => Node::ContainersRoot,
                 8 => Node::Events,
+                9 => Node::Metrics,
                 _ => return None,
             },
             2 => Node::TypeDir(ty()?),
@@ -288,6 +292,7 @@ mod tests {
             Node::OrphansRoot,
             Node::ContainersRoot,
             Node::Events,
+            Node::Metrics,
             Node::ContainerDir(3),
             Node::ContainerFile(3, ContainerFile::Id),
             Node::ContainerFile(3, ContainerFile::Processes),

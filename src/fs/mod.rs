@@ -10,6 +10,7 @@ pub mod tree;
 use crate::control::{Controller, Target};
 use crate::discovery::{self, ScanOptions, Tracker};
 use crate::events;
+use crate::metrics;
 use crate::model::{Inode, NsType, Snapshot};
 use crate::owners::index::{History, Owners};
 use inode::{Ino, Node, NsEntry};
@@ -150,6 +151,10 @@ pub struct NsFs {
     /// (while any does, the tree refreshes on its own).
     events: Mutex<events::Log>,
     events_open: AtomicU64,
+    /// What `metrics` counts, and when it was last read (for a minute
+    /// after, the tree refreshes on its own).
+    counters: Mutex<metrics::Counters>,
+    metrics_read: Mutex<Option<Instant>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
     /// Where to send the directory entries the kernel must forget when a
     /// new view replaces the old (the daemon's invalidator thread).
@@ -183,6 +188,13 @@ impl NsFs {
             files: Mutex::new(HashMap::new()),
             events: Mutex::new(events::Log::new(cfg.events_max)),
             events_open: AtomicU64::new(0),
+            // The first view is a full pass.
+            counters: Mutex::new(metrics::Counters {
+                full_refreshes: 1,
+                last_full_seconds: Some(snap.duration.as_secs_f64()),
+                ..Default::default()
+            }),
+            metrics_read: Mutex::new(None),
             dirs: Mutex::new(HashMap::new()),
             listed: Mutex::new(HashMap::new()),
             forget_entries: OnceLock::new(),
@@ -266,8 +278,10 @@ impl NsFs {
             let now = SystemTime::now();
             let changes = crate::events::diff(&old.snap, &view.snap, &crate::render::comm);
             let mut log = self.events.lock().unwrap_or_else(|e| e.into_inner());
+            let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
             for e in &changes {
                 log.push(now, e);
+                *counters.events.entry(e.kind.name()).or_default() += 1;
             }
         }
         if let Some(tx) = self.forget_entries.get() {
@@ -354,6 +368,17 @@ impl NsFs {
             if self.full_wanted.swap(false, Ordering::Relaxed) { tracker.full() } else { tracker.refresh() };
         match result {
             Ok(snap) => {
+                {
+                    let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+                    let secs = Some(snap.duration.as_secs_f64());
+                    if tracker.last_pass_was_full() {
+                        c.full_refreshes += 1;
+                        c.last_full_seconds = secs;
+                    } else {
+                        c.incremental_refreshes += 1;
+                        c.last_incremental_seconds = secs;
+                    }
+                }
                 log::debug!(
                     "refresh: {} namespaces, {} processes in {:?}",
                     snap.namespaces.len(),
@@ -430,7 +455,12 @@ impl NsFs {
             };
             let used = self.last_use.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
             let stale = self.current().started.elapsed() >= half;
-            let in_use = used < IDLE_AFTER || self.events_open.load(Ordering::Relaxed) > 0;
+            let scraped = self
+                .metrics_read
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|t| t.elapsed() < METRICS_KEEP_FRESH);
+            let in_use = used < IDLE_AFTER || self.events_open.load(Ordering::Relaxed) > 0 || scraped;
             let mut tracker = self.lock_tracker();
             if asked || (stale && in_use) {
                 self.scan_with(&mut tracker);
@@ -481,11 +511,20 @@ impl NsFs {
         if let Some(t) = Self::ctl_target(node) {
             return Some(self.control.status(t).into_bytes().into());
         }
+        if node == Node::Metrics {
+            *self.metrics_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
         let key = (node.ino(), uid);
         if let Some(hit) = v.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return hit.clone();
         }
-        let bytes: Option<Arc<[u8]>> = ctx.content(node).map(Into::into);
+        let bytes: Option<Arc<[u8]>> = if node == Node::Metrics {
+            let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            c.resident_bytes = metrics::resident_bytes();
+            Some(metrics::render(&v.snap, &self.cfg.scan.dirs, &v.owners.current, &c).into_bytes().into())
+        } else {
+            ctx.content(node).map(Into::into)
+        };
         v.cache.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(bytes).clone()
     }
 
@@ -747,6 +786,9 @@ impl View {
         }
     }
 }
+
+/// How long after a read of `metrics` the tree keeps refreshing on its own.
+const METRICS_KEEP_FRESH: Duration = Duration::from_secs(60);
 
 /// How long after the last request the tree counts as idle.
 const IDLE_AFTER: Duration = Duration::from_secs(5);

@@ -169,7 +169,8 @@ impl Ctx<'_> {
             | Node::OrphansRoot
             | Node::OrphansType(_)
             | Node::ContainersRoot
-            | Node::Events => true,
+            | Node::Events
+            | Node::Metrics => true,
             Node::ContainerDir(n) | Node::ContainerFile(n, _) => self.container(n).is_some(),
             Node::ContainerLink(n, t) => self.container_ns(n, t).is_some(),
             Node::OrphanLink(t, i) => self.ns(t, i).is_some_and(is_orphan),
@@ -223,6 +224,7 @@ impl Ctx<'_> {
                     named(Node::OrphansRoot),
                     named(Node::ContainersRoot),
                     named(Node::Events),
+                    named(Node::Metrics),
                 ]);
                 v
             }
@@ -340,6 +342,7 @@ impl Ctx<'_> {
                 "orphans" => Node::OrphansRoot,
                 "containers" => Node::ContainersRoot,
                 "events" => Node::Events,
+                "metrics" => Node::Metrics,
                 t => Node::TypeDir(t.parse().ok()?),
             },
             Node::TypeDir(t) => Node::NsDir(t, number(name)?),
@@ -573,6 +576,7 @@ pub fn name_of(ctx: &Ctx<'_>, node: Node) -> Option<String> {
         Node::OrphansRoot => "orphans".into(),
         Node::ContainersRoot => "containers".into(),
         Node::Events => "events".into(),
+        Node::Metrics => "metrics".into(),
         Node::ContainerDir(n) => dir_name(&ctx.container(n)?.0),
         Node::ContainerLink(_, t) => t.name().into(),
         Node::ContainerFile(_, ContainerFile::Id) => "id".into(),
@@ -707,7 +711,8 @@ mod tests {
                     "tree",
                     "orphans",
                     "containers",
-                    "events"
+                    "events",
+                    "metrics"
                 ]
             );
             assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101", "201"]);
