@@ -160,3 +160,58 @@ fn metrics_pass_promtool_and_count_what_the_tree_lists() {
     std::fs::write(m.path(&format!("net/{net}/ctl")), "release\n").unwrap();
     drop(q);
 }
+
+#[test]
+fn node_exporter_serves_the_textfile_the_unit_writes() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/nsfuse-textfile.service"))
+            .unwrap();
+    let timer =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/nsfuse-textfile.timer"))
+            .unwrap();
+    assert!(timer.contains("OnUnitActiveSec=") && timer.contains("WantedBy=timers.target"));
+    let start = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("ExecStart").to_owned();
+    let dir = TempDir::new("textfile");
+    // The unit's own command, with the test's binary and a private directory.
+    let cmd = start.replace("/usr/local/sbin/nsfuse", nsfuse_bin().to_str().unwrap());
+    let cmd = cmd.strip_prefix("/bin/sh -c '").and_then(|c| c.strip_suffix('\'')).expect("sh -c '...'");
+    let out = Command::new("sh").args(["-c", cmd]).env("TEXTFILE_DIR", dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written, ["nsfuse.prom"], "one file, no temporary left");
+    // node_exporter on a loopback port reads it.
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let exporter = Proc(
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--collector.textfile.directory={}", dir.path().display()))
+            .args(["--collector.disable-defaults", "--collector.textfile"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-node-exporter (bash .ci/run installs it)"),
+    );
+    let scrape = || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        use std::io::{Read, Write};
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        Some(body)
+    };
+    let mut body = String::new();
+    assert!(
+        wait_for(10.0, || {
+            body = scrape().unwrap_or_default();
+            body.lines().any(|l| l.starts_with("nsfuse_namespaces{type=\"net\"}"))
+        }),
+        "node_exporter does not serve nsfuse_namespaces:\n{body}"
+    );
+    assert!(body.lines().any(|l| l == "node_textfile_scrape_error 0"), "{body}");
+    drop(exporter);
+}
