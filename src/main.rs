@@ -17,7 +17,7 @@ fn main() {
             0
         }
         Ok(Command::Scan { json, ns_type, orphans, prometheus }) => {
-            init_logging(false);
+            nsfuse::logging::to_stderr(false);
             let format = match (json, prometheus) {
                 (_, true) => nsfuse::cli::scan::Format::Prometheus,
                 (true, false) => nsfuse::cli::scan::Format::Json,
@@ -26,7 +26,12 @@ fn main() {
             nsfuse::cli::scan::run(format, ns_type, orphans)
         }
         Ok(Command::Mount(cfg)) => {
-            init_logging(cfg.debug);
+            // In the background, to the system log (the journal reads it).
+            if cfg.foreground {
+                nsfuse::logging::to_stderr(cfg.debug);
+            } else {
+                nsfuse::logging::to_syslog(cfg.debug);
+            }
             nsfuse::daemon::run(cfg)
         }
         Err(e) => {
@@ -35,10 +40,4 @@ fn main() {
         }
     };
     std::process::exit(code);
-}
-
-/// `RUST_LOG` wins; otherwise info (debug with `-o debug`).
-fn init_logging(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).try_init();
 }

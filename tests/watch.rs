@@ -215,3 +215,32 @@ fn node_exporter_serves_the_textfile_the_unit_writes() {
     assert!(body.lines().any(|l| l == "node_textfile_scrape_error 0"), "{body}");
     drop(exporter);
 }
+
+#[test]
+fn a_background_daemon_logs_a_refused_command_to_the_system_log() {
+    let dir = TempDir::new("syslog");
+    // A receiver of our own where the daemon is told /dev/log is.
+    let socket = dir.join("log.sock");
+    let receiver = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    receiver.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+    let m = Nsfuse::start_in_env(dir, &[], &[("NSFUSE_SYSLOG_SOCKET", socket.to_str().unwrap())]);
+    let uts = ino("/proc/self/ns/uts");
+    let ctl = m.path(&format!("uts/{uts}/ctl"));
+    let refused = std::fs::write(&ctl, "pin ../escape-to-syslog\n");
+    assert_eq!(refused.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    let mut got = Vec::new();
+    let found = wait_for(5.0, || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = receiver.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        got.iter().any(|l| l.contains("escape-to-syslog"))
+    });
+    assert!(found, "no syslog line for the refused command: {got:?}");
+    let line = got.iter().find(|l| l.contains("escape-to-syslog")).unwrap();
+    // RFC 3164: <PRI>TIMESTAMP nsfuse[PID]: ..., facility daemon (3), a warning (4) or error (3).
+    assert!(line.starts_with("<2") && line.contains("nsfuse["), "{line}");
+    assert!(line.contains(&ctl.display().to_string()), "{line}");
+    // "mounted at" came first, at info.
+    assert!(got.iter().any(|l| l.starts_with("<30>") && l.contains("mounted at")), "{got:?}");
+}

@@ -241,6 +241,11 @@ impl Nsfuse {
     }
 
     pub fn start_in(dir: TempDir, opts: &[&str]) -> Nsfuse {
+        Self::start_in_env(dir, opts, &[])
+    }
+
+    /// The same, with extra environment variables for the daemon.
+    pub fn start_in_env(dir: TempDir, opts: &[&str], env: &[(&str, &str)]) -> Nsfuse {
         let mnt = dir.join("mnt");
         std::fs::create_dir_all(&mnt).unwrap();
         let pin_dir = dir.join("pins");
@@ -254,8 +259,13 @@ impl Nsfuse {
             all.push(format!("netns_dir={}", netns_dir.display()));
         }
         all.extend(opts.iter().map(|s| s.to_string()));
-        let out =
-            Command::new(nsfuse_bin()).arg(&mnt).arg("-o").arg(all.join(",")).output().expect("run nsfuse");
+        let out = Command::new(nsfuse_bin())
+            .arg(&mnt)
+            .arg("-o")
+            .arg(all.join(","))
+            .envs(env.iter().copied())
+            .output()
+            .expect("run nsfuse");
         assert!(out.status.success(), "nsfuse failed to mount: {}", String::from_utf8_lossy(&out.stderr));
         Nsfuse { dir, mnt, pin_dir, netns_dir }
     }
