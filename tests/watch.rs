@@ -244,3 +244,39 @@ fn a_background_daemon_logs_a_refused_command_to_the_system_log() {
     // "mounted at" came first, at info.
     assert!(got.iter().any(|l| l.starts_with("<30>") && l.contains("mounted at")), "{got:?}");
 }
+
+#[test]
+fn poll_on_events_wakes_when_new_lines_arrive() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let mut f = std::fs::File::open(m.path("events")).unwrap();
+    let mut seen = Vec::new();
+    std::io::Read::read_to_end(&mut f, &mut seen).unwrap();
+    let poll = |timeout_ms: i32| {
+        let mut p =
+            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&f), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, the count passed.
+        let n = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        (n, p.revents)
+    };
+    // Everything read: nothing new (a file system without poll would say
+    // readable at once).
+    let (n, _) = poll(300);
+    assert_eq!(n, 0, "readable with nothing new");
+    let mut p = Proc::cmd(&["unshare", "--uts", "sleep", "1000"]);
+    let uts = wait_unshared(p.pid(), "uts");
+    let started = std::time::Instant::now();
+    let (n2, revents) = poll(10_000);
+    assert_eq!(n2, 1, "poll did not wake for new events");
+    assert!(revents & libc::POLLIN != 0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    let mut more = String::new();
+    assert!(
+        wait_for(5.0, || {
+            let _ = std::io::Read::read_to_string(&mut f, &mut more);
+            more.contains(&format!(" new uts {uts} "))
+        }),
+        "{more}"
+    );
+    p.kill();
+}

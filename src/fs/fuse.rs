@@ -163,6 +163,30 @@ impl fuser::Filesystem for FuseAdapter {
         reply.ok();
     }
 
+    fn poll(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        ph: fuser::PollNotifier,
+        _events: fuser::PollEvents,
+        flags: fuser::PollFlags,
+        reply: fuser::ReplyPoll,
+    ) {
+        // Ask to be woken first, then look: an event logged in between
+        // still wakes the poller (a spare wake-up is harmless).
+        if flags.contains(fuser::PollFlags::FUSE_POLL_SCHEDULE_NOTIFY) {
+            self.0.wake_on_events(Box::new(move || {
+                let _ = ph.notify();
+            }));
+        }
+        match self.0.readable(fh.0) {
+            Ok(true) => reply.poll(fuser::PollEvents::POLLIN | fuser::PollEvents::POLLRDNORM),
+            Ok(false) => reply.poll(fuser::PollEvents::empty()),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
     fn flush(
         &self,
         _req: &Request,

@@ -104,8 +104,11 @@ enum Handle {
     /// The live events log, read through `shift` (set when the reader's
     /// place had been dropped: it goes on from the oldest line kept), with
     /// what a non-root reader may see.
-    Events { shift: u64, visible: Option<Arc<Visibility>> },
+    Events { shift: u64, read_to: u64, visible: Option<Arc<Visibility>> },
 }
+
+/// Called once when new events arrive (a poll(2) waiting on `events`).
+pub type Waker = Box<dyn FnOnce() + Send>;
 
 /// A file's bytes as rendered once (None: the kernel would not tell).
 type Rendered = Option<Arc<[u8]>>;
@@ -155,6 +158,8 @@ pub struct NsFs {
     /// after, the tree refreshes on its own).
     counters: Mutex<metrics::Counters>,
     metrics_read: Mutex<Option<Instant>>,
+    /// poll(2)s waiting for the next events.
+    wakers: Mutex<Vec<Waker>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
     /// Where to send the directory entries the kernel must forget when a
     /// new view replaces the old (the daemon's invalidator thread).
@@ -195,6 +200,7 @@ impl NsFs {
                 ..Default::default()
             }),
             metrics_read: Mutex::new(None),
+            wakers: Mutex::new(Vec::new()),
             dirs: Mutex::new(HashMap::new()),
             listed: Mutex::new(HashMap::new()),
             forget_entries: OnceLock::new(),
@@ -282,6 +288,13 @@ impl NsFs {
             for e in &changes {
                 log.push(now, e);
                 *counters.events.entry(e.kind.name()).or_default() += 1;
+            }
+            drop((log, counters));
+            if !changes.is_empty() {
+                let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+                for wake in wakers {
+                    wake();
+                }
             }
         }
         if let Some(tx) = self.forget_entries.get() {
@@ -623,7 +636,7 @@ impl NsFs {
             }
             let handle = if node == Node::Events {
                 self.events_open.fetch_add(1, Ordering::Relaxed);
-                Handle::Events { shift: 0, visible: self.visible(&v, caller) }
+                Handle::Events { shift: 0, read_to: 0, visible: self.visible(&v, caller) }
             } else {
                 Handle::Bytes(self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?)
             };
@@ -641,15 +654,37 @@ impl NsFs {
                 let end = start.saturating_add(size as usize).min(bytes.len());
                 Ok(bytes[start..end].to_vec())
             }
-            Handle::Events { shift, visible } => {
+            Handle::Events { shift, read_to, visible } => {
                 let log = self.events.lock().unwrap_or_else(|e| e.into_inner());
                 if offset + *shift < log.first() {
                     *shift = log.first() - offset;
                 }
                 let shown = |i: Inode| visible.as_ref().is_none_or(|v| v.namespaces.contains(&i));
-                Ok(log.read(offset + *shift, size as usize, &shown))
+                let bytes = log.read(offset + *shift, size as usize, &shown);
+                if bytes.len() < size as usize {
+                    // Read to the end: all there is, seen.
+                    *read_to = log.end();
+                }
+                Ok(bytes)
             }
         }
+    }
+
+    /// Whether a read of `fh` would give something new (poll(2)): for
+    /// `events`, lines logged since the handle last read to the end; any
+    /// other file always reads.
+    pub fn readable(&self, fh: u64) -> Result<bool> {
+        match self.files.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).ok_or(Errno::EBADF)? {
+            Handle::Bytes(_) => Ok(true),
+            Handle::Events { read_to, .. } => {
+                Ok(self.events.lock().unwrap_or_else(|e| e.into_inner()).end() > *read_to)
+            }
+        }
+    }
+
+    /// Call `wake` once, when the next events are logged.
+    pub fn wake_on_events(&self, wake: Waker) {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(wake);
     }
 
     pub fn release(&self, fh: u64) {
