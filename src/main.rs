@@ -27,7 +27,8 @@ fn main() {
         }
         Ok(Command::Mount(cfg)) => {
             // In the background, to the system log (the journal reads it).
-            if cfg.foreground {
+            // (Without root it says so in one line on stderr and stops.)
+            if cfg.foreground || nsfuse::sys::geteuid() != 0 {
                 nsfuse::logging::to_stderr(cfg.debug);
             } else {
                 nsfuse::logging::to_syslog(cfg.debug);
