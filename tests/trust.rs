@@ -295,6 +295,11 @@ fn newlines_and_tabs_in_names_cannot_forge_lines() {
     let holders = m.read(&format!("uts/{uts}/holders"));
     assert_eq!(holders.lines().filter(|l| l.starts_with("mount ")).count(), 1, "{holders}");
     assert!(holders.lines().all(|l| l.starts_with("task ") || l.starts_with("mount ")), "{holders}");
+    // nsfuse scan's table: one row, the command line escaped.
+    let table = run(&[nsfuse_bin().to_str().unwrap(), "scan", "--type", "uts"]);
+    let row = table.lines().find(|l| l.starts_with(&uts.to_string())).expect("a row");
+    assert!(row.contains("x\\0121\\011fake 1000"), "{row}");
+    assert!(!table.lines().any(|l| l.starts_with("1\tfake")), "{table}");
     // JSON carries the real bytes, escaped by JSON itself.
     let info: serde_json::Value = serde_json::from_str(&m.read(&format!("uts/{uts}/info.json"))).unwrap();
     assert_eq!(info["processes"][0]["comm"], "x\n1\tfake");

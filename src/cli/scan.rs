@@ -115,7 +115,7 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode
             .iter()
             .find(|p| p.mntns == snap.own_mntns)
             .or(ns.pins.first())
-            .map(|p| p.path.display().to_string());
+            .map(|p| render::escape_path(&p.path));
         let dash = || "-".to_owned();
         rows.push([
             ns.inode.to_string(),
@@ -175,10 +175,11 @@ fn process_user(pid: i32, users: &HashMap<u32, String>) -> Option<String> {
 fn cmdline(pid: i32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let s: String = String::from_utf8_lossy(&raw).trim_end_matches('\0').replace('\0', " ");
+    // One row per namespace: a newline in a command line cannot add one.
     if s.is_empty() {
-        render::comm(pid)
+        render::comm(pid).map(|c| render::escape(&c))
     } else {
-        Some(s)
+        Some(render::escape(&s))
     }
 }
 
