@@ -18,8 +18,11 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// How long one item may go without an answer before it is abandoned.
-pub const STALL: Duration = Duration::from_millis(1000);
+/// How long one item may go without an answer before it is abandoned: long
+/// enough that a slow but live process (thousands of fds, on a loaded
+/// machine) is not taken for a stuck one, short enough that a pass with a
+/// stuck process still ends about 2 s past its normal time.
+pub const STALL: Duration = Duration::from_millis(2000);
 
 /// Keys whose abandoned work has not come back yet, each with the worker
 /// that is still at it.
