@@ -144,11 +144,18 @@ pub fn open(path: &Path, inode: Inode) -> Option<OwnedFd> {
 /// What an open file descriptor of another process is, judged by the
 /// file's identity, never by how its link reads: `Some((type, inode))` if
 /// it is an nsfs file. `fd_dir` is that process's `/proc/PID/fd`.
-pub fn identify_fd(fd_dir: BorrowedFd<'_>, name: &CStr) -> Option<(NsType, Inode)> {
+pub fn identify_fd(fd_dir: BorrowedFd<'_>, name: &CStr, link: &[u8]) -> Option<(NsType, Inode)> {
     // statx with AT_STATX_DONT_SYNC touches no filesystem's server.
-    let (dev, _) = sys::statx_dev_ino(fd_dir, name).ok()?;
+    let (dev, ino) = sys::statx_dev_ino(fd_dir, name).ok()?;
     if Some(dev) != nsfs_dev() {
         return None;
+    }
+    // Opened through /proc/PID/ns: the link names the type, and the file
+    // is checked to be that nsfs inode, so nothing is opened (an open would
+    // keep the namespace alive a moment longer, and every other nsfuse
+    // would see that descriptor in turn).
+    if let Some((ty, inode)) = super::parse::ns_link(link).filter(|(_, i)| *i == ino) {
+        return Some((ty, inode));
     }
     let fd = sys::openat(Some(fd_dir), name, libc::O_PATH).ok()?;
     let fd = verified(fd, None).ok()?;

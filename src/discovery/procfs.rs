@@ -313,7 +313,7 @@ impl Walker {
             } else if parse::may_be_nsfs_link(target) {
                 // Judged by the file itself: a namespace file opened by a
                 // path reads as that path (or `/` once detached).
-                if let Some((ty, inode)) = nsfile::identify_fd(dir.as_fd(), name) {
+                if let Some((ty, inode)) = nsfile::identify_fd(dir.as_fd(), name, target) {
                     out.ns_fds.push((fd, ty, inode));
                 }
             }
