@@ -51,8 +51,14 @@ pub fn escape_path(p: &Path) -> String {
 /// `PID<TAB>COMM` per member process, sorted by PID; processes that exited
 /// since the scan are left out. `visible` filters PIDs (allow_other).
 pub fn processes(ns: &Namespace, visible: &dyn Fn(Pid) -> bool) -> String {
+    process_lines(ns.processes.iter().copied().filter(|p| visible(*p)))
+}
+
+/// `PID<TAB>COMM` per PID given (a namespace's members, a container's),
+/// the name escaped; processes gone since are left out.
+pub fn process_lines(pids: impl IntoIterator<Item = Pid>) -> String {
     let mut out = String::new();
-    for &pid in ns.processes.iter().filter(|p| visible(**p)) {
+    for pid in pids {
         if let Some(c) = comm(pid) {
             out.push_str(&format!("{pid}\t{}\n", escape(&c)));
         }

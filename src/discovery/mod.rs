@@ -58,7 +58,7 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot> {
 /// process stuck in execve (`crate::bounded`). For callers outside a pass
 /// (control, type-specific files), which have no bound of their own.
 pub fn open_checked(path: &Path, inode: Inode) -> Option<OwnedFd> {
-    let key = match path.strip_prefix("/proc").ok().and_then(|p| p.iter().next()?.to_str()?.parse().ok()) {
+    let key = match parse::proc_pid(path) {
         Some(pid) => procfs::stuck_key(pid),
         None => format!("path {}", crate::render::escape(&path.to_string_lossy())),
     };

@@ -56,6 +56,11 @@ pub fn decimal(digits: &[u8]) -> Option<u64> {
     }
 }
 
+/// The process a `/proc/PID/...` path goes through, if it is one.
+pub fn proc_pid(path: &std::path::Path) -> Option<i32> {
+    pid_name(path.strip_prefix("/proc").ok()?.iter().next()?.as_encoded_bytes())
+}
+
 /// A decimal PID from a /proc directory entry name.
 pub fn pid_name(name: &[u8]) -> Option<i32> {
     if name.len() > 10 {
@@ -219,6 +224,16 @@ mod tests {
         assert_eq!(pid_name(b"99999999999"), None);
         assert_eq!(pid_name(b"2147483648"), None);
         assert_eq!(pid_name(b"-1"), None);
+    }
+
+    #[test]
+    fn pids_of_proc_paths() {
+        use std::path::Path;
+        assert_eq!(proc_pid(Path::new("/proc/12/ns/net")), Some(12));
+        assert_eq!(proc_pid(Path::new("/proc/12/root/run/netns/x")), Some(12));
+        assert_eq!(proc_pid(Path::new("/proc/self/ns/net")), None);
+        assert_eq!(proc_pid(Path::new("/run/netns/x")), None);
+        assert_eq!(proc_pid(Path::new("/processes/12")), None);
     }
 
     #[test]

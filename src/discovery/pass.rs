@@ -79,10 +79,7 @@ fn open_first(paths: &PathsToOpen, inode: Inode) -> Option<OwnedFd> {
 /// How work that opens `paths` is named if it gets stuck: by the process
 /// the first path goes through, else by the namespace.
 fn stuck_key_of(paths: &PathsToOpen, what: &str, inode: Inode) -> String {
-    let pid = paths[0]
-        .as_ref()
-        .and_then(|p| p.strip_prefix("/proc").ok()?.iter().next()?.to_str()?.parse::<Pid>().ok());
-    match pid {
+    match paths[0].as_deref().and_then(parse::proc_pid) {
         Some(pid) => procfs::stuck_key(pid),
         None => format!("{what} {inode}"),
     }

@@ -230,7 +230,7 @@ impl Walker {
             String::from_utf8_lossy(&all).into_owned()
         };
         let path = crate::owners::cgroup::path_of(&text)?;
-        (!matches!(path, "/" | "/init.scope")).then(|| Arc::from(path))
+        (!crate::owners::cgroup::is_host(path)).then(|| Arc::from(path))
     }
 
     fn links(&mut self, ns_dir: &CStr) -> Option<ProcessLinks> {

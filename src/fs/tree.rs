@@ -110,9 +110,7 @@ impl Ctx<'_> {
     /// Whether the `ns` link may be shown: a path through /proc only if
     /// that process is visible.
     fn path_visible(&self, path: &std::path::Path) -> bool {
-        let pid =
-            path.strip_prefix("/proc").ok().and_then(|p| p.iter().next()?.to_str()?.parse::<i32>().ok());
-        pid.is_none_or(|p| self.pid_visible(p))
+        crate::discovery::parse::proc_pid(path).is_none_or(|p| self.pid_visible(p))
     }
 
     /// A container this caller may see: one with a namespace it sees.
@@ -464,15 +462,9 @@ impl Ctx<'_> {
             }
             Node::ContainerFile(n, ContainerFile::Processes) => {
                 let (o, _) = self.container(n)?;
-                let mut out = String::new();
-                for (pid, path) in &self.snap.cgroups {
-                    if self.pid_visible(*pid) && cgroup::owner(path).as_ref() == Some(o) {
-                        if let Some(c) = render::comm(*pid) {
-                            out.push_str(&format!("{pid}\t{}\n", render::escape(&c)));
-                        }
-                    }
-                }
-                out
+                let members =
+                    self.snap.cgroups.iter().filter(|(_, path)| cgroup::owner(path).as_ref() == Some(o));
+                render::process_lines(members.map(|(pid, _)| *pid).filter(|p| self.pid_visible(*p)))
             }
             Node::NsFile(t, i, e) => {
                 let ns = self.ns(t, i)?;

@@ -13,7 +13,7 @@ pub fn path_of(text: &str) -> Option<&str> {
 }
 
 /// Whether a cgroup path is the host's own (no owner line for it).
-fn is_host(path: &str) -> bool {
+pub fn is_host(path: &str) -> bool {
     matches!(path, "" | "/" | "/init.scope")
 }
 
