@@ -15,6 +15,7 @@ pub mod enter;
 pub mod events;
 pub mod fs;
 pub mod helper;
+pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod model;

@@ -473,27 +473,6 @@ pub fn uname() -> io::Result<(String, String)> {
     Ok((field(&u.nodename), field(&u.domainname)))
 }
 
-/// Interface names of the calling thread's network namespace, in ifindex order.
-pub fn interface_names() -> io::Result<Vec<String>> {
-    // SAFETY: if_nameindex returns a heap array terminated by a zero entry, or null.
-    let head = unsafe { libc::if_nameindex() };
-    if head.is_null() {
-        return Err(io::Error::last_os_error());
-    }
-    let mut out = Vec::new();
-    let mut p = head;
-    // SAFETY: we walk the array until the terminating zero entry, then free it once.
-    unsafe {
-        while (*p).if_index != 0 && !(*p).if_name.is_null() {
-            out.push(((*p).if_index, CStr::from_ptr((*p).if_name).to_string_lossy().into_owned()));
-            p = p.add(1);
-        }
-        libc::if_freenameindex(head);
-    }
-    out.sort();
-    Ok(out.into_iter().map(|(_, n)| n).collect())
-}
-
 /// kill(2).
 pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
     // SAFETY: kill takes only integers.
@@ -502,23 +481,51 @@ pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
 
 /// Send one request on a fresh NETLINK_ROUTE socket and return the first reply.
 pub fn netlink_route_request(msg: &[u8]) -> io::Result<Vec<u8>> {
+    let mut reply = Vec::new();
+    netlink_route_exchange(msg, |datagram| {
+        reply = datagram.to_vec();
+        false
+    })?;
+    Ok(reply)
+}
+
+/// Send one request on a fresh NETLINK_ROUTE socket (of the calling
+/// thread's network namespace) and hand each reply datagram to `more`
+/// until it returns false (a dump's NLMSG_DONE). A silent kernel ends the
+/// exchange after a second (SO_RCVTIMEO) rather than hanging the caller.
+pub fn netlink_route_exchange(msg: &[u8], mut more: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
     // SAFETY: plain socket(2) call; the result is checked and owned.
     let sock = owned(unsafe {
         libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
+    })?;
+    let timeout = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    // SAFETY: timeout is a valid timeval of the size given.
+    cvt(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
     })?;
     // SAFETY: msg is a valid buffer of msg.len() bytes.
     let sent = unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
     if sent < 0 {
         return Err(io::Error::last_os_error());
     }
-    let mut buf = vec![0u8; 8192];
-    // SAFETY: buf is writable for buf.len() bytes.
-    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
+    // A dump datagram is at most a page or two; 32 KiB is what iproute2 uses.
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        // SAFETY: buf is writable for buf.len() bytes.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 || !more(&buf[..n as usize]) {
+            return Ok(());
+        }
     }
-    buf.truncate(n as usize);
-    Ok(buf)
 }
 
 /// fork(2). Only while the process is single-threaded (the daemon before it

@@ -11,13 +11,6 @@ use std::time::Duration;
 
 const TYPES: [&str; 8] = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
 
-/// Write `cmd` to a ctl file in one write(2); the errno if it failed.
-fn ctl(path: &Path, cmd: &str) -> Result<(), i32> {
-    let mut f =
-        std::fs::OpenOptions::new().write(true).open(path).map_err(|e| e.raw_os_error().unwrap_or(-1))?;
-    f.write_all(cmd.as_bytes()).map_err(|e| e.raw_os_error().unwrap_or(-1))
-}
-
 /// nsfs mounts in our mount namespace: (mount point, inode of the namespace).
 fn nsfs_mounts() -> Vec<(PathBuf, u64)> {
     // findmnt exits 1 when nothing matches: that is an empty list.
@@ -138,7 +131,8 @@ fn pin_kill_enter_release_for_every_type() {
     for t in TYPES {
         let (mut p, inode) = member_of_new(t);
         let pin = pin_path(&m, t, &inode.to_string());
-        ctl(&m.path(&format!("{t}/{inode}/ctl")), "pin\n").unwrap_or_else(|e| panic!("pin {t}: errno {e}"));
+        write_ctl(&m.path(&format!("{t}/{inode}/ctl")), "pin\n")
+            .unwrap_or_else(|e| panic!("pin {t}: errno {e}"));
         assert!(nsfs_mounts().contains(&(pin.clone(), inode)), "{t}: no bind mount at {}", pin.display());
         assert_eq!(ino(&pin), inode, "{t}: stat -L of the pin");
         assert!(m.read(&format!("{t}/{inode}/pins")).contains(&pin.display().to_string()), "{t}: pins file");
@@ -164,7 +158,7 @@ fn pin_kill_enter_release_for_every_type() {
         if t != "pid" {
             assert_eq!(entered(t, &pin), format!("{t}:[{inode}]"), "{t}: nsenter through the pin");
         }
-        ctl(&m.path(&format!("{t}/{inode}/ctl")), "release\n")
+        write_ctl(&m.path(&format!("{t}/{inode}/ctl")), "release\n")
             .unwrap_or_else(|e| panic!("release {t}: errno {e}"));
         assert!(!pin.exists(), "{t}: pin file left");
         assert!(!nsfs_mounts().iter().any(|(p, _)| *p == pin), "{t}: mount left");
@@ -185,7 +179,8 @@ fn new_namespaces_of_every_type_are_usable() {
     let me = std::process::id();
     for t in TYPES {
         let name = format!("new-{t}-{me}");
-        ctl(&m.path("ctl"), &format!("new {t} {name}\n")).unwrap_or_else(|e| panic!("new {t}: errno {e}"));
+        write_ctl(&m.path("ctl"), format!("new {t} {name}\n"))
+            .unwrap_or_else(|e| panic!("new {t}: errno {e}"));
         let pin = pin_path(&m, t, &name);
         let inode = ino(&pin);
         assert!(m.path(&format!("{t}/{inode}")).is_dir(), "new {t} not in the tree");
@@ -223,7 +218,7 @@ fn new_namespaces_of_every_type_are_usable() {
             }
             _ => assert_eq!(entered(t, &pin), format!("{t}:[{inode}]"), "{t}"),
         }
-        ctl(&m.path(&format!("{t}/{inode}/ctl")), &format!("release {name}\n")).unwrap();
+        write_ctl(&m.path(&format!("{t}/{inode}/ctl")), format!("release {name}\n")).unwrap();
         assert!(!pin.exists());
         if t == "pid" {
             assert!(
@@ -246,7 +241,7 @@ fn ip_netns_interop_both_ways() {
     let (mut p, inode) = member_of_new("net");
     let name = format!("nsfuse-test-{me}");
     let _g = MountGuard::new(format!("/run/netns/{name}"));
-    ctl(&m.path(&format!("net/{inode}/ctl")), &format!("pin {name}\n")).unwrap();
+    write_ctl(&m.path(&format!("net/{inode}/ctl")), format!("pin {name}\n")).unwrap();
     p.kill();
     assert!(run(&["ip", "netns", "list"])
         .lines()
@@ -254,7 +249,7 @@ fn ip_netns_interop_both_ways() {
     let inside = run(&["ip", "netns", "exec", &name, "readlink", "/proc/self/ns/net"]);
     assert_eq!(inside.trim(), format!("net:[{inode}]"));
     run(&["ip", "netns", "exec", &name, "ip", "link"]);
-    ctl(&m.path(&format!("net/{inode}/ctl")), &format!("release {name}\n")).unwrap();
+    write_ctl(&m.path(&format!("net/{inode}/ctl")), format!("release {name}\n")).unwrap();
     assert!(!run(&["ip", "netns", "list"]).contains(&name));
 
     // Made by ip netns, released through nsfuse as ip netns delete would.
@@ -267,7 +262,7 @@ fn ip_netns_interop_both_ways() {
         std::fs::read_link(m.path(&format!("pinned/net/{other}"))).unwrap(),
         PathBuf::from(format!("../../net/{inode}"))
     );
-    ctl(&m.path(&format!("net/{inode}/ctl")), &format!("release {other}\n")).unwrap();
+    write_ctl(&m.path(&format!("net/{inode}/ctl")), format!("release {other}\n")).unwrap();
     assert!(!Path::new(&format!("/run/netns/{other}")).exists());
     assert!(!run(&["ip", "netns", "list"]).contains(&other));
 }
@@ -277,7 +272,7 @@ fn release_all_reaches_into_a_pinned_mount_namespace() {
     let m = Nsfuse::start(&["refresh_ms=100"]);
     let me = std::process::id();
     let name = format!("outer-{me}");
-    ctl(&m.path("ctl"), &format!("new mnt {name}\n")).unwrap();
+    write_ctl(&m.path("ctl"), format!("new mnt {name}\n")).unwrap();
     let mnt_pin = pin_path(&m, "mnt", &name);
     let mntns = ino(&mnt_pin);
     // Inside it only: a tmpfs holding a pin of a new network namespace.
@@ -309,9 +304,9 @@ fn release_all_reaches_into_a_pinned_mount_namespace() {
     );
     assert!(m.read(&format!("net/{net}/pins")).contains(&format!("{mntns} {d}/net")));
     assert!(m.path(&format!("mnt/{mntns}")).is_dir());
-    ctl(&m.path(&format!("net/{net}/ctl")), "release all\n").unwrap();
+    write_ctl(&m.path(&format!("net/{net}/ctl")), "release all\n").unwrap();
     assert!(wait_for(1.0, || !m.path(&format!("net/{net}")).exists()), "inner pin survived release all");
-    ctl(&m.path(&format!("mnt/{mntns}/ctl")), &format!("release {name}\n")).unwrap();
+    write_ctl(&m.path(&format!("mnt/{mntns}/ctl")), format!("release {name}\n")).unwrap();
     assert_eq!(pin_state(&m).1, vec![]);
 }
 
@@ -321,7 +316,7 @@ fn every_error_has_its_errno_and_changes_nothing() {
     let (mut p, net) = member_of_new("net");
     let (mut q, other) = member_of_new("net");
     let c = m.path(&format!("net/{net}/ctl"));
-    ctl(&m.path(&format!("net/{other}/ctl")), "pin taken\n").unwrap();
+    write_ctl(&m.path(&format!("net/{other}/ctl")), "pin taken\n").unwrap();
     let before = pin_state(&m);
     let own_mnt = ino("/proc/self/ns/mnt");
     let cases: Vec<(PathBuf, String, i32)> = vec![
@@ -346,7 +341,7 @@ fn every_error_has_its_errno_and_changes_nothing() {
         (m.path(&format!("mnt/{own_mnt}/ctl")), "pin\n".into(), libc::EINVAL),
     ];
     for (path, cmd, want) in &cases {
-        assert_eq!(ctl(path, cmd), Err(*want), "{cmd:?} on {}", path.display());
+        assert_eq!(write_ctl(path, cmd), Err(*want), "{cmd:?} on {}", path.display());
         assert_eq!(pin_state(&m), before, "{cmd:?} changed something");
         assert!(
             std::fs::read_to_string(path).unwrap().contains("failed"),
@@ -364,17 +359,17 @@ fn every_error_has_its_errno_and_changes_nothing() {
     assert_eq!(pin_state(&m), before);
 
     // Lines run in order: line 1 took effect, line 2 failed, line 3 did not run.
-    assert_eq!(ctl(&c, "pin one\nbogus\npin three\n"), Err(libc::EINVAL));
+    assert_eq!(write_ctl(&c, "pin one\nbogus\npin three\n"), Err(libc::EINVAL));
     assert!(pin_path(&m, "net", "one").exists());
     assert!(!pin_path(&m, "net", "three").exists());
-    ctl(&c, "release one\n").unwrap();
-    ctl(&m.path(&format!("net/{other}/ctl")), "release taken\n").unwrap();
+    write_ctl(&c, "release one\n").unwrap();
+    write_ctl(&m.path(&format!("net/{other}/ctl")), "release taken\n").unwrap();
     // Already pinned there: success, nothing changes.
-    ctl(&c, "pin twice\n").unwrap();
+    write_ctl(&c, "pin twice\n").unwrap();
     let once = pin_state(&m);
-    ctl(&c, "pin twice\n").unwrap();
+    write_ctl(&c, "pin twice\n").unwrap();
     assert_eq!(pin_state(&m), once);
-    ctl(&c, "release\n").unwrap();
+    write_ctl(&c, "release\n").unwrap();
     assert_eq!(pin_state(&m).1, vec![]);
     p.kill();
     q.kill();
@@ -411,7 +406,7 @@ fn read_only_mount_refuses_writes() {
     let m = Nsfuse::start(&["ro"]);
     let net = ino("/proc/self/ns/net");
     for f in ["README", &format!("net/{net}/type"), &format!("net/{net}/holders")] {
-        assert_eq!(ctl(&m.path(f), "pin\n"), Err(libc::EROFS), "{f}");
+        assert_eq!(write_ctl(&m.path(f), "pin\n"), Err(libc::EROFS), "{f}");
     }
     assert!(walkdir(&m.pin_dir).is_empty());
 }

@@ -331,21 +331,13 @@ fn every_proc_link_is_found() {
 fn scan_is_a_superset_of_lsns() {
     let _keep = Proc::cmd(&["unshare", "--net", "--uts", "sleep", "1000"]);
     wait_unshared(_keep.pid(), "uts");
-    // lsns itself fails now and then when processes vanish under it
-    // (the churn test runs alongside): give it three tries.
-    let out = (0..3)
-        .find_map(|_| {
-            let o = std::process::Command::new("lsns").args(["--json", "-o", "NS,TYPE"]).output().ok()?;
-            o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
-        })
-        .expect("lsns failed three times");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("lsns json");
+    let v = lsns_json("NS,TYPE");
     let list = v["namespaces"].as_array().expect("namespaces");
     let inodes: std::collections::BTreeSet<u64> = list
         .iter()
         .filter_map(|n| n["ns"].as_u64().or_else(|| n["ns"].as_str().and_then(|x| x.parse().ok())))
         .collect();
-    assert!(inodes.len() >= 10, "lsns listed too little: {out}");
+    assert!(inodes.len() >= 10, "lsns listed too little: {v}");
     assert_superset(&inodes, "lsns");
 }
 
@@ -391,7 +383,12 @@ fn scan_command_prints_table_and_json() {
     assert!(list.iter().all(|n| n["type"] == "uts"));
     let ours = list.iter().find(|n| n["inode"] == uts).expect("our ns in json");
     assert_eq!(ours["processes"][0]["pid"], pid);
-    assert_eq!(ours["holders"][0], format!("task {pid} {pid}"));
+    assert_eq!(ours["holders"][0], serde_json::json!({"kind": "task", "pid": pid, "tid": pid}));
+    // lsns's columns, under lsns's names.
+    assert_eq!(
+        (ours["ns"].clone(), ours["nprocs"].clone(), ours["pid"].clone()),
+        (uts.into(), 1.into(), pid.into())
+    );
     p.kill();
 }
 

@@ -5,20 +5,12 @@
 mod common;
 
 use common::*;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// One write(2) of `data`; the errno if it failed.
-fn write_ctl(path: &Path, data: &[u8]) -> Result<(), i32> {
-    let mut f =
-        std::fs::OpenOptions::new().write(true).open(path).map_err(|e| e.raw_os_error().unwrap_or(-1))?;
-    f.write_all(data).map_err(|e| e.raw_os_error().unwrap_or(-1))
-}
 
 /// nsfs mount points (and namespace inodes) below `dirs`.
 fn nsfs_mounts_below(dirs: &[&Path]) -> Vec<(PathBuf, u64)> {

@@ -349,15 +349,14 @@ fn allow_other_contents_show_only_what_the_reader_may_see() {
     let procs: Vec<i64> =
         info["processes"].as_array().unwrap().iter().filter_map(|p| p["pid"].as_i64()).collect();
     assert_eq!(procs, [i64::from(mine.pid())], "{info}");
-    let holder_text: String = info["holders"]
+    let holder_pids: Vec<i32> = info["holders"]
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|h| h.as_str())
-        .map(|h| format!("{h}\n"))
+        .filter_map(|h| h["pid"].as_i64().and_then(|p| i32::try_from(p).ok()))
         .collect();
-    let pids = pids_in_lines(&holder_text);
-    assert!(others.iter().all(|p| !pids.contains(p)), "{info}");
+    assert!(holder_pids.contains(&mine.pid()), "{info}");
+    assert!(others.iter().all(|p| !holder_pids.contains(p)), "{info}");
     // The ns link leads through a process nobody may see: not shown.
     let link = nobody("readlink", &m.path(&format!("net/{net}/ns")));
     let target = String::from_utf8_lossy(&link.stdout);

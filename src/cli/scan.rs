@@ -2,11 +2,12 @@
 //! namespace per line, whitespace-separated columns, COMMAND last so `awk`
 //! and `column` work) or as JSON for `jq`.
 
+use crate::discovery::details::{self, Detail};
 use crate::discovery::{self, ScanOptions};
 use crate::model::{Inode, Namespace, NsType, Snapshot};
 use crate::owners::index::{current, is_orphan};
 use crate::owners::Owner;
-use crate::render;
+use crate::{json, render};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -71,21 +72,36 @@ fn to_json(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec
         .filter_map(|(p, c)| Some((*p, c?)))
         .collect();
     let comm_of = |p: i32| comms.get(&p).cloned();
+    let users = passwd_names();
+    let mut by_pid: HashMap<i32, (Option<String>, Option<String>)> = HashMap::new();
     let list: Vec<_> = selected
         .iter()
         .map(|ns| {
-            let mut v = render::info_json(snap, ns, false, &comm_of);
-            v["container"] = owners
-                .get(&ns.inode)
-                .into_iter()
+            let rest = json::namespace(ns, &comm_of, &json::owners(owners.get(&ns.inode), None));
+            let members: Vec<i32> = json::lsns_members(snap, ns).collect();
+            let pid = members.first().copied();
+            let (user, command) = match pid {
+                Some(p) => {
+                    by_pid.entry(p).or_insert_with(|| (process_user(p, &users), command_line(p))).clone()
+                }
+                None => (None, None),
+            };
+            let netnsid = (ns.ns_type == NsType::Net)
+                .then(|| details::read(snap, ns, Detail::Netnsid))
                 .flatten()
-                .map(|o| serde_json::Value::from(o.to_string()))
-                .collect();
-            v
+                .map(|f| f.text().trim_end().to_owned());
+            let cols = json::LsnsColumns {
+                nprocs: members.len(),
+                pid,
+                user,
+                command,
+                netnsid,
+                nsfs: json::nsfs_column(snap, ns),
+            };
+            cols.entry(ns, rest)
         })
         .collect();
-    let doc = serde_json::json!({ "namespaces": list });
-    format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+    json::scan_document(&list)
 }
 
 /// The table: NS TYPE NPROCS PID USER HOLDERS PATH CONTAINER COMMAND.
@@ -105,7 +121,9 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode
     // Namespaces of one process share its lowest PID: look each PID up once.
     let mut by_pid: HashMap<i32, (Option<String>, Option<String>)> = HashMap::new();
     for ns in selected {
-        let pid = ns.processes.first().copied();
+        // NPROCS and PID as lsns counts them: processes whose own link it is.
+        let members: Vec<i32> = json::lsns_members(snap, ns).collect();
+        let pid = members.first().copied();
         let (user, command) = match pid {
             Some(p) => by_pid.entry(p).or_insert_with(|| (process_user(p, &users), cmdline(p))).clone(),
             None => (None, None),
@@ -120,7 +138,7 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode
         rows.push([
             ns.inode.to_string(),
             ns.ns_type.to_string(),
-            ns.processes.len().to_string(),
+            members.len().to_string(),
             pid.map_or_else(dash, |p| p.to_string()),
             user.unwrap_or_else(dash),
             ns.holders.len().to_string(),
@@ -171,16 +189,22 @@ fn process_user(pid: i32, users: &HashMap<u32, String>) -> Option<String> {
     Some(users.get(&uid).cloned().unwrap_or_else(|| uid.to_string()))
 }
 
-/// A process's command line, NULs as spaces; its comm if it has none.
-fn cmdline(pid: i32) -> Option<String> {
+/// A process's command line as lsns shows it: NULs as spaces, its comm
+/// if it has none.
+fn command_line(pid: i32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let s: String = String::from_utf8_lossy(&raw).trim_end_matches('\0').replace('\0', " ");
-    // One row per namespace: a newline in a command line cannot add one.
     if s.is_empty() {
-        render::comm(pid).map(|c| render::escape(&c))
+        render::comm(pid)
     } else {
-        Some(render::escape(&s))
+        Some(s)
     }
+}
+
+/// The command line for the table: escaped, so that a newline in it
+/// cannot add a row.
+fn cmdline(pid: i32) -> Option<String> {
+    command_line(pid).map(|c| render::escape(&c))
 }
 
 fn passwd_names() -> HashMap<u32, String> {

@@ -3,8 +3,9 @@
 //! Each reads through a member process's /proc files when there is one, and
 //! otherwise enters the namespace from a short-lived helper thread.
 //! `None` means the kernel did not let nsfuse read it (the file is absent).
+//! A read gives a `Fact`: the file's text, and what `info.json` types.
 
-use super::netlink;
+use super::netlink::{self, Interface};
 use crate::enter;
 use crate::model::{Namespace, NsType, Pid, Snapshot};
 use crate::sys;
@@ -96,40 +97,63 @@ fn read_string(path: &str) -> Option<String> {
     std::fs::read(path).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
-fn line(s: String) -> String {
-    format!("{s}\n")
+/// What one read of a detail gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fact {
+    /// Text, as the file shows it (the kernel's, or one value and a newline).
+    Text(String),
+    /// One value (`hostname`, `root`): the file shows it escaped, on one line.
+    Value(String),
+    /// A number (`owner_uid`, `level`).
+    Number(u64),
+    /// `netnsid`: None when our namespace has assigned it no id.
+    Netnsid(Option<u32>),
+    /// `interfaces`, from netlink.
+    Interfaces(Vec<Interface>),
+}
+
+impl Fact {
+    /// The file's content.
+    pub fn text(&self) -> String {
+        match self {
+            Fact::Text(s) => s.clone(),
+            Fact::Value(v) => format!("{}\n", crate::render::escape(v)),
+            Fact::Number(n) => format!("{n}\n"),
+            Fact::Netnsid(None) => "unassigned\n".to_owned(),
+            Fact::Netnsid(Some(id)) => format!("{id}\n"),
+            Fact::Interfaces(list) => {
+                list.iter().map(|i| format!("{}\n", crate::render::escape(&i.name))).collect()
+            }
+        }
+    }
 }
 
 /// Read one detail; `None` where the kernel does not let us.
-pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<String> {
+pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<Fact> {
     let pid = member(snap, ns);
+    let text = |s: Option<String>| s.map(Fact::Text);
     match detail {
-        Detail::OwnerUid => ns.owner_uid.map(|u| line(u.to_string())),
-        Detail::Level => Some(line(snap.level(ns).to_string())),
+        Detail::OwnerUid => ns.owner_uid.map(|u| Fact::Number(u.into())),
+        Detail::Level => Some(Fact::Number(snap.level(ns).into())),
         Detail::UidMap | Detail::GidMap => {
             let file = detail.name();
-            match pid {
+            text(match pid {
                 Some(pid) => read_string(&format!("/proc/{pid}/{file}")),
                 // No process in it: a single-threaded helper enters it to read.
                 None => crate::helper::read_in_userns(open(ns)?.as_fd(), file),
-            }
+            })
         }
         Detail::Hostname | Detail::Domainname => {
             let fd = open(ns)?;
             let (host, domain) = enter::run_in_one(fd.as_fd(), NsType::Uts, sys::uname).ok()?;
-            Some(line(if detail == Detail::Hostname { host } else { domain }))
+            Some(Fact::Value(if detail == Detail::Hostname { host } else { domain }))
         }
         Detail::Interfaces => {
             let fd = open(ns)?;
-            let names = enter::run_in_one(fd.as_fd(), NsType::Net, sys::interface_names).ok()?;
-            Some(names.into_iter().map(|n| n + "\n").collect())
+            enter::run_in_one(fd.as_fd(), NsType::Net, netlink::interfaces).ok().map(Fact::Interfaces)
         }
-        Detail::Netnsid => {
-            let fd = open(ns)?;
-            let id = netlink::netnsid(fd.as_fd()).ok()?;
-            Some(line(id.map_or_else(|| "unassigned".to_owned(), |i| i.to_string())))
-        }
-        Detail::Mountinfo => match pid {
+        Detail::Netnsid => netlink::netnsid(open(ns)?.as_fd()).ok().map(Fact::Netnsid),
+        Detail::Mountinfo => text(match pid {
             Some(pid) => read_string(&format!("/proc/{pid}/mountinfo")),
             None => {
                 let fd = open(ns)?;
@@ -140,11 +164,11 @@ pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<String> {
                 .ok()?;
                 Some(String::from_utf8_lossy(&text).into_owned())
             }
-        },
+        }),
         Detail::Offsets => {
             // timens_offsets shows the process's time_for_children namespace.
             let pid = time_for_children_holder(snap, ns)?;
-            read_string(&format!("/proc/{pid}/timens_offsets"))
+            text(read_string(&format!("/proc/{pid}/timens_offsets")))
         }
         Detail::Root => cgroup_root(ns, pid?),
     }
@@ -152,7 +176,7 @@ pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<String> {
 
 /// The cgroup namespace's root: a member's cgroup path as seen from here,
 /// minus the same path as seen from inside the namespace.
-fn cgroup_root(ns: &Namespace, pid: Pid) -> Option<String> {
+fn cgroup_root(ns: &Namespace, pid: Pid) -> Option<Fact> {
     let outside = read_string(&format!("/proc/{pid}/cgroup"))?;
     let fd = open(ns)?;
     let proc = sys::open_path("/proc".as_ref(), libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
@@ -164,7 +188,7 @@ fn cgroup_root(ns: &Namespace, pid: Pid) -> Option<String> {
         Ok(s)
     })
     .ok()?;
-    Some(line(cgroup_root_from(&outside, &inside)?))
+    Some(Fact::Value(cgroup_root_from(&outside, &inside)?))
 }
 
 /// Pure part of `cgroup_root`: `0::/a/b/c` outside and `0::/c` inside give `/a/b`.

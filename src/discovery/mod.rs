@@ -11,7 +11,7 @@
 mod assemble;
 pub mod details;
 mod mounts;
-mod netlink;
+pub mod netlink;
 pub mod nsfile;
 pub mod parse;
 mod pass;

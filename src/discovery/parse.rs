@@ -160,6 +160,62 @@ pub fn mountinfo_fstype_at(text: &[u8], mount_point: &[u8]) -> Option<String> {
     })
 }
 
+/// One line of a mountinfo file, every field, paths unescaped.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MountEntry {
+    pub id: u64,
+    pub parent: u64,
+    pub major: u32,
+    pub minor: u32,
+    pub root: String,
+    pub target: String,
+    pub options: String,
+    /// The optional fields: `shared:N`, `master:N`, ...
+    pub propagation: Vec<String>,
+    pub fstype: String,
+    pub source: String,
+    pub super_options: String,
+}
+
+/// Parse one mountinfo line:
+/// `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER`.
+pub fn mountinfo_entry(line: &str) -> Option<MountEntry> {
+    let (head, tail) = line.split_once(" - ")?;
+    let mut h = head.split(' ');
+    let (id, parent, dev) = (h.next()?.parse().ok()?, h.next()?.parse().ok()?, h.next()?);
+    let (major, minor) = dev.split_once(':')?;
+    let text = |f: &str| String::from_utf8_lossy(&unescape_octal(f.as_bytes())).into_owned();
+    let (root, target, options) = (text(h.next()?), text(h.next()?), h.next()?.to_owned());
+    let mut t = tail.splitn(3, ' ');
+    Some(MountEntry {
+        id,
+        parent,
+        major: major.parse().ok()?,
+        minor: minor.parse().ok()?,
+        root,
+        target,
+        options,
+        propagation: h.map(str::to_owned).collect(),
+        fstype: t.next()?.to_owned(),
+        source: text(t.next()?),
+        super_options: t.next().unwrap_or("").to_owned(),
+    })
+}
+
+/// A uid_map or gid_map line: `INSIDE OUTSIDE COUNT`.
+pub fn id_map_line(line: &str) -> Option<[u64; 3]> {
+    let mut f = line.split_whitespace().map(|n| n.parse::<u64>().ok());
+    let v = [f.next()??, f.next()??, f.next()??];
+    f.next().is_none().then_some(v)
+}
+
+/// A timens_offsets line: `CLOCK SECONDS NANOSECONDS`.
+pub fn offset_line(line: &str) -> Option<(&str, i64, i64)> {
+    let mut f = line.split_whitespace();
+    let v = (f.next()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?);
+    f.next().is_none().then_some(v)
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
@@ -333,5 +389,34 @@ mod tests {
         assert_eq!(unescape_octal(b"a\\040b\\011c\\134d"), b"a b\tc\\d".to_vec());
         assert_eq!(unescape_octal(b"trailing\\04"), b"trailing\\04".to_vec());
         assert_eq!(unescape_octal(b"\\999"), b"\\999".to_vec());
+    }
+
+    #[test]
+    fn mountinfo_entries() {
+        let l =
+            "36 35 98:0 /mnt1 /mnt\\040x rw,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue";
+        let e = mountinfo_entry(l).unwrap();
+        assert_eq!((e.id, e.parent, e.major, e.minor), (36, 35, 98, 0));
+        assert_eq!(
+            (e.root.as_str(), e.target.as_str(), e.options.as_str()),
+            ("/mnt1", "/mnt x", "rw,noatime")
+        );
+        assert_eq!(e.propagation, ["master:1", "shared:2"]);
+        assert_eq!((e.fstype.as_str(), e.source.as_str()), ("ext3", "/dev/root"));
+        assert_eq!(e.super_options, "rw,errors=continue");
+        let bare = mountinfo_entry("1 0 0:1 / / rw - rootfs rootfs rw").unwrap();
+        assert!(bare.propagation.is_empty());
+        assert_eq!(mountinfo_entry("1 0 0:1 / / rw"), None);
+        assert_eq!(mountinfo_entry("x 0 0:1 / / rw - a b c"), None);
+        assert_eq!(mountinfo_entry("1 0 01 / / rw - a b c"), None);
+    }
+
+    #[test]
+    fn id_maps_and_offsets() {
+        assert_eq!(id_map_line("         0          0 4294967295"), Some([0, 0, 4294967295]));
+        assert_eq!(id_map_line("0 1000 1 2"), None);
+        assert_eq!(id_map_line("0 x 1"), None);
+        assert_eq!(offset_line("monotonic -5 100"), Some(("monotonic", -5, 100)));
+        assert_eq!(offset_line("boottime 1"), None);
     }
 }

@@ -8,7 +8,7 @@ use crate::discovery::details::{self, Detail};
 use crate::model::{Holder, Inode, Namespace, NsType, Snapshot, LINK_NAMES, LINK_TYPES};
 use crate::owners::index::{dir_name, is_orphan, Owners};
 use crate::owners::{cgroup, Owner};
-use crate::render;
+use crate::{json, render};
 use std::collections::{BTreeMap, HashSet};
 
 /// What kind of file an entry is.
@@ -477,11 +477,18 @@ impl Ctx<'_> {
                     NsEntry::Pins => render::pins(&self.visible_part(ns)),
                     NsEntry::InfoJson => {
                         let shown = self.visible_part(ns);
-                        let mut v = render::info_json(self.snap, &shown, true, &render::comm);
-                        v["container"] = self.owners.lines(i).lines().map(serde_json::Value::from).collect();
-                        format!("{}\n", serde_json::to_string_pretty(&v).ok()?)
+                        let owners = json::owners(self.owners.current.get(&i), self.owners.was.get(&i));
+                        let mut m = json::namespace(&shown, &render::comm, &owners);
+                        let age = self
+                            .owners
+                            .orphaned_since
+                            .get(&i)
+                            .map(|t| t.elapsed().unwrap_or_default().as_secs());
+                        m.insert("age".into(), age.into());
+                        m.extend(json::details(self.snap, &shown));
+                        format!("{}\n", serde_json::to_string_pretty(&m).ok()?)
                     }
-                    NsEntry::Detail(d) => details::read(self.snap, ns, d)?,
+                    NsEntry::Detail(d) => details::read(self.snap, ns, d)?.text(),
                     NsEntry::Container => self.owners.lines(i),
                     NsEntry::Age => {
                         let since = self.owners.orphaned_since.get(&i)?;

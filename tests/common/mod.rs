@@ -168,11 +168,31 @@ pub fn run_ok(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// One write(2) of `data` to a ctl file, as `echo` does it: the errno on failure.
+pub fn write_ctl(path: &Path, data: impl AsRef<[u8]>) -> Result<(), i32> {
+    use std::io::Write;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).open(path).map_err(|e| e.raw_os_error().unwrap_or(-1))?;
+    f.write_all(data.as_ref()).map_err(|e| e.raw_os_error().unwrap_or(-1))
+}
+
 /// Run a command, panicking with its stderr if it fails; returns stdout.
 pub fn run(args: &[&str]) -> String {
     let out = Command::new(args[0]).args(&args[1..]).output().expect("spawn");
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `lsns --json -o COLUMNS`. lsns itself fails now and then when a process
+/// vanishes under it (other tests churn alongside): three tries.
+pub fn lsns_json(columns: &str) -> serde_json::Value {
+    let out = (0..3)
+        .find_map(|_| {
+            let o = Command::new("lsns").args(["--json", "-o", columns]).output().ok()?;
+            o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+        })
+        .expect("lsns failed three times");
+    serde_json::from_str(&out).expect("lsns json")
 }
 
 /// The inode of an nsfs file (what `stat -L -c %i` prints).
