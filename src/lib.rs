@@ -19,6 +19,7 @@ pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod own_threads;
 pub mod owners;
 pub mod par;
 pub mod render;

@@ -280,3 +280,23 @@ fn poll_on_events_wakes_when_new_lines_arrive() {
     );
     p.kill();
 }
+
+/// A watched tree stays on incremental refreshes however long nobody
+/// touches it: with `events` open and no other request for over a minute
+/// (nsfuse forgets what it remembered after a minute unused), a refresh a
+/// second goes on, with full passes only at their own cadence (once a
+/// minute), not every second.
+#[test]
+fn a_long_watch_refreshes_incrementally() {
+    let m = Nsfuse::start(&[]);
+    let count = |kind: &str| value(&m.read("metrics"), &format!("nsfuse_refreshes_total{{kind=\"{kind}\"}}"));
+    let (full0, inc0) = (count("full").unwrap(), count("incremental").unwrap());
+    let mut events = std::fs::File::open(m.path("events")).unwrap();
+    let mut sink = Vec::new();
+    std::io::Read::read_to_end(&mut events, &mut sink).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(75));
+    let (full, inc) = (count("full").unwrap() - full0, count("incremental").unwrap() - inc0);
+    drop(events);
+    assert!(full <= 2, "{full} full passes in 75 s of watching ({inc} incremental)");
+    assert!(inc >= 50, "only {inc} incremental refreshes in 75 s of watching");
+}

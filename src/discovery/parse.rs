@@ -69,6 +69,13 @@ pub fn pid_name(name: &[u8]) -> Option<i32> {
     decimal(name).and_then(|n| i32::try_from(n).ok())
 }
 
+/// The last field of `/proc/loadavg` (`0.00 0.01 0.05 1/180 12345`): the
+/// PID most recently handed out in the reader's pid namespace.
+pub fn loadavg_last_pid(text: &[u8]) -> Option<i32> {
+    let field = text.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()).nth(4)?;
+    pid_name(field)
+}
+
 /// `/proc/PID/schedstat`: `RUN_NS WAIT_NS TIMESLICES\n`.
 pub fn schedstat(text: &[u8]) -> Option<[u64; 3]> {
     let mut out = [0u64; 3];
@@ -389,6 +396,13 @@ mod tests {
         assert_eq!(unescape_octal(b"a\\040b\\011c\\134d"), b"a b\tc\\d".to_vec());
         assert_eq!(unescape_octal(b"trailing\\04"), b"trailing\\04".to_vec());
         assert_eq!(unescape_octal(b"\\999"), b"\\999".to_vec());
+    }
+
+    #[test]
+    fn loadavg() {
+        assert_eq!(loadavg_last_pid(b"0.00 0.01 0.05 1/180 12345\n"), Some(12345));
+        assert_eq!(loadavg_last_pid(b"0.00 0.01 0.05 1/180\n"), None);
+        assert_eq!(loadavg_last_pid(b"0.00 0.01 0.05 1/180 x\n"), None);
     }
 
     #[test]

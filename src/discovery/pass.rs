@@ -36,6 +36,11 @@ pub struct Memory {
     /// The namespaces of the last snapshot, to share those that have not
     /// changed.
     pub namespaces: HashMap<Inode, Arc<Namespace>>,
+    /// The /proc listing of the last pass and the last PID handed out then
+    /// (`/proc/loadavg`): while every PID handed out since went to our own
+    /// worker threads, no process was made, so the listing is still whole
+    /// (those gone fail their stamps) and /proc need not be read again.
+    pub listing: Option<(i32, Vec<Pid>)>,
 }
 
 impl Memory {
@@ -188,24 +193,32 @@ impl<'o> Pass<'o> {
             .st_ino;
         // A table large enough for the pass, grown while few threads share it.
         sys::reserve_fds(3 * prev.namespaces.len() + 4096);
+        // Sized like the last pass: a quiet host's refresh grows nothing.
+        let (n_procs, n_nss) = (prev.procs.len(), prev.namespaces.len());
         Ok(Pass {
             opts,
             proc: Arc::new(proc),
             own_pid: sys::getpid(),
             own_mntns,
-            nss: HashMap::default(),
-            ranks: HashMap::default(),
+            nss: HashMap::with_capacity_and_hasher(n_nss, Default::default()),
+            ranks: HashMap::with_capacity_and_hasher(n_nss, Default::default()),
             member_paths: HashMap::default(),
-            procs: Vec::new(),
+            procs: Vec::with_capacity(n_procs),
             cgroups: Vec::new(),
-            tasks: Vec::new(),
+            tasks: Vec::with_capacity(n_procs * 9),
             holders: Vec::new(),
             fds: HashMap::default(),
             sockets: Vec::new(),
             mntns_member: HashMap::default(),
+            next: Memory {
+                procs: HashMap::with_capacity_and_hasher(
+                    if tracking { n_procs } else { 0 },
+                    Default::default(),
+                ),
+                ..Memory::default()
+            },
             prev,
-            next: Memory::default(),
-            same: HashSet::default(),
+            same: HashSet::with_capacity_and_hasher(n_nss, Default::default()),
             tracking,
         })
     }
@@ -239,14 +252,7 @@ impl<'o> Pass<'o> {
     /// Every process: the unchanged ones from memory, the rest read now.
     /// Returns those read.
     fn walk_processes(&mut self, budget: Option<usize>) -> Result<Vec<Pid>> {
-        let mut buf = Vec::new();
-        let mut pids = Vec::with_capacity(1024);
-        sys::for_each_dirent(self.proc.as_fd(), &mut buf, |name, _| {
-            if let Some(p) = parse::pid_name(name) {
-                pids.push(p);
-            }
-        })
-        .map_err(|source| Error::Io { path: "/proc".into(), source })?;
+        let pids = self.list_processes()?;
         // A remembered process is re-read unless its stamps prove it has not run.
         let known: Vec<(Pid, Option<Record>)> =
             pids.into_iter().map(|p| (p, self.prev.procs.remove(&p))).collect();
@@ -268,6 +274,44 @@ impl<'o> Pass<'o> {
             self.add_record(pid, Record { found, socket_netns: Vec::new() }, false);
         }
         Ok(dirty)
+    }
+
+    /// Every PID in /proc: the last pass's listing when no PID was handed
+    /// out since (a quiet host's refresh skips the largest directory read).
+    fn list_processes(&mut self) -> Result<Vec<Pid>> {
+        let last_pid = self.tracking.then(|| self.last_pid()).flatten();
+        if let (Some(now), Some((then, pids))) = (last_pid, self.prev.listing.take()) {
+            if crate::own_threads::only_ours_between(then, now) {
+                self.next.listing = Some((now, pids.clone()));
+                return Ok(pids);
+            }
+        }
+        let mut buf = Vec::new();
+        let mut pids = Vec::with_capacity(self.prev.procs.len() + 64);
+        sys::for_each_dirent(self.proc.as_fd(), &mut buf, |name, _| {
+            if let Some(p) = parse::pid_name(name) {
+                pids.push(p);
+            }
+        })
+        .map_err(|source| Error::Io { path: "/proc".into(), source })?;
+        // (Read before the listing: a PID handed out between the two reads
+        // makes the next pass list again.)
+        self.next.listing = last_pid.map(|n| (n, pids.clone()));
+        Ok(pids)
+    }
+
+    /// The last PID handed out in our pid namespace, if /proc is that of
+    /// our pid namespace (`/proc/self` is our PID) and says so.
+    fn last_pid(&self) -> Option<i32> {
+        let mut buf = [0u8; 16];
+        let me = sys::readlinkat(self.proc.as_fd(), c"self", &mut buf).ok()?;
+        if parse::pid_name(me) != Some(self.own_pid) {
+            return None;
+        }
+        let f = sys::openat(Some(self.proc.as_fd()), c"loadavg", libc::O_RDONLY).ok()?;
+        let mut text = [0u8; 128];
+        let n = sys::pread0(f.as_fd(), &mut text).ok()?;
+        parse::loadavg_last_pid(&text[..n])
     }
 
     /// Add what one process holds; `same` when it was not re-read.

@@ -50,7 +50,7 @@ pub struct Process {
 /// task, and once the task has exited reads fail even if its number was
 /// reused. Beyond the budget the file is opened again by path each time: a
 /// new task that took the number would have to match all three counters
-/// to the nanosecond, and a full pass follows within 30 s anyway.
+/// to the nanosecond, and a full pass follows within 60 s anyway.
 #[derive(Debug)]
 pub struct Stamp {
     file: Option<OwnedFd>,

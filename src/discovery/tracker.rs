@@ -11,7 +11,7 @@ use crate::sys;
 use std::time::{Duration, Instant};
 
 /// The longest a tracker goes without a full pass.
-pub const FULL_EVERY: Duration = Duration::from_secs(30);
+pub const FULL_EVERY: Duration = Duration::from_secs(60);
 
 /// Open files a tracker asks for: enough to stamp every task of a large host.
 const WANTED_FILES: u64 = 1 << 20;

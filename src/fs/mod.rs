@@ -457,10 +457,9 @@ impl NsFs {
     /// `FORGET_AFTER` holds nothing.
     pub fn refresh_loop(&self, stop: &AtomicBool) {
         self.scanner.store(true, Ordering::Relaxed);
-        // A little under the interval, so a reader's `fresh` view seldom
-        // has to wait for one; once per interval is what a watched, idle
-        // host costs (about 1.6% of a core at 2000 processes).
-        let due = (self.cfg.refresh * 9 / 10).max(Duration::from_millis(10));
+        // Once per interval is what a watched, idle host costs; a listing
+        // never waits for one (it asks for its own).
+        let due = self.cfg.refresh.max(Duration::from_millis(10));
         while !stop.load(Ordering::Relaxed) {
             let asked = {
                 let wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
@@ -481,7 +480,7 @@ impl NsFs {
             let mut tracker = self.lock_tracker();
             if asked || (stale && in_use) {
                 self.scan_with(&mut tracker);
-            } else if used >= FORGET_AFTER && tracker.remembers() {
+            } else if !in_use && used >= FORGET_AFTER && tracker.remembers() {
                 // Long idle: hold no files open for a refresh that may never
                 // come (the next one is a full pass).
                 tracker.forget();
