@@ -280,7 +280,7 @@ impl ProcessLinks {
 
 /// Every process's ns links, sorted by PID: one allocation however many
 /// processes there are (a map would be one per handful).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcessTable(Vec<(Pid, ProcessLinks)>);
 
 impl ProcessTable {

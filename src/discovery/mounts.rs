@@ -25,7 +25,17 @@ pub struct Table {
 impl Table {
     /// Whether the namespace still has exactly the mounts it had.
     pub fn unchanged(&self) -> bool {
-        sys::listmount(self.mnt_ns_id).is_ok_and(|ids| ids == self.mounts)
+        Table::still(self.mnt_ns_id, &self.mounts)
+    }
+
+    /// What `unchanged` compares, for a check made elsewhere (`still`).
+    pub fn ids(&self) -> (u64, Vec<u64>) {
+        (self.mnt_ns_id, self.mounts.clone())
+    }
+
+    /// Whether mount namespace `mnt_ns_id` has exactly `mounts` now.
+    pub fn still(mnt_ns_id: u64, mounts: &[u64]) -> bool {
+        sys::listmount(mnt_ns_id).is_ok_and(|ids| ids == mounts)
     }
 }
 

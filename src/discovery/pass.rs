@@ -41,6 +41,13 @@ pub struct Memory {
     /// worker threads, no process was made, so the listing is still whole
     /// (those gone fail their stamps) and /proc need not be read again.
     pub listing: Option<(i32, Vec<Pid>)>,
+    /// The last snapshot, and whether every mount namespace it read has a
+    /// `Table` (so the tables alone prove the pins unchanged): a refresh
+    /// that finds every process holding what it held, no process made or
+    /// gone and every table unchanged serves it again instead of deriving
+    /// the same model from every record (`Pass::unchanged`).
+    pub last: Option<Snapshot>,
+    pub tables_complete: bool,
 }
 
 impl Memory {
@@ -106,6 +113,8 @@ pub struct Outcome {
     pub memory: Memory,
     /// The processes it read, in /proc order (the rest were remembered).
     pub read: Vec<Pid>,
+    /// Whether it found nothing changed and served the last snapshot again.
+    pub kept_last: bool,
 }
 
 /// Run one pass. `budget` (when tracking) caps the stamps it may open.
@@ -121,14 +130,29 @@ pub fn run(opts: &ScanOptions, prev: Memory, budget: Option<usize>) -> Result<Ou
     };
     let read = s.walk_processes(budget)?;
     lap(0);
+    if let Some((mut snap, memory)) = s.unchanged.take() {
+        snap.taken_at = Some(taken_at);
+        snap.duration = started.elapsed();
+        log::debug!(
+            "pass: nothing changed ({} processes, {} read) in {:?}",
+            snap.processes.len(),
+            read.len(),
+            snap.duration
+        );
+        return Ok(Outcome { snapshot: snap, memory, read, kept_last: true });
+    }
     s.resolve_sockets();
     lap(1);
     s.walk_mount_namespaces();
     lap(2);
     s.resolve_owners();
     lap(3);
-    let (mut snap, memory) = s.finish();
+    let tracking = s.tracking;
+    let (mut snap, mut memory) = s.finish();
     lap(4);
+    if tracking {
+        memory.last = Some(snap.clone());
+    }
     snap.taken_at = Some(taken_at);
     snap.duration = started.elapsed();
     log::debug!(
@@ -143,7 +167,7 @@ pub fn run(opts: &ScanOptions, prev: Memory, budget: Option<usize>) -> Result<Ou
         phases[3],
         phases[4]
     );
-    Ok(Outcome { snapshot: snap, memory, read })
+    Ok(Outcome { snapshot: snap, memory, read, kept_last: false })
 }
 
 struct Pass<'o> {
@@ -180,6 +204,13 @@ struct Pass<'o> {
     /// Whether what this pass reads is kept for the next (a tracker's);
     /// a one-off scan keeps nothing in `next`.
     tracking: bool,
+    /// Whether the /proc listing is the last pass's (no process made).
+    listing_reused: bool,
+    /// Whether every mount namespace read got a `Table`.
+    tables_complete: bool,
+    /// Set when nothing changed since the last pass: its snapshot and the
+    /// memory for the next (see `Memory::last`).
+    unchanged: Option<(Snapshot, Memory)>,
 }
 
 impl<'o> Pass<'o> {
@@ -220,6 +251,9 @@ impl<'o> Pass<'o> {
             prev,
             same: HashSet::with_capacity_and_hasher(n_nss, Default::default()),
             tracking,
+            listing_reused: false,
+            tables_complete: true,
+            unchanged: None,
         })
     }
 
@@ -258,22 +292,86 @@ impl<'o> Pass<'o> {
             pids.into_iter().map(|p| (p, self.prev.procs.remove(&p))).collect();
         let proc = self.proc.as_fd();
         let same = crate::par::map(&known, |(_, rec)| rec.as_ref().is_some_and(|r| r.unchanged(proc)));
-        let mut dirty = Vec::new();
+        let (mut kept, mut dirty, mut before) =
+            (Vec::with_capacity(known.len()), Vec::new(), HashMap::default());
         for ((pid, rec), same) in known.into_iter().zip(same) {
             match rec {
-                Some(rec) if same => self.add_record(pid, rec, true),
-                _ => dirty.push(pid),
+                Some(rec) if same => kept.push((pid, rec)),
+                Some(rec) => {
+                    before.insert(pid, rec);
+                    dirty.push(pid);
+                }
+                None => dirty.push(pid),
             }
         }
         // What is left in memory are processes that are gone: drop their stamps.
+        let gone = !self.prev.procs.is_empty();
         self.prev.procs = HashMap::default();
-        let budget = budget.map(|b| Arc::new(StampBudget::new(b.saturating_sub(self.next.stamp_files()))));
+        let held: usize = kept.iter().flat_map(|(_, r)| &r.found.stamps).filter(|s| s.holds_file()).count();
+        let budget = budget.map(|b| Arc::new(StampBudget::new(b.saturating_sub(held))));
         let skip = self.opts.skip_own_fds.then_some(self.own_pid);
         let read = procfs::walk_parallel(&self.proc, &dirty, skip, budget.as_ref());
+        // Every process that ran was read again and holds what it held (a
+        // PID never readable, like an init we may not inspect, stays so).
+        let all_alike = read.len() == before.len()
+            && read
+                .iter()
+                .all(|(pid, found)| before.get(pid).is_some_and(|b| b.found.holds_the_same_as(found)));
+        let quiet = !gone && all_alike && self.listing_reused && self.prev.tables_complete;
+        if quiet && self.prev.last.is_some() && self.tables_unchanged() {
+            self.keep_last(kept, read, before);
+            return Ok(dirty);
+        }
+        for (pid, rec) in kept {
+            self.add_record(pid, rec, true);
+        }
         for (pid, found) in read {
             self.add_record(pid, Record { found, socket_netns: Vec::new() }, false);
         }
         Ok(dirty)
+    }
+
+    /// Whether every mount namespace the last pass read still has the
+    /// mounts it had (listmount ids; bounded, as the reads are).
+    fn tables_unchanged(&self) -> bool {
+        let items: Vec<(String, (u64, Vec<u64>))> =
+            self.prev.tables.iter().map(|(ns, t)| (format!("mount namespace {ns}"), t.ids())).collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+        let same = bounded::map(
+            "checking mounts",
+            items,
+            threads,
+            bounded::STALL,
+            || (),
+            |_, (id, mounts)| mounts::Table::still(id, &mounts),
+        );
+        same.iter().all(|s| *s == Some(true))
+    }
+
+    /// Nothing changed: the last snapshot serves again, and the memory
+    /// carries over with the records just read (their new stamps, their
+    /// sockets' namespaces as before).
+    fn keep_last(
+        &mut self,
+        kept: Vec<(Pid, Record)>,
+        read: Vec<(Pid, procfs::Process)>,
+        mut before: HashMap<Pid, Record>,
+    ) {
+        let mut next = std::mem::take(&mut self.next);
+        next.procs.extend(kept);
+        for (pid, found) in read {
+            let socket_netns = before.remove(&pid).map(|b| b.socket_netns).unwrap_or_default();
+            next.procs.insert(pid, Record { found, socket_netns });
+        }
+        let prev = &mut self.prev;
+        next.tables = std::mem::take(&mut prev.tables);
+        next.relations = std::mem::take(&mut prev.relations);
+        next.namespaces = std::mem::take(&mut prev.namespaces);
+        next.tables_complete = true;
+        next.last = prev.last.take();
+        if let Some(snap) = next.last.clone() {
+            self.unchanged = Some((snap, next));
+        }
     }
 
     /// Every PID in /proc: the last pass's listing when no PID was handed
@@ -283,6 +381,7 @@ impl<'o> Pass<'o> {
         if let (Some(now), Some((then, pids))) = (last_pid, self.prev.listing.take()) {
             if crate::own_threads::only_ours_between(then, now) {
                 self.next.listing = Some((now, pids.clone()));
+                self.listing_reused = true;
                 return Ok(pids);
             }
         }
@@ -508,11 +607,15 @@ impl<'o> Pass<'o> {
                     let path = reach(reader, &m);
                     self.add_pin(mntns, m, Some(path), None);
                 }
-                if let Some(t) = table {
-                    self.next.tables.insert(mntns, t);
+                match table {
+                    Some(t) => {
+                        self.next.tables.insert(mntns, t);
+                    }
+                    None => self.tables_complete = false,
                 }
             }
             (How::Inside(fd, _), TableRead::Inside(pins)) => {
+                self.tables_complete = false;
                 if let Some(fd) = fd {
                     self.fds.insert(mntns, fd);
                 }
@@ -520,7 +623,7 @@ impl<'o> Pass<'o> {
                     self.add_pin(mntns, m, None, fd);
                 }
             }
-            _ => {}
+            _ => self.tables_complete = false,
         }
     }
 
@@ -709,6 +812,7 @@ impl<'o> Pass<'o> {
         let root_userns =
             nss.values().find(|n| n.ns_type == NsType::User && n.owner.is_none()).map(|n| n.inode);
         let mut next = self.next;
+        next.tables_complete = self.tables_complete;
         let keep = self.tracking.then_some(&mut next.namespaces);
         let namespaces = assemble::namespaces(nss, self.tasks, holders, self.prev.namespaces, keep);
         let snap = Snapshot {

@@ -43,6 +43,28 @@ pub struct Process {
     pub cgroup: Option<Arc<str>>,
 }
 
+impl Process {
+    /// Threads with a readable link that differs from the process's: the
+    /// only ones that add anything (a thread caught while it starts or
+    /// ends reads as all zeros).
+    fn telling_threads(&self) -> impl Iterator<Item = &(Pid, ProcessLinks)> {
+        self.threads
+            .iter()
+            .filter(|(_, l)| (0..LINKS).any(|i| l.get(i).is_some_and(|v| Some(v) != self.links.get(i))))
+    }
+
+    /// Whether it holds what `other` holds: the same links (its telling
+    /// threads' too), nsfs descriptors, sockets and cgroup. Stamps are not
+    /// compared.
+    pub fn holds_the_same_as(&self, other: &Process) -> bool {
+        self.links == other.links
+            && self.telling_threads().eq(other.telling_threads())
+            && self.ns_fds == other.ns_fds
+            && self.sockets == other.sockets
+            && self.cgroup == other.cgroup
+    }
+}
+
 /// A task's scheduler counters (`schedstat`: time on CPU in ns, time
 /// waiting, times run). A task whose counters have not moved has not run
 /// since, so it cannot have changed its namespaces or its descriptors.

@@ -29,6 +29,8 @@ pub struct Tracker {
     last_read: Vec<Pid>,
     /// Whether the last pass was a full one.
     last_full_pass: bool,
+    /// Whether the last pass found nothing changed (and kept the snapshot).
+    last_kept: bool,
 }
 
 impl Tracker {
@@ -50,6 +52,7 @@ impl Tracker {
             stamp_budget: files,
             last_read: Vec::new(),
             last_full_pass: false,
+            last_kept: false,
         }
     }
 
@@ -97,12 +100,20 @@ impl Tracker {
         self.last_full_pass = full;
         self.memory = out.memory;
         self.last_read = out.read;
+        self.last_kept = out.kept_last;
         Ok(out.snapshot)
     }
 
     /// Whether the last pass was a full one (else incremental).
     pub fn last_pass_was_full(&self) -> bool {
         self.last_full_pass
+    }
+
+    /// Whether the last pass proved nothing changed and served the snapshot
+    /// before it again (no process made or gone, every one holding what it
+    /// held, every mount table the same).
+    pub fn last_pass_kept_the_last(&self) -> bool {
+        self.last_kept
     }
 
     /// The processes the last pass read, in /proc order (the rest it
