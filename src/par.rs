@@ -6,9 +6,15 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// How many threads parallel work over processes uses: one per core, at
+/// most four (discovery is syscall-bound; more only contend).
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+}
+
 /// Apply `f` to every item, in parallel, results in input order.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let threads = threads();
     if threads == 1 || items.len() < 2 {
         return items.iter().map(&f).collect();
     }

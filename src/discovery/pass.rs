@@ -336,7 +336,7 @@ impl<'o> Pass<'o> {
     fn tables_unchanged(&self) -> bool {
         let items: Vec<(String, (u64, Vec<u64>))> =
             self.prev.tables.iter().map(|(ns, t)| (format!("mount namespace {ns}"), t.ids())).collect();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+        let threads = crate::par::threads();
         let same = bounded::map(
             "checking mounts",
             items,
@@ -577,7 +577,7 @@ impl<'o> Pass<'o> {
             }
             let proc = self.proc.clone();
             let tracking = self.tracking;
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+            let threads = crate::par::threads();
             let found = bounded::map(
                 "reading mount tables",
                 todo,

@@ -356,7 +356,7 @@ pub fn walk_parallel(
 ) -> Vec<(Pid, Process)> {
     let items: Vec<(String, Pid)> = pids.iter().map(|&p| (stuck_key(p), p)).collect();
     let (proc, budget) = (proc.clone(), budget.cloned());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let threads = crate::par::threads();
     let read = crate::bounded::map(
         "reading processes",
         items,
