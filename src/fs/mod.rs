@@ -1,11 +1,15 @@
 //! The filesystem core: the current view of the kernel (one snapshot behind
-//! one lock, swapped whole on refresh), freshness (SPEC section 5), open
-//! handles, permissions (section 6), and an API of plain methods that
-//! return `Result<_, Errno>`. `fuse` only translates these to FUSE replies.
+//! one lock, swapped whole on refresh), open handles, and an API of plain
+//! methods that return `Result<_, Errno>`; `fuse` only translates these to
+//! FUSE replies. When to scan and which view serves a request is
+//! `freshness` (SPEC section 5); who may see what, `visibility` (section
+//! 6); names and contents, `tree` over `inode` numbers.
 
+mod freshness;
 pub mod fuse;
 pub mod inode;
 pub mod tree;
+mod visibility;
 
 use crate::control::{Controller, Target};
 use crate::discovery::{self, ScanOptions, Tracker};
@@ -13,8 +17,9 @@ use crate::events;
 use crate::metrics;
 use crate::model::{Inode, NsType, Snapshot};
 use crate::owners::index::{History, Owners};
+use freshness::{lists_what_changes, might_appear, MissGate};
 use inode::{Ino, Node, NsEntry};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -314,188 +319,6 @@ impl NsFs {
     /// them: directories are cached by the kernel (see `ttl`).
     pub fn forget_gone_entries_through(&self, tx: Sender<GoneEntries>) {
         let _ = self.forget_entries.set(tx);
-    }
-
-    /// A view from a scan that started at or after `not_before`. With a
-    /// scanner thread, ask it and wait at most `MAX_WAIT`, then serve the
-    /// last view: a FUSE thread never blocks on a scan that cannot finish.
-    fn rescan_after(&self, not_before: Instant) -> Arc<View> {
-        // (No view is held while waiting: the one replaced must be freed
-        // before the scanner returns free memory to the kernel.)
-        let v = self.current();
-        if v.started >= not_before {
-            return v;
-        }
-        drop(v);
-        if !self.scanner.load(Ordering::Relaxed) {
-            return self.scan_inline(not_before);
-        }
-        let deadline = Instant::now() + MAX_WAIT;
-        let mut wanted = self.ask_scanner(not_before);
-        loop {
-            let now = Instant::now();
-            {
-                let v = self.current();
-                if v.started >= not_before {
-                    return v;
-                }
-                if now >= deadline {
-                    log::warn!("no fresh scan within {MAX_WAIT:?}: serving the previous view");
-                    return v;
-                }
-            }
-            wanted = self.new_view.wait_timeout(wanted, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
-        }
-    }
-
-    /// Ask the scanner thread for a scan that starts at or after
-    /// `not_before`; returns the request lock, to wait on `new_view` with.
-    fn ask_scanner(&self, not_before: Instant) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
-        if wanted.is_none_or(|w| w < not_before) {
-            *wanted = Some(not_before);
-        }
-        self.new_view.notify_all();
-        wanted
-    }
-
-    /// Scan on the calling thread (only when no scanner thread runs).
-    fn scan_inline(&self, not_before: Instant) -> Arc<View> {
-        let mut tracker = self.lock_tracker();
-        let v = self.current();
-        if v.started >= not_before {
-            return v;
-        }
-        self.scan_with(&mut tracker).unwrap_or(v)
-    }
-
-    fn lock_tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
-        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// One refresh (incremental unless a full pass is due), installed as
-    /// the current view.
-    fn scan_with(&self, tracker: &mut Tracker) -> Option<Arc<View>> {
-        let started = Instant::now();
-        let result =
-            if self.full_wanted.swap(false, Ordering::Relaxed) { tracker.full() } else { tracker.refresh() };
-        match result {
-            Ok(snap) => {
-                {
-                    let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-                    let secs = Some(snap.duration.as_secs_f64());
-                    if tracker.last_pass_was_full() {
-                        c.full_refreshes += 1;
-                        c.last_full_seconds = secs;
-                    } else {
-                        c.incremental_refreshes += 1;
-                        c.last_incremental_seconds = secs;
-                    }
-                }
-                log::debug!(
-                    "refresh: {} namespaces, {} processes in {:?}",
-                    snap.namespaces.len(),
-                    snap.processes.len(),
-                    snap.duration
-                );
-                let v = self.install(snap, started);
-                {
-                    let _lock = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
-                    self.new_view.notify_all();
-                }
-                // The previous view is gone (unless a reader still holds it).
-                crate::sys::release_free_memory();
-                Some(v)
-            }
-            Err(e) => {
-                log::warn!("refresh failed, keeping the previous view: {e}");
-                None
-            }
-        }
-    }
-
-    /// Force a refresh now (after a control command).
-    pub fn refresh(&self) {
-        self.rescan_after(Instant::now());
-    }
-
-    /// Force a full pass now, trusting nothing remembered (SIGHUP).
-    pub fn rescan_full(&self) {
-        self.full_wanted.store(true, Ordering::Relaxed);
-        self.refresh();
-    }
-
-    /// The current view, at once; if it is older than the refresh interval,
-    /// the scanner is asked for a new one, but nobody waits for it. For
-    /// requests on entries already looked up (getattr, open): the lookup
-    /// that found them was fresh.
-    fn latest(&self) -> Arc<View> {
-        *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        let v = self.current();
-        if v.started.elapsed() > self.cfg.refresh && self.scanner.load(Ordering::Relaxed) {
-            drop(self.ask_scanner(Instant::now() - self.cfg.refresh));
-        }
-        v
-    }
-
-    /// A view no older than the refresh interval (SPEC section 5: listings,
-    /// lookups), waiting for the scanner if need be.
-    fn fresh(&self) -> Arc<View> {
-        *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        let v = self.current();
-        if v.started.elapsed() <= self.cfg.refresh {
-            return v;
-        }
-        drop(v);
-        self.rescan_after(Instant::now() - self.cfg.refresh)
-    }
-
-    /// The scanner thread: runs every scan. Scans when asked (a lookup of
-    /// a new name, a ctl write, SIGHUP, a listing) and, while the tree is in
-    /// use or watched (`events` open, `metrics` read in the last minute),
-    /// once per refresh interval; an idle mount costs nothing, and after
-    /// `FORGET_AFTER` holds nothing.
-    pub fn refresh_loop(&self, stop: &AtomicBool) {
-        self.scanner.store(true, Ordering::Relaxed);
-        // Once per interval is what a watched, idle host costs; a listing
-        // never waits for one (it asks for its own).
-        let due = self.cfg.refresh.max(Duration::from_millis(10));
-        while !stop.load(Ordering::Relaxed) {
-            let asked = {
-                let wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
-                let (mut wanted, _) = self
-                    .new_view
-                    .wait_timeout_while(wanted, due.min(Duration::from_millis(100)), |w| w.is_none())
-                    .unwrap_or_else(|e| e.into_inner());
-                wanted.take().is_some()
-            };
-            let used = self.last_use.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
-            let stale = self.current().started.elapsed() >= due;
-            let scraped = self
-                .metrics_read
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some_and(|t| t.elapsed() < METRICS_KEEP_FRESH);
-            let in_use = used < IDLE_AFTER || self.events_open.load(Ordering::Relaxed) > 0 || scraped;
-            let mut tracker = self.lock_tracker();
-            if asked || (stale && in_use) {
-                self.scan_with(&mut tracker);
-            } else if !in_use && used >= FORGET_AFTER && tracker.remembers() {
-                // Long idle: hold no files open for a refresh that may never
-                // come (the next one is a full pass).
-                tracker.forget();
-                crate::sys::release_free_memory();
-            }
-        }
-        self.scanner.store(false, Ordering::Relaxed);
-    }
-
-    fn visible(&self, v: &View, caller: Caller) -> Option<Arc<Visibility>> {
-        if caller.uid == 0 {
-            return None;
-        }
-        let mut map = v.visible.lock().unwrap_or_else(|e| e.into_inner());
-        Some(map.entry(caller.uid).or_insert_with(|| Arc::new(visible_to(&v.snap, caller.uid))).clone())
     }
 
     /// Run `f` with a tree context for this view and caller.
@@ -825,151 +648,5 @@ impl View {
     }
 }
 
-/// How long after a read of `metrics` the tree keeps refreshing on its own.
-const METRICS_KEEP_FRESH: Duration = Duration::from_secs(60);
-
-/// How long after the last request the tree counts as idle.
-const IDLE_AFTER: Duration = Duration::from_secs(5);
-
-/// How long after the last request the tracker drops what it remembers.
-const FORGET_AFTER: Duration = Duration::from_secs(60);
-
 /// How many directory listings `note_listing` keeps before starting over.
 const MAX_LISTINGS_REMEMBERED: usize = 1 << 16;
-
-/// The longest a FUSE request waits for a fresh scan.
-const MAX_WAIT: Duration = Duration::from_secs(3);
-
-/// How many rescans lookups of missing names may force in a burst, and
-/// per second after it: anyone may ask for `net/123456` in a loop, and
-/// each would be a scan.
-const MISS_BURST: f64 = 5.0;
-const MISS_RATE: f64 = 5.0;
-
-/// Rate limit of the rescans that missing names force (a token bucket): an
-/// occasional miss gets its fresh scan at once; a flood gets at most
-/// `MISS_RATE` a second, each still a scan that started after its lookup
-/// (misses waiting together share one).
-struct MissGate(Mutex<(f64, Instant)>);
-
-impl Default for MissGate {
-    fn default() -> Self {
-        MissGate(Mutex::new((MISS_BURST, Instant::now())))
-    }
-}
-
-impl MissGate {
-    /// Wait for a token if need be; returns `asked`: the scan to wait for
-    /// is any that started after the lookup (waiters share one).
-    fn pass(&self, asked: Instant) -> Instant {
-        let wait = {
-            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let (tokens, last) = *g;
-            let tokens =
-                (tokens + now.saturating_duration_since(last).as_secs_f64() * MISS_RATE).min(MISS_BURST);
-            // Take a token, now or (going into debt) when it will have come.
-            *g = (tokens - 1.0, now);
-            Duration::from_secs_f64(((1.0 - tokens) / MISS_RATE).max(0.0))
-        };
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-        asked
-    }
-}
-
-/// Whether a directory lists namespaces or processes (what changes while
-/// nobody writes to the tree): listed from a refresh made after opendir.
-fn lists_what_changes(dir: Node) -> bool {
-    matches!(
-        dir,
-        Node::TypeDir(_)
-            | Node::ProcRoot
-            | Node::PinnedType(_)
-            | Node::TreeRoot
-            | Node::TreeUser(_)
-            | Node::OrphansType(_)
-            | Node::ContainersRoot
-    )
-}
-
-/// Whether a name missing from `dir` could be there after a fresh scan.
-fn might_appear(dir: Node, name: &str) -> bool {
-    let numeric = !name.is_empty() && name.len() <= 20 && name.bytes().all(|b| b.is_ascii_digit());
-    match dir {
-        Node::TypeDir(_) | Node::ProcRoot | Node::OrphansType(_) => numeric,
-        Node::NsFile(_, _, NsEntry::Children) => numeric,
-        Node::PinnedType(_)
-        | Node::TreeRoot
-        | Node::TreeUser(_)
-        | Node::NsFile(_, _, NsEntry::Owns)
-        | Node::ContainersRoot => true,
-        _ => false,
-    }
-}
-
-/// What a non-root uid could see itself through /proc: its own processes,
-/// their namespaces, and those namespaces' owners and parents up to the top.
-fn visible_to(snap: &Snapshot, uid: u32) -> Visibility {
-    let mut pids = HashSet::new();
-    let mut out = HashSet::new();
-    for (pid, links) in &snap.processes {
-        let owned = std::fs::metadata(format!("/proc/{pid}"))
-            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid);
-        if owned {
-            pids.insert(*pid);
-            out.extend(links.0.iter().filter(|&&i| i != 0).map(|&i| i as Inode));
-        }
-    }
-    log::debug!("uid {uid} may see {} namespaces of its own processes", out.len());
-    let mut todo: Vec<Inode> = out.iter().copied().collect();
-    while let Some(i) = todo.pop() {
-        if let Some(ns) = snap.namespaces.get(&i) {
-            for up in [ns.owner, ns.parent].into_iter().flatten() {
-                if out.insert(up) {
-                    todo.push(up);
-                }
-            }
-        }
-    }
-    Visibility { pids, namespaces: out }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forced_rescans_are_spaced_but_never_older_than_the_request() {
-        let gate = MissGate::default();
-        // A burst passes at once, each scan no older than its request.
-        let started = Instant::now();
-        for _ in 0..MISS_BURST as usize {
-            let asked = Instant::now();
-            assert!(gate.pass(asked) >= asked);
-        }
-        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
-        // Then a flood is held to the rate.
-        let flood = Instant::now();
-        for _ in 0..5 {
-            let asked = Instant::now();
-            assert!(gate.pass(asked) >= asked);
-        }
-        let took = flood.elapsed().as_secs_f64();
-        assert!(took >= 4.0 / MISS_RATE, "5 more misses in {took} s");
-        // After a quiet spell, a miss is served at once again.
-        std::thread::sleep(Duration::from_secs_f64(1.0 / MISS_RATE));
-        let quiet = Instant::now();
-        gate.pass(Instant::now());
-        assert!(quiet.elapsed() < Duration::from_millis(50));
-    }
-
-    #[test]
-    fn only_listings_of_what_changes_wait_for_a_refresh() {
-        assert!(lists_what_changes(Node::TypeDir(NsType::Net)));
-        assert!(lists_what_changes(Node::ProcRoot));
-        assert!(!lists_what_changes(Node::Root));
-        assert!(!lists_what_changes(Node::NsDir(NsType::Net, 1)));
-    }
-}
