@@ -43,7 +43,9 @@ pub fn run(cfg: MountConfig) -> i32 {
             return 1;
         }
     };
-    match sys::fork() {
+    // SAFETY: no thread has been started yet (the serving threads, the
+    // refresher and the logger's are all made by `serve`, in the child).
+    match unsafe { sys::fork() } {
         Ok(0) => {
             drop(rx);
             let _ = sys::setsid();

@@ -38,7 +38,9 @@ pub fn main(args: &[String]) -> i32 {
             let _ = std::io::stdin().read_line(&mut sink);
             0
         }
-        Some("pid-init") => match sys::fork() {
+        // SAFETY: the helper is a fresh exec of this binary that starts no
+        // thread before this point.
+        Some("pid-init") => match unsafe { sys::fork() } {
             Ok(0) => init_main(),
             Ok(child) => {
                 let mut out = std::io::stdout();

@@ -528,11 +528,19 @@ pub fn netlink_route_exchange(msg: &[u8], mut more: impl FnMut(&[u8]) -> bool) -
     }
 }
 
-/// fork(2). Only while the process is single-threaded (the daemon before it
-/// starts threads, the helpers of `control::create`).
-pub fn fork() -> io::Result<i32> {
-    // SAFETY: callers are single-threaded, so the child may use any function,
-    // not just async-signal-safe ones.
+/// fork(2): 0 in the child, the child's PID in the parent.
+///
+/// # Safety
+///
+/// The calling process must have exactly one thread. The child of a
+/// threaded process may call only async-signal-safe functions until it
+/// execs (another thread may have held the allocator's lock or any other
+/// at the fork, and it is not there to release it); nsfuse's children go
+/// on running Rust code, which allocates. Callers: the daemon before it
+/// starts any thread, and the single-threaded `__nsfuse-helper`.
+pub unsafe fn fork() -> io::Result<i32> {
+    // SAFETY: the caller guarantees the process is single-threaded, so the
+    // child may use any function, not just async-signal-safe ones.
     cvt(unsafe { libc::fork() })
 }
 

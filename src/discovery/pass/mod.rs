@@ -1,0 +1,364 @@
+//! One discovery pass: walks processes, sockets, mount namespaces and the
+//! ownership hierarchy, and assembles a `Snapshot`. Given what the previous
+//! pass left (`Memory`), it re-reads only what can have changed: processes
+//! whose stamps moved or that are new, mount namespaces whose mount ids
+//! changed, and the relations of namespaces it cannot prove are the same
+//! ones as last time (inode numbers are reused as soon as freed).
+//!
+//! This file holds the pass's state and its start and end (`run`, `Pass`,
+//! `finish`); each phase is its own file, in the order `run` calls them:
+//! `processes` (with the quiet shortcut), `sockets`, `mount_tables`,
+//! `owners`.
+
+mod mount_tables;
+mod owners;
+mod processes;
+mod sockets;
+
+use super::assemble;
+use super::mounts::{self, Reader, Table};
+use super::procfs::{self, StampBudget};
+use super::{nsfile, parse, Error, Result, ScanOptions};
+use crate::bounded;
+use crate::model::{
+    Holder, Inode, Namespace, NsType, Pid, Pin, ProcessLinks, ProcessTable, Snapshot, LINK_NAMES, LINK_TYPES,
+};
+use crate::sys;
+// Maps keyed by inode or PID use FxHash: a pass hashes a few hundred
+// thousand integers, and SipHash's resistance to chosen keys buys nothing
+// against numbers the kernel hands out.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// What a pass keeps for the next one.
+#[derive(Default)]
+pub struct Memory {
+    /// Every process read, with its stamps.
+    pub procs: HashMap<Pid, Record>,
+    /// Every member-read mount namespace whose mounts could be listed.
+    pub tables: HashMap<Inode, Table>,
+    /// Relations of every namespace whose relations were read.
+    pub relations: HashMap<Inode, Rel>,
+    /// The namespaces of the last snapshot, to share those that have not
+    /// changed.
+    pub namespaces: HashMap<Inode, Arc<Namespace>>,
+    /// The /proc listing of the last pass and the last PID handed out then
+    /// (`/proc/loadavg`): while every PID handed out since went to our own
+    /// worker threads, no process was made, so the listing is still whole
+    /// (those gone fail their stamps) and /proc need not be read again.
+    pub listing: Option<(i32, Vec<Pid>)>,
+    /// The last snapshot, and whether every mount namespace it read has a
+    /// `Table` (so the tables alone prove the pins unchanged): a refresh
+    /// that finds every process holding what it held, no process made or
+    /// gone and every table unchanged serves it again instead of deriving
+    /// the same model from every record (`Pass::unchanged`).
+    pub last: Option<Snapshot>,
+    pub tables_complete: bool,
+}
+
+impl Memory {
+    /// Open files held (by stamps).
+    pub fn stamp_files(&self) -> usize {
+        self.procs.values().flat_map(|r| &r.found.stamps).filter(|s| s.holds_file()).count()
+    }
+}
+
+/// One process as read, with the network namespaces of its sockets.
+pub struct Record {
+    found: procfs::Process,
+    socket_netns: Vec<(i32, Inode)>,
+}
+
+impl Record {
+    fn unchanged(&self, proc: BorrowedFd<'_>) -> bool {
+        !self.found.stamps.is_empty() && self.found.stamps.iter().all(|s| s.unchanged(proc))
+    }
+}
+
+/// A namespace's place in the hierarchy, as the kernel said.
+#[derive(Clone, Copy)]
+pub struct Rel {
+    ty: NsType,
+    id: Option<u64>,
+    owner: Option<Inode>,
+    parent: Option<Inode>,
+    owner_uid: Option<u32>,
+}
+
+/// Paths to open a namespace by, best first.
+type PathsToOpen = [Option<PathBuf>; 2];
+
+/// The namespace `inode` opened by the first of `paths` that still leads to
+/// it. May wait on a process stuck in execve: call it from bounded work.
+fn open_first(paths: &PathsToOpen, inode: Inode) -> Option<OwnedFd> {
+    paths.iter().flatten().find_map(|p| nsfile::open(p, inode))
+}
+
+/// How work that opens `paths` is named if it gets stuck: by the process
+/// the first path goes through, else by the namespace.
+fn stuck_key_of(paths: &PathsToOpen, what: &str, inode: Inode) -> String {
+    match paths[0].as_deref().and_then(parse::proc_pid) {
+        Some(pid) => procfs::stuck_key(pid),
+        None => format!("{what} {inode}"),
+    }
+}
+
+/// How good a path is for reaching a namespace (lower is better): the `ns`
+/// symlink prefers a visible pin, then a member's link, then a holder's fd.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum PathRank {
+    Pin = 0,
+    Member = 1,
+    Fd = 2,
+    Foreign = 3,
+}
+
+/// What one pass did.
+pub struct Outcome {
+    pub snapshot: Snapshot,
+    pub memory: Memory,
+    /// The processes it read, in /proc order (the rest were remembered).
+    pub read: Vec<Pid>,
+    /// Whether it found nothing changed and served the last snapshot again.
+    pub kept_last: bool,
+}
+
+/// Run one pass. `budget` (when tracking) caps the stamps it may open.
+pub fn run(opts: &ScanOptions, prev: Memory, budget: Option<usize>) -> Result<Outcome> {
+    let started = Instant::now();
+    let taken_at = SystemTime::now();
+    let mut s = Pass::new(opts, prev, budget.is_some())?;
+    let mut phases = [Duration::ZERO; 5];
+    let mut t = Instant::now();
+    let mut lap = |i: usize| {
+        phases[i] = t.elapsed();
+        t = Instant::now();
+    };
+    let read = s.walk_processes(budget)?;
+    lap(0);
+    if let Some((mut snap, memory)) = s.unchanged.take() {
+        snap.taken_at = Some(taken_at);
+        snap.duration = started.elapsed();
+        log::debug!(
+            "pass: nothing changed ({} processes, {} read) in {:?}",
+            snap.processes.len(),
+            read.len(),
+            snap.duration
+        );
+        return Ok(Outcome { snapshot: snap, memory, read, kept_last: true });
+    }
+    s.resolve_sockets();
+    lap(1);
+    s.walk_mount_namespaces();
+    lap(2);
+    s.resolve_owners();
+    lap(3);
+    let tracking = s.tracking;
+    let (mut snap, mut memory) = s.finish();
+    lap(4);
+    if tracking {
+        memory.last = Some(snap.clone());
+    }
+    snap.taken_at = Some(taken_at);
+    snap.duration = started.elapsed();
+    log::debug!(
+        "pass: {} namespaces, {} processes ({} read) in {:?} (procs {:?}, sockets {:?}, mounts {:?}, owners {:?}, model {:?})",
+        snap.namespaces.len(),
+        snap.processes.len(),
+        read.len(),
+        snap.duration,
+        phases[0],
+        phases[1],
+        phases[2],
+        phases[3],
+        phases[4]
+    );
+    Ok(Outcome { snapshot: snap, memory, read, kept_last: false })
+}
+
+struct Pass<'o> {
+    opts: &'o ScanOptions,
+    proc: Arc<OwnedFd>,
+    own_pid: Pid,
+    own_mntns: Inode,
+    nss: HashMap<Inode, Namespace>,
+    ranks: HashMap<Inode, PathRank>,
+    /// A member's path for each namespace whose best path became a pin:
+    /// what the pass itself opens, since an open file on a pin keeps it
+    /// mounted (a user's plain `umount` of it would fail with EBUSY).
+    member_paths: HashMap<Inode, PathBuf>,
+    procs: Vec<(Pid, ProcessLinks)>,
+    /// Processes not in the host's own cgroup, with their cgroup path.
+    cgroups: Vec<(Pid, Arc<str>)>,
+    /// Every task found in a namespace, as (namespace, (PID, TID)), and
+    /// every other holder, as (namespace, holder): one list each, sorted
+    /// and cut per namespace at the end, so a pass makes a few large
+    /// allocations rather than two per namespace. A namespace's
+    /// `processes` and `task` holders both come from the first list.
+    tasks: Vec<(Inode, (Pid, Pid))>,
+    holders: Vec<(Inode, Holder)>,
+    /// Namespaces reachable only through a descriptor we hold.
+    fds: HashMap<Inode, OwnedFd>,
+    /// Sockets of processes read in this pass: (pid, fd, socket inode).
+    sockets: Vec<(Pid, i32, u64)>,
+    mntns_member: HashMap<Inode, Pid>,
+    prev: Memory,
+    next: Memory,
+    /// Namespaces proven the same as in the previous pass: held by a
+    /// process that has not run, or a mount that is still there.
+    same: HashSet<Inode>,
+    /// Whether what this pass reads is kept for the next (a tracker's);
+    /// a one-off scan keeps nothing in `next`.
+    tracking: bool,
+    /// Whether the /proc listing is the last pass's (no process made).
+    listing_reused: bool,
+    /// Whether every mount namespace read got a `Table`.
+    tables_complete: bool,
+    /// Set when nothing changed since the last pass: its snapshot and the
+    /// memory for the next (see `Memory::last`).
+    unchanged: Option<(Snapshot, Memory)>,
+}
+
+impl<'o> Pass<'o> {
+    fn new(opts: &'o ScanOptions, prev: Memory, tracking: bool) -> Result<Self> {
+        let proc_path = Path::new("/proc");
+        let proc = sys::open_path(proc_path, libc::O_RDONLY | libc::O_DIRECTORY)
+            .map_err(|source| Error::Io { path: proc_path.into(), source })?;
+        let own_mnt = Path::new("/proc/self/ns/mnt");
+        let own_mntns = sys::fstatat(None, c"/proc/self/ns/mnt")
+            .map_err(|source| Error::Io { path: own_mnt.into(), source })?
+            .st_ino;
+        // A table large enough for the pass, grown while few threads share it.
+        sys::reserve_fds(3 * prev.namespaces.len() + 4096);
+        // Sized like the last pass: a quiet host's refresh grows nothing.
+        let (n_procs, n_nss) = (prev.procs.len(), prev.namespaces.len());
+        Ok(Pass {
+            opts,
+            proc: Arc::new(proc),
+            own_pid: sys::getpid(),
+            own_mntns,
+            nss: HashMap::with_capacity_and_hasher(n_nss, Default::default()),
+            ranks: HashMap::with_capacity_and_hasher(n_nss, Default::default()),
+            member_paths: HashMap::default(),
+            procs: Vec::with_capacity(n_procs),
+            cgroups: Vec::new(),
+            tasks: Vec::with_capacity(n_procs * 9),
+            holders: Vec::new(),
+            fds: HashMap::default(),
+            sockets: Vec::new(),
+            mntns_member: HashMap::default(),
+            next: Memory {
+                procs: HashMap::with_capacity_and_hasher(
+                    if tracking { n_procs } else { 0 },
+                    Default::default(),
+                ),
+                ..Memory::default()
+            },
+            prev,
+            same: HashSet::with_capacity_and_hasher(n_nss, Default::default()),
+            tracking,
+            listing_reused: false,
+            tables_complete: true,
+            unchanged: None,
+        })
+    }
+
+    /// Record that namespace (type, inode) exists.
+    fn note(&mut self, ty: NsType, inode: Inode) -> &mut Namespace {
+        self.nss.entry(inode).or_insert_with(|| Namespace::new(ty, inode))
+    }
+
+    /// Record that namespace (type, inode) exists, reachable at the path
+    /// `path` makes (made only when it is the best path so far).
+    fn note_at(
+        &mut self,
+        ty: NsType,
+        inode: Inode,
+        rank: PathRank,
+        path: impl FnOnce() -> PathBuf,
+    ) -> &mut Namespace {
+        let was = self.ranks.get(&inode).copied();
+        let ns = self.nss.entry(inode).or_insert_with(|| Namespace::new(ty, inode));
+        if was.is_none_or(|r| rank < r) {
+            self.ranks.insert(inode, rank);
+            let old = ns.path.replace(path());
+            if let (Some(PathRank::Member), Some(old)) = (was, old) {
+                self.member_paths.insert(inode, old);
+            }
+        }
+        ns
+    }
+
+    /// The paths the pass opens a namespace by, to try in turn: a
+    /// member's before a pin (the pin still serves if the member is gone).
+    fn paths_to_open(&self, inode: Inode) -> PathsToOpen {
+        let path = self.nss.get(&inode).and_then(|n| n.path.clone());
+        match self.member_paths.get(&inode) {
+            Some(member) => [Some(member.clone()), path],
+            None => [path, None],
+        }
+    }
+
+    fn finish(self) -> (Snapshot, Memory) {
+        let mut nss = self.nss;
+        let mut holders = self.holders;
+        // Reverse edges: children, owned namespaces, and the holders they make.
+        let edges: Vec<(Inode, Option<Inode>, Option<Inode>, NsType)> =
+            nss.values().map(|n| (n.inode, n.owner, n.parent, n.ns_type)).collect();
+        for (inode, owner, parent, ty) in edges {
+            if let Some(o) = owner.and_then(|o| nss.get_mut(&o)) {
+                o.owns.push((ty, inode));
+                holders.push((o.inode, Holder::Child { ns_type: ty, inode }));
+            }
+            if let Some(p) = parent.and_then(|p| nss.get_mut(&p)) {
+                p.children.push(inode);
+                if ty == NsType::Pid {
+                    holders.push((p.inode, Holder::Child { ns_type: ty, inode }));
+                }
+            }
+        }
+        let mut named_pins = BTreeMap::new();
+        for ns in nss.values_mut() {
+            ns.pins.sort();
+            ns.pins.dedup();
+            ns.children.sort_unstable();
+            ns.owns.sort_unstable();
+            for pin in ns.pins.iter().filter(|p| p.mntns == self.own_mntns) {
+                if let Some(name) = self.opts.dirs.name_of(ns.ns_type, &pin.path) {
+                    named_pins.insert((ns.ns_type, name), ns.inode);
+                }
+            }
+        }
+        let root_userns =
+            nss.values().find(|n| n.ns_type == NsType::User && n.owner.is_none()).map(|n| n.inode);
+        let mut next = self.next;
+        next.tables_complete = self.tables_complete;
+        let keep = self.tracking.then_some(&mut next.namespaces);
+        let namespaces = assemble::namespaces(nss, self.tasks, holders, self.prev.namespaces, keep);
+        let snap = Snapshot {
+            namespaces,
+            processes: ProcessTable::new(self.procs),
+            cgroups: {
+                let mut c = self.cgroups;
+                c.sort_by_key(|e| e.0);
+                c.dedup_by_key(|e| e.0);
+                c
+            },
+            named_pins,
+            own_mntns: self.own_mntns,
+            root_userns,
+            taken_at: None,
+            duration: Default::default(),
+            partial: sys::geteuid() != 0,
+        };
+        (snap, next)
+    }
+}
+
+fn member_path(pid: Pid, link: &str) -> PathBuf {
+    format!("/proc/{pid}/ns/{link}").into()
+}

@@ -1,0 +1,188 @@
+//! The mount phase of a pass: the nsfs bind mounts (pins) of our own mount
+//! namespace and of every other one found, transitively; a table whose
+//! mount ids are unchanged is not read again.
+
+use super::*;
+
+impl Pass<'_> {
+    /// nsfs bind mounts in our own mount namespace, then in every other
+    /// mount namespace found, until no new one turns up. A namespace read
+    /// through a member whose mounts are unchanged is not read again.
+    pub(super) fn walk_mount_namespaces(&mut self) {
+        let own = self.own_mntns;
+        self.note(NsType::Mnt, own);
+        let mut done: HashSet<Inode> = HashSet::default();
+        let mut first = true;
+        loop {
+            let mut todo: Vec<(String, Work)> = Vec::new();
+            let pending: Vec<Inode> = if first {
+                vec![own]
+            } else {
+                self.nss
+                    .values()
+                    .filter(|n| n.ns_type == NsType::Mnt && !done.contains(&n.inode))
+                    .map(|n| n.inode)
+                    .collect()
+            };
+            first = false;
+            for mntns in pending {
+                let reader = match (mntns == own, self.mntns_member.get(&mntns)) {
+                    (true, _) => Some(Reader::Own),
+                    (false, Some(&pid)) => Some(Reader::Member(pid)),
+                    (false, None) => None,
+                };
+                let how = match reader {
+                    Some(r) => How::Read(r, self.prev.tables.remove(&mntns)),
+                    None => How::Inside(self.fds.remove(&mntns), self.paths_to_open(mntns)),
+                };
+                done.insert(mntns);
+                todo.push((work_key(mntns, &how), Work { mntns, how }));
+            }
+            if todo.is_empty() {
+                break;
+            }
+            let proc = self.proc.clone();
+            let tracking = self.tracking;
+            let threads = crate::par::threads();
+            let found = bounded::map(
+                "reading mount tables",
+                todo,
+                threads,
+                bounded::STALL,
+                || (),
+                move |_, w| w.run(proc.as_fd(), tracking),
+            );
+            for answer in found {
+                match answer {
+                    Some((work, outcome)) => self.add_mount_table(work, outcome),
+                    // Stuck: its pins are not known this time.
+                    None => self.tables_complete = false,
+                }
+            }
+        }
+    }
+
+    fn add_mount_table(&mut self, work: Work, outcome: TableRead) {
+        let mntns = work.mntns;
+        match (work.how, outcome) {
+            (How::Read(reader, Some(table)), TableRead::Unchanged) => {
+                for m in &table.pins {
+                    self.same.insert(m.inode);
+                    self.add_pin(mntns, m.clone(), Some(reach(reader, m)), None);
+                }
+                self.next.tables.insert(mntns, table);
+            }
+            (How::Read(reader, _), TableRead::Read(pins, table)) => {
+                for m in pins {
+                    let path = reach(reader, &m);
+                    self.add_pin(mntns, m, Some(path), None);
+                }
+                match table {
+                    Some(t) => {
+                        self.next.tables.insert(mntns, t);
+                    }
+                    None => self.tables_complete = false,
+                }
+            }
+            (How::Inside(fd, _), TableRead::Inside(pins)) => {
+                self.tables_complete = false;
+                if let Some(fd) = fd {
+                    self.fds.insert(mntns, fd);
+                }
+                for (m, fd) in pins {
+                    self.add_pin(mntns, m, None, fd);
+                }
+            }
+            _ => self.tables_complete = false,
+        }
+    }
+
+    fn add_pin(
+        &mut self,
+        mntns: Inode,
+        m: parse::NsfsMount,
+        path: Option<(PathBuf, PathRank)>,
+        fd: Option<OwnedFd>,
+    ) {
+        let known = self.nss.contains_key(&m.inode);
+        let ns = match path {
+            Some((p, rank)) => self.note_at(m.ns_type, m.inode, rank, || p),
+            None => self.note(m.ns_type, m.inode),
+        };
+        ns.pins.push(Pin { mntns, path: m.mount_point.clone() });
+        self.holders.push((m.inode, Holder::Mount { mntns, path: m.mount_point }));
+        if let (false, Some(fd)) = (known, fd) {
+            self.fds.insert(m.inode, fd);
+        }
+    }
+}
+
+/// How to read one mount namespace's pins in this pass.
+enum How {
+    /// Through `/proc/{self,PID}`, with its table from the last pass.
+    Read(Reader, Option<Table>),
+    /// From inside (no process in it), through this descriptor, or one
+    /// opened by these paths.
+    Inside(Option<OwnedFd>, PathsToOpen),
+}
+
+/// How the reading of one mount namespace is named if it gets stuck.
+fn work_key(mntns: Inode, how: &How) -> String {
+    match how {
+        How::Read(Reader::Own, _) => "nsfuse's own mount table".to_owned(),
+        How::Read(Reader::Member(pid), _) => procfs::stuck_key(*pid),
+        How::Inside(_, paths) => stuck_key_of(paths, "mount namespace", mntns),
+    }
+}
+
+struct Work {
+    mntns: Inode,
+    how: How,
+}
+
+enum TableRead {
+    Unchanged,
+    Read(Vec<parse::NsfsMount>, Option<Table>),
+    Inside(Vec<(parse::NsfsMount, Option<OwnedFd>)>),
+}
+
+impl Work {
+    /// Read it; the work comes back with the outcome (a table to keep, a
+    /// descriptor opened).
+    fn run(self, proc: BorrowedFd<'_>, tracking: bool) -> (Work, TableRead) {
+        let outcome = match &self.how {
+            How::Read(_, Some(table)) if table.unchanged() => TableRead::Unchanged,
+            How::Read(reader, _) => {
+                let (pins, table) = mounts::read(*reader, self.mntns, tracking);
+                TableRead::Read(pins, table)
+            }
+            How::Inside(fd, paths) => {
+                let fd = match fd {
+                    Some(_) => None,
+                    None => open_first(paths, self.mntns),
+                };
+                let work = match fd {
+                    Some(fd) => Work { mntns: self.mntns, how: How::Inside(Some(fd), paths.clone()) },
+                    None => self,
+                };
+                let pins = match &work.how {
+                    How::Inside(Some(fd), _) => mounts::read_inside(proc, fd.as_fd()).unwrap_or_else(|e| {
+                        log::debug!("cannot look inside mount namespace {}: {e}", work.mntns);
+                        Vec::new()
+                    }),
+                    _ => Vec::new(),
+                };
+                return (work, TableRead::Inside(pins));
+            }
+        };
+        (self, outcome)
+    }
+}
+
+fn reach(reader: Reader, m: &parse::NsfsMount) -> (PathBuf, PathRank) {
+    let rank = match reader {
+        Reader::Own => PathRank::Pin,
+        Reader::Member(_) => PathRank::Foreign,
+    };
+    (reader.reach(m), rank)
+}

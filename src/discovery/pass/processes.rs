@@ -1,0 +1,214 @@
+//! The process phase of a pass: which processes to read again (their
+//! stamps moved, or they are new), reading them, and what each adds to the
+//! model; and the quiet shortcut: when nothing changed, the last snapshot
+//! serves again.
+
+use super::*;
+
+impl Pass<'_> {
+    /// Every process: the unchanged ones from memory, the rest read now.
+    /// Returns those read.
+    pub(super) fn walk_processes(&mut self, budget: Option<usize>) -> Result<Vec<Pid>> {
+        let pids = self.list_processes()?;
+        // A remembered process is re-read unless its stamps prove it has not run.
+        let known: Vec<(Pid, Option<Record>)> =
+            pids.into_iter().map(|p| (p, self.prev.procs.remove(&p))).collect();
+        let proc = self.proc.as_fd();
+        let same = crate::par::map(&known, |(_, rec)| rec.as_ref().is_some_and(|r| r.unchanged(proc)));
+        let (mut kept, mut dirty, mut before) =
+            (Vec::with_capacity(known.len()), Vec::new(), HashMap::default());
+        for ((pid, rec), same) in known.into_iter().zip(same) {
+            match rec {
+                Some(rec) if same => kept.push((pid, rec)),
+                Some(rec) => {
+                    before.insert(pid, rec);
+                    dirty.push(pid);
+                }
+                None => dirty.push(pid),
+            }
+        }
+        // What is left in memory are processes that are gone: drop their stamps.
+        let gone = !self.prev.procs.is_empty();
+        self.prev.procs = HashMap::default();
+        let held: usize = kept.iter().flat_map(|(_, r)| &r.found.stamps).filter(|s| s.holds_file()).count();
+        let budget = budget.map(|b| Arc::new(StampBudget::new(b.saturating_sub(held))));
+        let skip = self.opts.skip_own_fds.then_some(self.own_pid);
+        let read = procfs::walk_parallel(&self.proc, &dirty, skip, budget.as_ref());
+        // Every process that ran was read again and holds what it held (a
+        // PID never readable, like an init we may not inspect, stays so).
+        let all_alike = read.len() == before.len()
+            && read
+                .iter()
+                .all(|(pid, found)| before.get(pid).is_some_and(|b| b.found.holds_the_same_as(found)));
+        let quiet = !gone && all_alike && self.listing_reused && self.prev.tables_complete;
+        if quiet && self.prev.last.is_some() && self.tables_unchanged() {
+            self.keep_last(kept, read, before);
+            return Ok(dirty);
+        }
+        for (pid, rec) in kept {
+            self.add_record(pid, rec, true);
+        }
+        for (pid, found) in read {
+            self.add_record(pid, Record { found, socket_netns: Vec::new() }, false);
+        }
+        Ok(dirty)
+    }
+
+    /// Whether every mount namespace the last pass read still has the
+    /// mounts it had (listmount ids; bounded, as the reads are).
+    fn tables_unchanged(&self) -> bool {
+        let items: Vec<(String, (u64, Vec<u64>))> =
+            self.prev.tables.iter().map(|(ns, t)| (format!("mount namespace {ns}"), t.ids())).collect();
+        let threads = crate::par::threads();
+        let same = bounded::map(
+            "checking mounts",
+            items,
+            threads,
+            bounded::STALL,
+            || (),
+            |_, (id, mounts)| mounts::Table::still(id, &mounts),
+        );
+        same.iter().all(|s| *s == Some(true))
+    }
+
+    /// Nothing changed: the last snapshot serves again, and the memory
+    /// carries over with the records just read (their new stamps, their
+    /// sockets' namespaces as before).
+    fn keep_last(
+        &mut self,
+        kept: Vec<(Pid, Record)>,
+        read: Vec<(Pid, procfs::Process)>,
+        mut before: HashMap<Pid, Record>,
+    ) {
+        let mut next = std::mem::take(&mut self.next);
+        next.procs.extend(kept);
+        for (pid, found) in read {
+            let socket_netns = before.remove(&pid).map(|b| b.socket_netns).unwrap_or_default();
+            next.procs.insert(pid, Record { found, socket_netns });
+        }
+        let prev = &mut self.prev;
+        next.tables = std::mem::take(&mut prev.tables);
+        next.relations = std::mem::take(&mut prev.relations);
+        next.namespaces = std::mem::take(&mut prev.namespaces);
+        next.tables_complete = true;
+        next.last = prev.last.take();
+        if let Some(snap) = next.last.clone() {
+            self.unchanged = Some((snap, next));
+        }
+    }
+
+    /// Every PID in /proc: the last pass's listing when no PID was handed
+    /// out since (a quiet host's refresh skips the largest directory read).
+    fn list_processes(&mut self) -> Result<Vec<Pid>> {
+        let last_pid = self.tracking.then(|| self.last_pid()).flatten();
+        if let (Some(now), Some((then, pids))) = (last_pid, self.prev.listing.take()) {
+            if crate::own_threads::only_ours_between(then, now) {
+                self.next.listing = Some((now, pids.clone()));
+                self.listing_reused = true;
+                return Ok(pids);
+            }
+        }
+        let mut buf = Vec::new();
+        let mut pids = Vec::with_capacity(self.prev.procs.len() + 64);
+        sys::for_each_dirent(self.proc.as_fd(), &mut buf, |name, _| {
+            if let Some(p) = parse::pid_name(name) {
+                pids.push(p);
+            }
+        })
+        .map_err(|source| Error::Io { path: "/proc".into(), source })?;
+        // (Read before the listing: a PID handed out between the two reads
+        // makes the next pass list again.)
+        self.next.listing = last_pid.map(|n| (n, pids.clone()));
+        Ok(pids)
+    }
+
+    /// The last PID handed out in our pid namespace, if /proc is that of
+    /// our pid namespace (`/proc/self` is our PID) and says so.
+    fn last_pid(&self) -> Option<i32> {
+        let mut buf = [0u8; 16];
+        let me = sys::readlinkat(self.proc.as_fd(), c"self", &mut buf).ok()?;
+        if parse::pid_name(me) != Some(self.own_pid) {
+            return None;
+        }
+        let f = sys::openat(Some(self.proc.as_fd()), c"loadavg", libc::O_RDONLY).ok()?;
+        let mut text = [0u8; 128];
+        let n = sys::pread0(f.as_fd(), &mut text).ok()?;
+        parse::loadavg_last_pid(&text[..n])
+    }
+
+    /// Add what one process holds; `same` when it was not re-read.
+    fn add_record(&mut self, pid: Pid, rec: Record, same: bool) {
+        let found = &rec.found;
+        let links = found.links;
+        self.procs.push((pid, links));
+        if let Some(c) = &found.cgroup {
+            self.cgroups.push((pid, c.clone()));
+        }
+        for (i, name) in LINK_NAMES.iter().enumerate().take(8) {
+            if let Some(inode) = links.get(i) {
+                self.note_at(LINK_TYPES[i], inode, PathRank::Member, || member_path(pid, name));
+                self.tasks.push((inode, (pid, pid)));
+            }
+        }
+        if let Some(m) = links.get(NsType::Mnt.index()) {
+            self.mntns_member.entry(m).or_insert(pid);
+        }
+        self.add_for_children(pid, None, &links);
+        for (tid, tlinks) in &found.threads {
+            for i in 0..8 {
+                match tlinks.get(i) {
+                    Some(inode) if Some(inode) != links.get(i) => {
+                        let path = || format!("/proc/{pid}/task/{tid}/ns/{}", LINK_NAMES[i]).into();
+                        self.note_at(LINK_TYPES[i], inode, PathRank::Member, path);
+                        self.tasks.push((inode, (pid, *tid)));
+                    }
+                    _ => {}
+                }
+            }
+            self.add_for_children(pid, Some((*tid, &links)), tlinks);
+        }
+        for &(fd, ty, inode) in &found.ns_fds {
+            self.note_at(ty, inode, PathRank::Fd, || format!("/proc/{pid}/fd/{fd}").into());
+            self.holders.push((inode, Holder::Fd { pid, fd }));
+        }
+        if same {
+            for &(fd, netns) in &rec.socket_netns {
+                self.note(NsType::Net, netns);
+                self.holders.push((netns, Holder::Socket { pid, fd }));
+            }
+            let threads = found.threads.iter().flat_map(|(_, l)| l.0);
+            let inodes = links.0.into_iter().chain(threads).filter(|&i| i != 0).map(Inode::from);
+            self.same.extend(inodes);
+            self.same.extend(found.ns_fds.iter().map(|&(_, _, i)| i));
+            self.same.extend(rec.socket_netns.iter().map(|&(_, i)| i));
+        } else {
+            self.sockets.extend(found.sockets.iter().map(|&(fd, sock)| (pid, fd, sock)));
+        }
+        if self.tracking {
+            self.next.procs.insert(pid, rec);
+        }
+    }
+
+    /// pid_for_children / time_for_children that differ from the task's own
+    /// (and, for a thread, from its process's).
+    fn add_for_children(&mut self, pid: Pid, thread: Option<(Pid, &ProcessLinks)>, links: &ProcessLinks) {
+        let process = thread.map(|(_, p)| p);
+        for (child_idx, own_idx) in [(8, NsType::Pid.index()), (9, NsType::Time.index())] {
+            let Some(inode) = links.get(child_idx) else {
+                continue;
+            };
+            let same_as_process = process.is_some_and(|p| p.get(child_idx) == Some(inode));
+            if Some(inode) == links.get(own_idx) || same_as_process {
+                continue;
+            }
+            let name = LINK_NAMES[child_idx];
+            let path = || match thread {
+                Some((tid, _)) => PathBuf::from(format!("/proc/{pid}/task/{tid}/ns/{name}")),
+                None => member_path(pid, name),
+            };
+            self.note_at(LINK_TYPES[child_idx], inode, PathRank::Member, path);
+            // Several threads may give the same one: `finish` dedups.
+            self.holders.push((inode, Holder::ForChildren { pid }));
+        }
+    }
+}
