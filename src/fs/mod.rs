@@ -5,11 +5,12 @@
 //! `freshness` (SPEC section 5); who may see what, `visibility` (section
 //! 6); names and contents, `tree` over `inode` numbers.
 
+mod contents;
 mod freshness;
 pub mod fuse;
 pub mod inode;
 pub mod tree;
-mod visibility;
+pub mod visibility;
 
 use crate::control::{Controller, Target};
 use crate::discovery::{self, ScanOptions, Tracker};
@@ -26,7 +27,8 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 pub use tree::Kind;
-use tree::{Ctx, PinNames, Visibility};
+use tree::{Ctx, PinNames};
+pub use visibility::Visibility;
 
 /// An errno for a failed file-system call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,15 +1,17 @@
 //! The shape of the tree (SPEC section 2) over one snapshot: which entries
-//! a directory has, what a name looks up to, where a symlink points, what a
-//! file says. Plain functions of a `Ctx`, tested without FUSE. File contents
-//! that read the kernel go through `content`; the caller caches them.
+//! a directory has, what a name looks up to, where a symlink points, who
+//! owns an entry. Plain functions of a `Ctx`, tested without FUSE. What a
+//! file says is `contents` (the caller caches it); what a non-root caller
+//! may see, `visibility`.
 
 use super::inode::{ContainerFile, Node, NsEntry};
+use super::visibility::Visibility;
 use crate::discovery::details::{self, Detail};
-use crate::model::{Holder, Inode, Namespace, NsType, Snapshot, LINK_NAMES, LINK_TYPES};
+use crate::model::{Inode, Namespace, NsType, Snapshot, LINK_NAMES, LINK_TYPES};
 use crate::owners::index::{dir_name, is_orphan, Owners};
-use crate::owners::{cgroup, Owner};
-use crate::{json, render};
-use std::collections::{BTreeMap, HashSet};
+use crate::owners::Owner;
+
+use std::collections::BTreeMap;
 
 /// What kind of file an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,16 +67,8 @@ pub const README: &str = include_str!("README.tree");
 /// a second `nsfuse` started on the same mount point).
 pub const SERVED_BY: &str = "This tree is served by nsfuse, PID";
 
-/// What a non-root caller may see (SPEC section 6): its own processes, and
-/// their namespaces with their owners and parents up to the top.
-#[derive(Clone, Debug, Default)]
-pub struct Visibility {
-    pub pids: HashSet<crate::model::Pid>,
-    pub namespaces: HashSet<Inode>,
-}
-
 impl Ctx<'_> {
-    fn ns(&self, ty: NsType, inode: Inode) -> Option<&Namespace> {
+    pub(super) fn ns(&self, ty: NsType, inode: Inode) -> Option<&Namespace> {
         let ns = self.snap.get(ty, inode)?;
         match self.visible {
             Some(v) if !v.namespaces.contains(&inode) => None,
@@ -82,39 +76,8 @@ impl Ctx<'_> {
         }
     }
 
-    fn pid_visible(&self, pid: i32) -> bool {
-        self.visible.is_none_or(|v| v.pids.contains(&pid))
-    }
-
-    /// Whether a holder line may be shown (section 6: one rule for names
-    /// and contents): its process, namespace or mount namespace is visible.
-    fn holder_visible(&self, h: &Holder) -> bool {
-        if self.visible.is_none() {
-            return true;
-        }
-        match h {
-            Holder::Task { pid, .. }
-            | Holder::Fd { pid, .. }
-            | Holder::Socket { pid, .. }
-            | Holder::ForChildren { pid } => self.pid_visible(*pid),
-            Holder::Mount { mntns, .. } => self.mntns_visible(*mntns),
-            Holder::Child { ns_type, inode } => self.ns(*ns_type, *inode).is_some(),
-        }
-    }
-
-    /// Pins in nsfuse's own mount namespace, or in one the caller is in.
-    fn mntns_visible(&self, mntns: Inode) -> bool {
-        self.visible.is_none() || mntns == self.snap.own_mntns || self.ns(NsType::Mnt, mntns).is_some()
-    }
-
-    /// Whether the `ns` link may be shown: a path through /proc only if
-    /// that process is visible.
-    fn path_visible(&self, path: &std::path::Path) -> bool {
-        crate::discovery::parse::proc_pid(path).is_none_or(|p| self.pid_visible(p))
-    }
-
     /// A container this caller may see: one with a namespace it sees.
-    fn container(&self, n: u32) -> Option<&(Owner, Vec<Inode>)> {
+    pub(super) fn container(&self, n: u32) -> Option<&(Owner, Vec<Inode>)> {
         let c = self.owners.containers.get(&n)?;
         c.1.iter()
             .any(|i| self.snap.namespaces.get(i).is_some_and(|ns| self.ns(ns.ns_type, *i).is_some()))
@@ -122,12 +85,12 @@ impl Ctx<'_> {
     }
 
     /// The namespace of type `t` a container uses (the first, if several).
-    fn container_ns(&self, n: u32, t: NsType) -> Option<Inode> {
+    pub(super) fn container_ns(&self, n: u32, t: NsType) -> Option<Inode> {
         self.container(n)?.1.iter().copied().find(|i| self.ns(t, *i).is_some())
     }
 
     /// The entries of a namespace directory, in listing order.
-    fn ns_entries(&self, ns: &Namespace) -> Vec<NsEntry> {
+    pub(super) fn ns_entries(&self, ns: &Namespace) -> Vec<NsEntry> {
         let ty = ns.ns_type;
         let mut out: Vec<NsEntry> = NsEntry::FIXED
             .into_iter()
@@ -435,7 +398,7 @@ impl Ctx<'_> {
     }
 
     /// How many user namespaces sit above `u` under tree/.
-    fn tree_depth(&self, u: Inode) -> usize {
+    pub(super) fn tree_depth(&self, u: Inode) -> usize {
         let mut depth = 0;
         let mut cur = self.ns(NsType::User, u).and_then(|n| n.parent);
         while let Some(p) = cur.filter(|p| self.ns(NsType::User, *p).is_some()) {
@@ -446,78 +409,6 @@ impl Ctx<'_> {
             }
         }
         depth
-    }
-
-    /// A file's content (not `ctl`, which belongs to control). `None` when
-    /// it does not exist or the kernel would not tell.
-    pub fn content(&self, node: Node) -> Option<Vec<u8>> {
-        let text = match node {
-            Node::Readme => format!("{README}\n{SERVED_BY} {}.\n", crate::sys::getpid()),
-            Node::ContainerFile(n, ContainerFile::Id) => {
-                let (o, _) = self.container(n)?;
-                match &o.name {
-                    Some(name) => format!("{} {}\n", render::escape(&o.id), render::escape(name)),
-                    None => format!("{}\n", render::escape(&o.id)),
-                }
-            }
-            Node::ContainerFile(n, ContainerFile::Processes) => {
-                let (o, _) = self.container(n)?;
-                let members =
-                    self.snap.cgroups.iter().filter(|(_, path)| cgroup::owner(path).as_ref() == Some(o));
-                render::process_lines(members.map(|(pid, _)| *pid).filter(|p| self.pid_visible(*p)))
-            }
-            Node::NsFile(t, i, e) => {
-                let ns = self.ns(t, i)?;
-                match e {
-                    NsEntry::Type => format!("{t}\n"),
-                    NsEntry::Inode => format!("{i}\n"),
-                    NsEntry::Id => format!("{}\n", ns.id?),
-                    NsEntry::Processes => render::processes(ns, &|p| self.pid_visible(p)),
-                    NsEntry::Holders => render::holders(ns, &|h| self.holder_visible(h)),
-                    NsEntry::Pins => render::pins(&self.visible_part(ns)),
-                    NsEntry::InfoJson => {
-                        let shown = self.visible_part(ns);
-                        let owners = json::owners(self.owners.current.get(&i), self.owners.was.get(&i));
-                        let mut m = json::namespace(&shown, &render::comm, &owners);
-                        let age = self
-                            .owners
-                            .orphaned_since
-                            .get(&i)
-                            .map(|t| t.elapsed().unwrap_or_default().as_secs());
-                        m.insert("age".into(), age.into());
-                        m.extend(json::details(self.snap, &shown));
-                        format!("{}\n", serde_json::to_string_pretty(&m).ok()?)
-                    }
-                    NsEntry::Detail(d) => details::read(self.snap, ns, d)?.text(),
-                    NsEntry::Container => self.owners.lines(i),
-                    NsEntry::Age => {
-                        let since = self.owners.orphaned_since.get(&i)?;
-                        format!("{}\n", since.elapsed().unwrap_or_default().as_secs())
-                    }
-                    _ => return None,
-                }
-            }
-            _ => return None,
-        };
-        Some(text.into_bytes())
-    }
-
-    /// What of `ns` the caller may see: for root all of it; otherwise
-    /// without the processes, holders, pins, relatives and path it may not.
-    pub fn visible_part<'n>(&self, ns: &'n Namespace) -> std::borrow::Cow<'n, Namespace> {
-        if self.visible.is_none() {
-            return std::borrow::Cow::Borrowed(ns);
-        }
-        let mut n = ns.clone();
-        n.processes.retain(|p| self.pid_visible(*p));
-        n.holders.retain(|h| self.holder_visible(h));
-        n.pins.retain(|p| self.mntns_visible(p.mntns));
-        n.children.retain(|c| self.ns(ns.ns_type, *c).is_some());
-        n.owns.retain(|(t, i)| self.ns(*t, *i).is_some());
-        n.owner = n.owner.filter(|o| self.ns(NsType::User, *o).is_some());
-        n.parent = n.parent.filter(|p| self.ns(ns.ns_type, *p).is_some());
-        n.path = n.path.filter(|p| self.path_visible(p));
-        std::borrow::Cow::Owned(n)
     }
 
     /// The uid that owns an entry: a namespace directory is its owning user

@@ -3,9 +3,9 @@
 //! processes, and their owners and parents up to the top), computed once
 //! per view and uid.
 
-use super::tree::Visibility;
+use super::tree::Ctx;
 use super::{Caller, NsFs, View};
-use crate::model::{Inode, Snapshot};
+use crate::model::{Holder, Inode, Namespace, NsType, Snapshot};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -44,4 +44,63 @@ pub(super) fn visible_to(snap: &Snapshot, uid: u32) -> Visibility {
         }
     }
     Visibility { pids, namespaces: out }
+}
+
+/// What a non-root caller may see (SPEC section 6): its own processes, and
+/// their namespaces with their owners and parents up to the top.
+#[derive(Clone, Debug, Default)]
+pub struct Visibility {
+    pub pids: HashSet<crate::model::Pid>,
+    pub namespaces: HashSet<Inode>,
+}
+
+impl Ctx<'_> {
+    pub(super) fn pid_visible(&self, pid: i32) -> bool {
+        self.visible.is_none_or(|v| v.pids.contains(&pid))
+    }
+
+    /// Whether a holder line may be shown (section 6: one rule for names
+    /// and contents): its process, namespace or mount namespace is visible.
+    pub(super) fn holder_visible(&self, h: &Holder) -> bool {
+        if self.visible.is_none() {
+            return true;
+        }
+        match h {
+            Holder::Task { pid, .. }
+            | Holder::Fd { pid, .. }
+            | Holder::Socket { pid, .. }
+            | Holder::ForChildren { pid } => self.pid_visible(*pid),
+            Holder::Mount { mntns, .. } => self.mntns_visible(*mntns),
+            Holder::Child { ns_type, inode } => self.ns(*ns_type, *inode).is_some(),
+        }
+    }
+
+    /// Pins in nsfuse's own mount namespace, or in one the caller is in.
+    pub(super) fn mntns_visible(&self, mntns: Inode) -> bool {
+        self.visible.is_none() || mntns == self.snap.own_mntns || self.ns(NsType::Mnt, mntns).is_some()
+    }
+
+    /// Whether the `ns` link may be shown: a path through /proc only if
+    /// that process is visible.
+    pub(super) fn path_visible(&self, path: &std::path::Path) -> bool {
+        crate::discovery::parse::proc_pid(path).is_none_or(|p| self.pid_visible(p))
+    }
+
+    /// What of `ns` the caller may see: for root all of it; otherwise
+    /// without the processes, holders, pins, relatives and path it may not.
+    pub fn visible_part<'n>(&self, ns: &'n Namespace) -> std::borrow::Cow<'n, Namespace> {
+        if self.visible.is_none() {
+            return std::borrow::Cow::Borrowed(ns);
+        }
+        let mut n = ns.clone();
+        n.processes.retain(|p| self.pid_visible(*p));
+        n.holders.retain(|h| self.holder_visible(h));
+        n.pins.retain(|p| self.mntns_visible(p.mntns));
+        n.children.retain(|c| self.ns(ns.ns_type, *c).is_some());
+        n.owns.retain(|(t, i)| self.ns(*t, *i).is_some());
+        n.owner = n.owner.filter(|o| self.ns(NsType::User, *o).is_some());
+        n.parent = n.parent.filter(|p| self.ns(ns.ns_type, *p).is_some());
+        n.path = n.path.filter(|p| self.path_visible(p));
+        std::borrow::Cow::Owned(n)
+    }
 }
