@@ -94,10 +94,7 @@ fn ns_type(word: &str) -> Result<NsType, String> {
 }
 
 fn inode(word: &str) -> Result<Inode, String> {
-    if word.is_empty() || word.len() > 20 || !word.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("'{word}' is not an inode number"));
-    }
-    word.parse().map_err(|_| format!("'{word}' is not an inode number"))
+    crate::discovery::parse::canonical_decimal(word).ok_or_else(|| format!("'{word}' is not an inode number"))
 }
 
 /// Parse one line written to `target`'s ctl.

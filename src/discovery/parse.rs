@@ -56,6 +56,16 @@ pub fn decimal(digits: &[u8]) -> Option<u64> {
     }
 }
 
+/// A name that is a number the one way nsfuse writes it: decimal digits,
+/// no sign, spaces or leading zeros (so each namespace, PID or container
+/// has exactly one name). The one parser of numbers in names and commands.
+pub fn canonical_decimal(s: &str) -> Option<u64> {
+    if s.len() > 1 && s.starts_with('0') {
+        return None;
+    }
+    decimal(s.as_bytes())
+}
+
 /// The process a `/proc/PID/...` path goes through, if it is one.
 pub fn proc_pid(path: &std::path::Path) -> Option<i32> {
     pid_name(path.strip_prefix("/proc").ok()?.iter().next()?.as_encoded_bytes())
@@ -307,6 +317,15 @@ mod tests {
         assert_eq!(decimal(b"12 "), None);
         assert_eq!(decimal(b"+1"), None);
         assert_eq!(decimal(b""), None);
+    }
+
+    #[test]
+    fn canonical_decimals() {
+        assert_eq!(canonical_decimal("4026531840"), Some(4026531840));
+        assert_eq!(canonical_decimal("0"), Some(0));
+        for bad in ["", "01", "-1", "+1", " 1", "1 ", "1e3", "18446744073709551616", "４"] {
+            assert_eq!(canonical_decimal(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -256,7 +256,7 @@ pub(super) fn lists_what_changes(dir: Node) -> bool {
 
 /// Whether a name missing from `dir` could be there after a fresh scan.
 pub(super) fn might_appear(dir: Node, name: &str) -> bool {
-    let numeric = !name.is_empty() && name.len() <= 20 && name.bytes().all(|b| b.is_ascii_digit());
+    let numeric = crate::discovery::parse::canonical_decimal(name).is_some();
     match dir {
         Node::TypeDir(_) | Node::ProcRoot | Node::OrphansType(_) => numeric,
         Node::NsFile(_, _, NsEntry::Children) => numeric,

@@ -506,18 +506,7 @@ pub fn gone_dirs(old: &Snapshot, new: &Snapshot) -> Vec<(Node, String)> {
     out
 }
 
-/// A decimal number with no sign, spaces or leading zeros (so each
-/// namespace has exactly one name).
-fn number(s: &str) -> Option<u64> {
-    if s.is_empty()
-        || s.len() > 20
-        || !s.bytes().all(|b| b.is_ascii_digit())
-        || (s.len() > 1 && s.starts_with('0'))
-    {
-        return None;
-    }
-    s.parse().ok()
-}
+use crate::discovery::parse::canonical_decimal as number;
 
 /// `TYPE:INODE`.
 fn typed_name(s: &str) -> Option<(NsType, Inode)> {
