@@ -8,12 +8,41 @@ use crate::discovery::ScanOptions;
 use crate::fs::{fuse::FuseAdapter, FsConfig, NsFs};
 use crate::model::PinDirs;
 use crate::sys;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Why the daemon could not mount or serve. Each says what failed, where,
+/// and the kernel's reason; the message goes to stderr (or, from the
+/// background, through the readiness pipe to the parent) as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{} is already served by nsfuse ({who}): unmount it first", .mountpoint.display())]
+    AlreadyServed { mountpoint: PathBuf, who: String },
+    #[error("{}: cannot clear the stale mount: {source}", .mountpoint.display())]
+    StaleMount { mountpoint: PathBuf, source: io::Error },
+    #[error("mount point {}: {source} (create it with mkdir -p)", .mountpoint.display())]
+    MountPoint { mountpoint: PathBuf, source: io::Error },
+    #[error("mount point {} is not a directory", .mountpoint.display())]
+    NotADirectory { mountpoint: PathBuf },
+    #[error("cannot block signals: {0}")]
+    Signals(#[source] io::Error),
+    #[error("cannot prepare {} and {}: {source}", .pin_dir.display(), .netns_dir.display())]
+    PinDirs { pin_dir: PathBuf, netns_dir: PathBuf, source: io::Error },
+    #[error("first scan failed: {0}")]
+    FirstScan(#[from] crate::discovery::Error),
+    #[error("cannot mount on {}: {source}", .mountpoint.display())]
+    Mount { mountpoint: PathBuf, source: io::Error },
+    #[error("cannot start the FUSE session on {}: {source}", .mountpoint.display())]
+    Session { mountpoint: PathBuf, source: io::Error },
+    #[error("cannot start serving: {0}")]
+    Serving(#[source] io::Error),
+    #[error("mounted, but {} does not answer: {source}", .mountpoint.display())]
+    NotAnswering { mountpoint: PathBuf, source: io::Error },
+}
 
 /// Mount and serve; returns the exit code.
 pub fn run(cfg: MountConfig) -> i32 {
@@ -81,20 +110,20 @@ pub fn run(cfg: MountConfig) -> i32 {
 /// The mount point must be a directory, not a live nsfuse mount (a second
 /// daemon would stack on the first); a stale mount of a dead daemon
 /// (ENOTCONN) is cleared first.
-fn check_mountpoint(mp: &Path) -> Result<(), String> {
+fn check_mountpoint(mp: &Path) -> Result<(), Error> {
+    let mountpoint = mp.to_path_buf();
     if let Some(pid) = live_nsfuse_at(mp) {
         let who = pid.map_or_else(|| "a daemon that does not answer".to_owned(), |p| format!("PID {p}"));
-        return Err(format!("{} is already served by nsfuse ({who}): unmount it first", mp.display()));
+        return Err(Error::AlreadyServed { mountpoint, who });
     }
     match std::fs::metadata(mp) {
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
-            sys::umount2(mp, libc::MNT_DETACH)
-                .map_err(|e| format!("{}: cannot clear the stale mount: {e}", mp.display()))?;
+            sys::umount2(mp, libc::MNT_DETACH).map_err(|source| Error::StaleMount { mountpoint, source })?;
             log::info!("cleared a stale mount at {}", mp.display());
             check_mountpoint(mp)
         }
-        Err(e) => Err(format!("mount point {}: {e} (create it with mkdir -p)", mp.display())),
-        Ok(m) if !m.is_dir() => Err(format!("mount point {} is not a directory", mp.display())),
+        Err(source) => Err(Error::MountPoint { mountpoint, source }),
+        Ok(m) if !m.is_dir() => Err(Error::NotADirectory { mountpoint }),
         Ok(_) => Ok(()),
     }
 }
@@ -193,26 +222,25 @@ fn exit_soon_after_unmount(fuse: OwnedFd, mp: &Path) {
 }
 
 /// Prepare, mount, tell the parent, serve until unmounted or signalled.
-fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
-    let fail = |ready: &mut Option<OwnedFd>, msg: String| {
-        say(ready, &msg);
-        Err(msg)
+fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), Error> {
+    let fail = |ready: &mut Option<OwnedFd>, e: Error| {
+        say(ready, &e.to_string());
+        Err(e)
     };
+    let mountpoint = || cfg.mountpoint.clone();
     sys::tune_allocator_for_daemon();
     let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
     // Before any thread starts, so every thread inherits the mask.
     if let Err(e) = sys::block_signals(&signals) {
-        return fail(&mut ready, format!("cannot block signals: {e}"));
+        return fail(&mut ready, Error::Signals(e));
     }
     let _ = sys::set_child_subreaper();
     let dirs = PinDirs { pin_dir: cfg.pin_dir.clone(), netns_dir: cfg.netns_dir.clone() };
     let control = Controller::new(dirs.clone(), cfg.mountpoint.clone());
     if !cfg.read_only {
         if let Err(e) = control.prepare() {
-            return fail(
-                &mut ready,
-                format!("cannot prepare {} and {}: {e}", cfg.pin_dir.display(), cfg.netns_dir.display()),
-            );
+            let (pin_dir, netns_dir) = (cfg.pin_dir.clone(), cfg.netns_dir.clone());
+            return fail(&mut ready, Error::PinDirs { pin_dir, netns_dir, source: e });
         }
     }
     let fs_cfg = FsConfig {
@@ -224,11 +252,11 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
     };
     let fs = match NsFs::new(fs_cfg, control) {
         Ok(fs) => Arc::new(fs),
-        Err(e) => return fail(&mut ready, format!("first scan failed: {e}")),
+        Err(e) => return fail(&mut ready, Error::FirstScan(e)),
     };
     let fuse_fd = match mount_fuse(cfg) {
         Ok(fd) => fd,
-        Err(e) => return fail(&mut ready, format!("cannot mount on {}: {e}", cfg.mountpoint.display())),
+        Err(source) => return fail(&mut ready, Error::Mount { mountpoint: mountpoint(), source }),
     };
     let acl = if cfg.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
     let mut fuse_cfg = fuser::Config::default();
@@ -239,22 +267,19 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
     let watch_fd = fuse_fd.try_clone().ok();
     let session = match fuser::Session::from_fd(FuseAdapter(fs.clone()), fuse_fd, acl, fuse_cfg) {
         Ok(s) => s,
-        Err(e) => {
+        Err(source) => {
             let _ = sys::umount2(&cfg.mountpoint, libc::MNT_DETACH);
-            return fail(
-                &mut ready,
-                format!("cannot start the FUSE session on {}: {e}", cfg.mountpoint.display()),
-            );
+            return fail(&mut ready, Error::Session { mountpoint: mountpoint(), source });
         }
     };
     let background = match session.spawn() {
         Ok(b) => b,
-        Err(e) => return fail(&mut ready, format!("cannot start serving: {e}")),
+        Err(e) => return fail(&mut ready, Error::Serving(e)),
     };
     start_forgetting(&fs, background.notifier());
     // Answering: a stat of the root goes through our own threads.
-    if let Err(e) = std::fs::metadata(&cfg.mountpoint) {
-        return fail(&mut ready, format!("mounted, but {} does not answer: {e}", cfg.mountpoint.display()));
+    if let Err(source) = std::fs::metadata(&cfg.mountpoint) {
+        return fail(&mut ready, Error::NotAnswering { mountpoint: mountpoint(), source });
     }
     log::info!("mounted at {}", cfg.mountpoint.display());
     if ready.is_some() {
@@ -300,4 +325,27 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), String> {
     }
     log::info!("unmounted {}", cfg.mountpoint.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_mount_point_is_named_with_its_reason_on_one_line() {
+        let dir = std::env::temp_dir().join(format!("nsfuse-unit-mp-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let file = dir.join("file");
+        std::fs::write(&file, "").unwrap();
+        let e = check_mountpoint(&file).unwrap_err();
+        assert!(matches!(e, Error::NotADirectory { .. }), "{e:?}");
+        assert_eq!(e.to_string(), format!("mount point {} is not a directory", file.display()));
+        let missing = dir.join("missing");
+        let e = check_mountpoint(&missing).unwrap_err();
+        let Error::MountPoint { source, .. } = &e else { panic!("{e:?}") };
+        assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
+        assert!(e.to_string().contains("create it with mkdir -p") && !e.to_string().contains('\n'), "{e}");
+        assert!(check_mountpoint(&dir).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
