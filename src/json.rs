@@ -7,68 +7,149 @@
 
 use crate::discovery::details::{self, Detail, Fact};
 use crate::discovery::parse;
-use crate::model::{Holder, Namespace, Pid, Snapshot};
+use crate::model::{Holder, Inode, Namespace, NsType, Pid, Snapshot};
 use crate::owners::Owner;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
 /// A path as a JSON string (bytes that are not UTF-8 become U+FFFD).
-fn path(p: &std::path::Path) -> Value {
-    Value::from(p.to_string_lossy().into_owned())
+fn path(p: &std::path::Path) -> Cow<'_, str> {
+    p.to_string_lossy()
 }
 
 /// A holder as an object: `{"kind": "task", "pid": 1, "tid": 1}`...
-pub fn holder(h: &Holder) -> Value {
-    match h {
-        Holder::Task { pid, tid } => json!({ "kind": "task", "pid": pid, "tid": tid }),
-        Holder::Fd { pid, fd } => json!({ "kind": "fd", "pid": pid, "fd": fd }),
-        Holder::Socket { pid, fd } => json!({ "kind": "socket", "pid": pid, "fd": fd }),
-        Holder::Mount { mntns, path: p } => json!({ "kind": "mount", "mntns": mntns, "path": path(p) }),
-        Holder::Child { ns_type, inode } => json!({ "kind": "child", "type": ns_type, "inode": inode }),
-        Holder::ForChildren { pid } => json!({ "kind": "for-children", "pid": pid }),
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum HolderDoc<'a> {
+    Task {
+        pid: Pid,
+        tid: Pid,
+    },
+    Fd {
+        pid: Pid,
+        fd: i32,
+    },
+    Socket {
+        pid: Pid,
+        fd: i32,
+    },
+    Mount {
+        mntns: Inode,
+        path: Cow<'a, str>,
+    },
+    Child {
+        #[serde(rename = "type")]
+        ns_type: NsType,
+        inode: Inode,
+    },
+    ForChildren {
+        pid: Pid,
+    },
+}
+
+impl<'a> From<&'a Holder> for HolderDoc<'a> {
+    fn from(h: &'a Holder) -> Self {
+        match h {
+            Holder::Task { pid, tid } => HolderDoc::Task { pid: *pid, tid: *tid },
+            Holder::Fd { pid, fd } => HolderDoc::Fd { pid: *pid, fd: *fd },
+            Holder::Socket { pid, fd } => HolderDoc::Socket { pid: *pid, fd: *fd },
+            Holder::Mount { mntns, path: p } => HolderDoc::Mount { mntns: *mntns, path: path(p) },
+            Holder::Child { ns_type, inode } => HolderDoc::Child { ns_type: *ns_type, inode: *inode },
+            Holder::ForChildren { pid } => HolderDoc::ForChildren { pid: *pid },
+        }
     }
 }
 
 /// An owner as an object; `was` for one seen before and not now.
-pub fn owner(o: &Owner, was: bool) -> Value {
-    json!({ "kind": o.kind.name(), "id": o.id, "name": o.name, "was": was })
+#[derive(Serialize)]
+pub struct OwnerDoc<'a> {
+    kind: &'static str,
+    id: &'a str,
+    name: Option<&'a str>,
+    was: bool,
 }
 
 /// A namespace's owners, current ones first, then those it had.
-pub fn owners(now: Option<&Vec<Owner>>, was: Option<&Vec<Owner>>) -> Vec<Value> {
-    let now = now.into_iter().flatten().map(|o| owner(o, false));
-    now.chain(was.into_iter().flatten().map(|o| owner(o, true))).collect()
+pub fn owners<'a>(now: Option<&'a Vec<Owner>>, was: Option<&'a Vec<Owner>>) -> Vec<OwnerDoc<'a>> {
+    let doc = |was: bool| {
+        move |o: &'a Owner| OwnerDoc { kind: o.kind.name(), id: &o.id, name: o.name.as_deref(), was }
+    };
+    let now = now.into_iter().flatten().map(doc(false));
+    now.chain(was.into_iter().flatten().map(doc(true))).collect()
+}
+
+#[derive(Serialize)]
+pub struct TypedInode {
+    #[serde(rename = "type")]
+    ns_type: NsType,
+    inode: Inode,
+}
+
+#[derive(Serialize)]
+pub struct ProcessDoc {
+    pid: Pid,
+    comm: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct PinDoc<'a> {
+    mntns: Inode,
+    path: Cow<'a, str>,
 }
 
 /// What a namespace is, from the snapshot alone: identity, relatives,
-/// members, holders, pins, owners. `comm_of` names a PID.
-pub fn namespace(
-    ns: &Namespace,
+/// members, holders, pins, owners. Serialized straight from the snapshot
+/// (no intermediate JSON values: a scan has tens of thousands of holders).
+#[derive(Serialize)]
+pub struct NamespaceDoc<'a> {
+    /// None in a scan entry, which has the type among lsns's columns.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    ns_type: Option<NsType>,
+    inode: Inode,
+    id: Option<u64>,
+    owner: Option<Inode>,
+    parent: Option<Inode>,
+    children: &'a [Inode],
+    owns: Vec<TypedInode>,
+    processes: Vec<ProcessDoc>,
+    holders: Vec<HolderDoc<'a>>,
+    pins: Vec<PinDoc<'a>>,
+    path: Option<Cow<'a, str>>,
+    container: Vec<OwnerDoc<'a>>,
+}
+
+/// `ns` as a document; `comm_of` names a PID.
+pub fn namespace<'a>(
+    ns: &'a Namespace,
     comm_of: &dyn Fn(Pid) -> Option<String>,
-    owners: &[Value],
-) -> Map<String, Value> {
-    let procs: Vec<Value> =
-        ns.processes.iter().map(|&pid| json!({ "pid": pid, "comm": comm_of(pid) })).collect();
-    let owns: Vec<Value> = ns.owns.iter().map(|(t, i)| json!({ "type": t, "inode": i })).collect();
-    let pins: Vec<Value> =
-        ns.pins.iter().map(|p| json!({ "mntns": p.mntns, "path": path(&p.path) })).collect();
-    let value = json!({
-        "type": ns.ns_type,
-        "inode": ns.inode,
-        "id": ns.id,
-        "owner": ns.owner,
-        "parent": ns.parent,
-        "children": ns.children,
-        "owns": owns,
-        "processes": procs,
-        "holders": ns.holders.iter().map(holder).collect::<Vec<_>>(),
-        "pins": pins,
-        "path": ns.path.as_deref().map(path),
-        "container": owners,
-    });
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
+    owners: Vec<OwnerDoc<'a>>,
+) -> NamespaceDoc<'a> {
+    NamespaceDoc {
+        ns_type: Some(ns.ns_type),
+        inode: ns.inode,
+        id: ns.id,
+        owner: ns.owner,
+        parent: ns.parent,
+        children: &ns.children,
+        owns: ns.owns.iter().map(|&(ns_type, inode)| TypedInode { ns_type, inode }).collect(),
+        processes: ns.processes.iter().map(|&pid| ProcessDoc { pid, comm: comm_of(pid) }).collect(),
+        holders: ns.holders.iter().map(HolderDoc::from).collect(),
+        pins: ns.pins.iter().map(|p| PinDoc { mntns: p.mntns, path: path(&p.path) }).collect(),
+        path: ns.path.as_deref().map(path),
+        container: owners,
     }
+}
+
+/// `info.json`: the namespace, its age, and the type-specific files.
+#[derive(Serialize)]
+pub struct InfoDoc<'a> {
+    #[serde(flatten)]
+    pub namespace: NamespaceDoc<'a>,
+    /// Seconds since first seen with no process; None while it has one.
+    pub age: Option<u64>,
+    #[serde(flatten)]
+    pub details: Map<String, Value>,
 }
 
 /// The type-specific facts of `ns` the kernel lets nsfuse read now, typed.
@@ -124,25 +205,42 @@ pub struct LsnsColumns {
 }
 
 impl LsnsColumns {
-    /// A scan entry: these columns first, in lsns's order, then `rest`.
-    pub fn entry(self, ns: &Namespace, rest: Map<String, Value>) -> Map<String, Value> {
-        let mut entry = Map::new();
-        entry.insert("ns".into(), ns.inode.into());
-        entry.insert("type".into(), json!(ns.ns_type));
-        entry.insert("nprocs".into(), self.nprocs.into());
-        entry.insert("pid".into(), json!(self.pid));
-        entry.insert("user".into(), json!(self.user));
-        entry.insert("netnsid".into(), json!(self.netnsid));
-        entry.insert("nsfs".into(), json!(self.nsfs));
-        entry.insert("command".into(), json!(self.command));
-        entry.extend(rest);
-        entry
+    /// A scan entry: these columns first, in lsns's order, then the namespace.
+    pub fn entry<'a>(self, ns: &Namespace, mut rest: NamespaceDoc<'a>) -> ScanEntry<'a> {
+        rest.ns_type = None;
+        ScanEntry {
+            ns: ns.inode,
+            ns_type: ns.ns_type,
+            nprocs: self.nprocs,
+            pid: self.pid,
+            user: self.user,
+            netnsid: self.netnsid,
+            nsfs: self.nsfs,
+            command: self.command,
+            rest,
+        }
     }
+}
+
+/// One namespace of `nsfuse scan --json`.
+#[derive(Serialize)]
+pub struct ScanEntry<'a> {
+    ns: Inode,
+    #[serde(rename = "type")]
+    ns_type: NsType,
+    nprocs: usize,
+    pid: Option<Pid>,
+    user: Option<String>,
+    netnsid: Option<String>,
+    nsfs: Option<String>,
+    command: Option<String>,
+    #[serde(flatten)]
+    rest: NamespaceDoc<'a>,
 }
 
 /// The scan document: `{"namespaces": [...]}` as lsns prints it, one
 /// namespace per line (a population of thousands stays a readable size).
-pub fn scan_document(entries: &[Map<String, Value>]) -> String {
+pub fn scan_document(entries: &[ScanEntry<'_>]) -> String {
     let mut out = String::from("{\n  \"namespaces\": [");
     for (i, e) in entries.iter().enumerate() {
         out.push_str(if i == 0 { "\n    " } else { ",\n    " });
@@ -179,6 +277,10 @@ mod tests {
     use crate::model::{NsType, Pin};
     use crate::owners::Kind;
 
+    fn holder(h: &Holder) -> Value {
+        serde_json::to_value(HolderDoc::from(h)).unwrap()
+    }
+
     #[test]
     fn holders_are_objects() {
         assert_eq!(holder(&Holder::Task { pid: 5, tid: 6 }), json!({"kind": "task", "pid": 5, "tid": 6}));
@@ -195,8 +297,10 @@ mod tests {
         ns.owns = vec![(NsType::Net, 7)];
         ns.processes = vec![42];
         ns.pins = vec![Pin { mntns: 1, path: "/run/nsfuse/user/x".into() }];
-        let own = [owner(&Owner::new(Kind::Docker, "abc"), false)];
-        let v = Value::Object(namespace(&ns, &|p| Some(format!("c{p}")), &own));
+        let docker = vec![Owner::new(Kind::Docker, "abc")];
+        let v = serde_json::to_value(namespace(&ns, &|p| Some(format!("c{p}")), owners(Some(&docker), None)))
+            .unwrap();
+        assert_eq!(v["type"], "user");
         assert_eq!(v["inode"], 100);
         assert_eq!(v["id"], Value::Null);
         assert_eq!(v["owns"], json!([{"type": "net", "inode": 7}]));
@@ -251,10 +355,16 @@ mod tests {
         let ns = Namespace::new(NsType::Net, 77);
         let cols =
             LsnsColumns { nprocs: 2, pid: Some(5), netnsid: Some("unassigned".into()), ..Default::default() };
-        let entry = cols.entry(&ns, namespace(&ns, &|_| None, &[]));
-        let keys: Vec<&str> = entry.keys().map(String::as_str).take(9).collect();
-        assert_eq!(keys, ["ns", "type", "nprocs", "pid", "user", "netnsid", "nsfs", "command", "inode"]);
-        let doc: Value = serde_json::from_str(&scan_document(&[entry.clone(), entry])).unwrap();
+        let entries = [
+            cols.clone().entry(&ns, namespace(&ns, &|_| None, Vec::new())),
+            cols.entry(&ns, namespace(&ns, &|_| None, Vec::new())),
+        ];
+        let text = scan_document(&entries);
+        // lsns's columns first, in lsns's order, and `type` only once.
+        let line = text.lines().nth(2).unwrap().trim();
+        assert!(line.starts_with(r#"{"ns":77,"type":"net","nprocs":2,"pid":5,"user":null,"netnsid":"unassigned","nsfs":null,"command":null,"inode":77,"#), "{line}");
+        assert_eq!(line.matches(r#""type""#).count(), 1, "{line}");
+        let doc: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc["namespaces"].as_array().map(Vec::len), Some(2));
         assert_eq!(serde_json::from_str::<Value>(&scan_document(&[])).unwrap(), json!({"namespaces": []}));
         let v = doc["namespaces"][0].clone();

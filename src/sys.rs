@@ -479,25 +479,28 @@ pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
     cvt(unsafe { libc::kill(pid, sig) }).map(drop)
 }
 
-/// Send one request on a fresh NETLINK_ROUTE socket and return the first reply.
-pub fn netlink_route_request(msg: &[u8]) -> io::Result<Vec<u8>> {
-    let mut reply = Vec::new();
-    netlink_route_exchange(msg, |datagram| {
-        reply = datagram.to_vec();
-        false
-    })?;
-    Ok(reply)
-}
-
 /// Send one request on a fresh NETLINK_ROUTE socket (of the calling
 /// thread's network namespace) and hand each reply datagram to `more`
 /// until it returns false (a dump's NLMSG_DONE). A silent kernel ends the
 /// exchange after a second (SO_RCVTIMEO) rather than hanging the caller.
-pub fn netlink_route_exchange(msg: &[u8], mut more: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+pub fn netlink_route_exchange(msg: &[u8], more: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+    let sock = netlink_route_socket()?;
+    netlink_route_exchange_on(std::os::fd::AsFd::as_fd(&sock), msg, more)
+}
+
+/// A NETLINK_ROUTE socket of the calling thread's network namespace, for
+/// several `netlink_route_exchange_on` in a row.
+pub fn netlink_route_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2) call; the result is checked and owned.
-    let sock = owned(unsafe {
-        libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
-    })?;
+    owned(unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) })
+}
+
+/// `netlink_route_exchange` on a socket the caller keeps.
+pub fn netlink_route_exchange_on(
+    sock: BorrowedFd<'_>,
+    msg: &[u8],
+    mut more: impl FnMut(&[u8]) -> bool,
+) -> io::Result<()> {
     let timeout = libc::timeval { tv_sec: 1, tv_usec: 0 };
     // SAFETY: timeout is a valid timeval of the size given.
     cvt(unsafe {

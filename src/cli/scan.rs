@@ -2,8 +2,7 @@
 //! namespace per line, whitespace-separated columns, COMMAND last so `awk`
 //! and `column` work) or as JSON for `jq`.
 
-use crate::discovery::details::{self, Detail};
-use crate::discovery::{self, ScanOptions};
+use crate::discovery::{self, netlink, nsfile, ScanOptions};
 use crate::model::{Inode, Namespace, NsType, Snapshot};
 use crate::owners::index::{current, is_orphan};
 use crate::owners::Owner;
@@ -11,6 +10,7 @@ use crate::{json, render};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::os::fd::AsFd;
 
 /// How `nsfuse scan` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,12 +72,13 @@ fn to_json(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec
         .filter_map(|(p, c)| Some((*p, c?)))
         .collect();
     let comm_of = |p: i32| comms.get(&p).cloned();
+    let netnsids = lsns_netnsids(snap, selected);
     let users = passwd_names();
     let mut by_pid: HashMap<i32, (Option<String>, Option<String>)> = HashMap::new();
     let list: Vec<_> = selected
         .iter()
         .map(|ns| {
-            let rest = json::namespace(ns, &comm_of, &json::owners(owners.get(&ns.inode), None));
+            let rest = json::namespace(ns, &comm_of, json::owners(owners.get(&ns.inode), None));
             let members: Vec<i32> = json::lsns_members(snap, ns).collect();
             let pid = members.first().copied();
             let (user, command) = match pid {
@@ -86,10 +87,7 @@ fn to_json(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec
                 }
                 None => (None, None),
             };
-            let netnsid = (ns.ns_type == NsType::Net)
-                .then(|| details::read(snap, ns, Detail::Netnsid))
-                .flatten()
-                .map(|f| f.text().trim_end().to_owned());
+            let netnsid = netnsids.get(&ns.inode).cloned();
             let cols = json::LsnsColumns {
                 nprocs: members.len(),
                 pid,
@@ -102,6 +100,37 @@ fn to_json(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec
         })
         .collect();
     json::scan_document(&list)
+}
+
+/// lsns's NETNSID of each network namespace: `"N"` or `"unassigned"`, as
+/// our namespace knows it, read through its lowest member's
+/// `/proc/PID/ns/net` (as lsns does) or its path; one netlink socket per
+/// worker, bounded (an open waits on a process stuck in execve).
+fn lsns_netnsids(snap: &Snapshot, selected: &[&Namespace]) -> HashMap<Inode, String> {
+    let items: Vec<(String, (Inode, std::path::PathBuf))> = selected
+        .iter()
+        .filter(|ns| ns.ns_type == NsType::Net)
+        .filter_map(|ns| {
+            let path = match json::lsns_members(snap, ns).next() {
+                Some(pid) => std::path::PathBuf::from(format!("/proc/{pid}/ns/net")),
+                None => ns.path.clone()?,
+            };
+            Some((format!("path {}", render::escape_path(&path)), (ns.inode, path)))
+        })
+        .collect();
+    let found = crate::bounded::map(
+        "reading netnsids",
+        items,
+        crate::par::threads(),
+        crate::bounded::STALL,
+        || crate::sys::netlink_route_socket().ok(),
+        |sock, (inode, path)| {
+            let fd = nsfile::open(&path, inode)?;
+            let id = netlink::netnsid_on(sock.as_ref()?.as_fd(), fd.as_fd()).ok()?;
+            Some((inode, id.map_or_else(|| "unassigned".to_owned(), |i| i.to_string())))
+        },
+    );
+    found.into_iter().flatten().flatten().collect()
 }
 
 /// The table: NS TYPE NPROCS PID USER HOLDERS PATH CONTAINER COMMAND.

@@ -7,7 +7,7 @@
 use crate::sys;
 use serde::Serialize;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 const RTM_NEWNSID: u16 = 88;
 const RTM_GETNSID: u16 = 90;
@@ -77,8 +77,18 @@ pub fn decode_nsid(reply: &[u8]) -> io::Result<Option<u32>> {
 
 /// The nsid our network namespace has for the namespace behind `fd`.
 pub fn netnsid(fd: BorrowedFd<'_>) -> io::Result<Option<u32>> {
+    netnsid_on(sys::netlink_route_socket()?.as_fd(), fd)
+}
+
+/// `netnsid` through a socket the caller keeps (for many namespaces).
+pub fn netnsid_on(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<Option<u32>> {
     let raw = u32::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
-    decode_nsid(&sys::netlink_route_request(&encode_getnsid(raw))?)
+    let mut reply = Vec::new();
+    sys::netlink_route_exchange_on(sock, &encode_getnsid(raw), |d| {
+        reply = d.to_vec();
+        false
+    })?;
+    decode_nsid(&reply)
 }
 
 /// One network interface as `ip -j addr` shows it, reduced to what a

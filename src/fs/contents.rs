@@ -40,15 +40,17 @@ impl Ctx<'_> {
                     NsEntry::InfoJson => {
                         let shown = self.visible_part(ns);
                         let owners = json::owners(self.owners.current.get(&i), self.owners.was.get(&i));
-                        let mut m = json::namespace(&shown, &render::comm, &owners);
                         let age = self
                             .owners
                             .orphaned_since
                             .get(&i)
                             .map(|t| t.elapsed().unwrap_or_default().as_secs());
-                        m.insert("age".into(), age.into());
-                        m.extend(json::details(self.snap, &shown));
-                        format!("{}\n", serde_json::to_string_pretty(&m).ok()?)
+                        let doc = json::InfoDoc {
+                            namespace: json::namespace(&shown, &render::comm, owners),
+                            age,
+                            details: json::details(self.snap, &shown),
+                        };
+                        format!("{}\n", serde_json::to_string_pretty(&doc).ok()?)
                     }
                     NsEntry::Detail(d) => details::read(self.snap, ns, d)?.text(),
                     NsEntry::Container => self.owners.lines(i),
