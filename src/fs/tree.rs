@@ -171,32 +171,13 @@ impl Ctx<'_> {
             return None;
         }
         let named = |n: Node| (name_of(self, n).unwrap_or_default(), n);
+        let per_type = |make: fn(NsType) -> Node| NsType::ALL.iter().map(|t| named(make(*t))).collect();
         Some(match dir {
-            Node::Root => {
-                let mut v = vec![named(Node::Readme)];
-                if !self.read_only {
-                    v.push(named(Node::TopCtl));
-                }
-                v.extend(NsType::ALL.iter().map(|t| named(Node::TypeDir(*t))));
-                v.extend([
-                    named(Node::PinnedRoot),
-                    named(Node::ProcRoot),
-                    named(Node::TreeRoot),
-                    named(Node::OrphansRoot),
-                    named(Node::ContainersRoot),
-                    named(Node::Events),
-                    named(Node::Metrics),
-                ]);
-                v
-            }
-            Node::TypeDir(t) => self
-                .snap
-                .of_type(t)
-                .filter(|n| self.ns(t, n.inode).is_some())
-                .map(|n| named(Node::NsDir(t, n.inode)))
-                .collect(),
-            Node::PinnedRoot => NsType::ALL.iter().map(|t| named(Node::PinnedType(*t))).collect(),
-            Node::OrphansRoot => NsType::ALL.iter().map(|t| named(Node::OrphansType(*t))).collect(),
+            Node::Root => self.root_entries(),
+            Node::TypeDir(t) => self.namespaces_listed(t, |_| true, |i| Node::NsDir(t, i)),
+            Node::OrphansType(t) => self.namespaces_listed(t, is_orphan, |i| Node::OrphanLink(t, i)),
+            Node::PinnedRoot => per_type(Node::PinnedType),
+            Node::OrphansRoot => per_type(Node::OrphansType),
             Node::ContainersRoot => self
                 .owners
                 .containers
@@ -204,34 +185,8 @@ impl Ctx<'_> {
                 .filter(|n| self.container(**n).is_some())
                 .map(|n| named(Node::ContainerDir(*n)))
                 .collect(),
-            Node::ContainerDir(n) => {
-                let mut v = vec![
-                    named(Node::ContainerFile(n, ContainerFile::Id)),
-                    named(Node::ContainerFile(n, ContainerFile::Processes)),
-                ];
-                v.extend(
-                    NsType::ALL
-                        .iter()
-                        .filter(|t| self.container_ns(n, **t).is_some())
-                        .map(|t| named(Node::ContainerLink(n, *t))),
-                );
-                v
-            }
-            Node::OrphansType(t) => self
-                .snap
-                .of_type(t)
-                .filter(|n| is_orphan(n) && self.ns(t, n.inode).is_some())
-                .map(|n| named(Node::OrphanLink(t, n.inode)))
-                .collect(),
-            Node::PinnedType(t) => self
-                .snap
-                .named_pins
-                .iter()
-                .filter(|((pt, _), inode)| *pt == t && self.ns(t, **inode).is_some())
-                .filter_map(|((pt, name), _)| {
-                    Some((name.clone(), Node::PinnedLink(*pt, self.pins.id(*pt, name)?)))
-                })
-                .collect(),
+            Node::ContainerDir(n) => self.container_entries(n),
+            Node::PinnedType(t) => self.pinned_entries(t),
             Node::ProcRoot => self
                 .snap
                 .processes
@@ -253,42 +208,85 @@ impl Ctx<'_> {
                 .filter(|n| n.parent.is_none_or(|p| self.ns(NsType::User, p).is_none()))
                 .map(|n| named(Node::TreeUser(n.inode)))
                 .collect(),
-            Node::TreeUser(u) => {
-                let ns = self.ns(NsType::User, u)?;
-                ns.owns
-                    .iter()
-                    .filter(|(t, i)| self.ns(*t, *i).is_some())
-                    .map(|(t, i)| {
-                        if *t == NsType::User {
-                            named(Node::TreeUser(*i))
-                        } else {
-                            named(Node::TreeLink(*t, *i))
-                        }
-                    })
-                    .collect()
-            }
+            Node::TreeUser(u) => self.tree_user_entries(u)?,
             Node::NsDir(t, i) => {
                 let ns = self.ns(t, i)?;
                 self.ns_entries(ns).into_iter().map(|e| named(Node::NsFile(t, i, e))).collect()
             }
             Node::NsFile(t, i, NsEntry::Children) => {
                 let ns = self.ns(t, i)?;
-                ns.children
-                    .iter()
-                    .filter(|c| self.ns(t, **c).is_some())
-                    .map(|c| named(Node::ChildLink(t, *c)))
-                    .collect()
+                let visible = ns.children.iter().filter(|c| self.ns(t, **c).is_some());
+                visible.map(|c| named(Node::ChildLink(t, *c))).collect()
             }
             Node::NsFile(t, i, NsEntry::Owns) => {
                 let ns = self.ns(t, i)?;
-                ns.owns
-                    .iter()
-                    .filter(|(ot, oi)| self.ns(*ot, *oi).is_some())
-                    .map(|(ot, oi)| named(Node::OwnsLink(*ot, *oi)))
-                    .collect()
+                let visible = ns.owns.iter().filter(|(ot, oi)| self.ns(*ot, *oi).is_some());
+                visible.map(|(ot, oi)| named(Node::OwnsLink(*ot, *oi))).collect()
             }
             _ => return None,
         })
+    }
+
+    /// The top of the tree, in listing order.
+    fn root_entries(&self) -> Vec<(String, Node)> {
+        let mut nodes = vec![Node::Readme];
+        if !self.read_only {
+            nodes.push(Node::TopCtl);
+        }
+        nodes.extend(NsType::ALL.iter().map(|t| Node::TypeDir(*t)));
+        nodes.extend([
+            Node::PinnedRoot,
+            Node::ProcRoot,
+            Node::TreeRoot,
+            Node::OrphansRoot,
+            Node::ContainersRoot,
+            Node::Events,
+            Node::Metrics,
+        ]);
+        nodes.into_iter().map(|n| (name_of(self, n).unwrap_or_default(), n)).collect()
+    }
+
+    /// The visible namespaces of type `t` that `keep` lets through, each
+    /// listed as the node `make` gives it.
+    fn namespaces_listed(
+        &self,
+        t: NsType,
+        keep: impl Fn(&Namespace) -> bool,
+        make: impl Fn(Inode) -> Node,
+    ) -> Vec<(String, Node)> {
+        let shown = self.snap.of_type(t).filter(|n| keep(n) && self.ns(t, n.inode).is_some());
+        shown.map(|n| make(n.inode)).map(|n| (name_of(self, n).unwrap_or_default(), n)).collect()
+    }
+
+    /// `containers/KIND-ID/`: `id`, `processes`, a link per namespace type.
+    fn container_entries(&self, n: u32) -> Vec<(String, Node)> {
+        let mut nodes =
+            vec![Node::ContainerFile(n, ContainerFile::Id), Node::ContainerFile(n, ContainerFile::Processes)];
+        let used = NsType::ALL.iter().filter(|t| self.container_ns(n, **t).is_some());
+        nodes.extend(used.map(|t| Node::ContainerLink(n, *t)));
+        nodes.into_iter().map(|n| (name_of(self, n).unwrap_or_default(), n)).collect()
+    }
+
+    /// `pinned/TYPE/`: every pin of that type in the pin directories.
+    fn pinned_entries(&self, t: NsType) -> Vec<(String, Node)> {
+        self.snap
+            .named_pins
+            .iter()
+            .filter(|((pt, _), inode)| *pt == t && self.ns(t, **inode).is_some())
+            .filter_map(|((pt, name), _)| {
+                Some((name.clone(), Node::PinnedLink(*pt, self.pins.id(*pt, name)?)))
+            })
+            .collect()
+    }
+
+    /// `tree/.../user:INODE/`: its child user namespaces as directories,
+    /// everything else it owns as links.
+    fn tree_user_entries(&self, u: Inode) -> Option<Vec<(String, Node)>> {
+        let ns = self.ns(NsType::User, u)?;
+        let owned = ns.owns.iter().filter(|(t, i)| self.ns(*t, *i).is_some());
+        let nodes =
+            owned.map(|&(t, i)| if t == NsType::User { Node::TreeUser(i) } else { Node::TreeLink(t, i) });
+        Some(nodes.map(|n| (name_of(self, n).unwrap_or_default(), n)).collect())
     }
 
     /// Look `name` up in `dir`.
