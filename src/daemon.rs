@@ -221,66 +221,18 @@ fn exit_soon_after_unmount(fuse: OwnedFd, mp: &Path) {
     std::process::exit(0);
 }
 
+/// The signals the daemon handles on its own thread (blocked everywhere else).
+const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
 /// Prepare, mount, tell the parent, serve until unmounted or signalled.
 fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), Error> {
-    let fail = |ready: &mut Option<OwnedFd>, e: Error| {
-        say(ready, &e.to_string());
-        Err(e)
-    };
-    let mountpoint = || cfg.mountpoint.clone();
-    sys::tune_allocator_for_daemon();
-    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-    // Before any thread starts, so every thread inherits the mask.
-    if let Err(e) = sys::block_signals(&signals) {
-        return fail(&mut ready, Error::Signals(e));
-    }
-    let _ = sys::set_child_subreaper();
-    let dirs = PinDirs { pin_dir: cfg.pin_dir.clone(), netns_dir: cfg.netns_dir.clone() };
-    let control = Controller::new(dirs.clone(), cfg.mountpoint.clone());
-    if !cfg.read_only {
-        if let Err(e) = control.prepare() {
-            let (pin_dir, netns_dir) = (cfg.pin_dir.clone(), cfg.netns_dir.clone());
-            return fail(&mut ready, Error::PinDirs { pin_dir, netns_dir, source: e });
-        }
-    }
-    let fs_cfg = FsConfig {
-        read_only: cfg.read_only,
-        refresh: Duration::from_millis(cfg.refresh_ms),
-        dir_ttl: if cfg.allow_other { Duration::ZERO } else { DIR_TTL },
-        scan: ScanOptions { dirs: dirs.clone(), skip_own_fds: true },
-        events_max: cfg.events_max,
-    };
-    let fs = match NsFs::new(fs_cfg, control) {
-        Ok(fs) => Arc::new(fs),
-        Err(e) => return fail(&mut ready, Error::FirstScan(e)),
-    };
-    let fuse_fd = match mount_fuse(cfg) {
-        Ok(fd) => fd,
-        Err(source) => return fail(&mut ready, Error::Mount { mountpoint: mountpoint(), source }),
-    };
-    let acl = if cfg.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
-    let mut fuse_cfg = fuser::Config::default();
-    fuse_cfg.acl = acl;
-    fuse_cfg.n_threads = Some(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4));
-    // A second handle on the connection, to see it end (umount) even while
-    // every serving thread is busy.
-    let watch_fd = fuse_fd.try_clone().ok();
-    let session = match fuser::Session::from_fd(FuseAdapter(fs.clone()), fuse_fd, acl, fuse_cfg) {
-        Ok(s) => s,
-        Err(source) => {
-            let _ = sys::umount2(&cfg.mountpoint, libc::MNT_DETACH);
-            return fail(&mut ready, Error::Session { mountpoint: mountpoint(), source });
+    let (fs, background, watch_fd) = match mount_and_answer(cfg) {
+        Ok(m) => m,
+        Err(e) => {
+            say(&mut ready, &e.to_string());
+            return Err(e);
         }
     };
-    let background = match session.spawn() {
-        Ok(b) => b,
-        Err(e) => return fail(&mut ready, Error::Serving(e)),
-    };
-    start_forgetting(&fs, background.notifier());
-    // Answering: a stat of the root goes through our own threads.
-    if let Err(source) = std::fs::metadata(&cfg.mountpoint) {
-        return fail(&mut ready, Error::NotAnswering { mountpoint: mountpoint(), source });
-    }
     log::info!("mounted at {}", cfg.mountpoint.display());
     if ready.is_some() {
         say(&mut ready, "ok");
@@ -291,29 +243,13 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), Error> {
         let (fs, stop) = (fs.clone(), stop.clone());
         std::thread::Builder::new().name("refresh".into()).spawn(move || fs.refresh_loop(&stop))
     };
-    {
-        let (fs, mp) = (fs.clone(), cfg.mountpoint.clone());
-        let _ = std::thread::Builder::new().name("signals".into()).spawn(move || loop {
-            match sys::sigwait(&signals) {
-                Ok(libc::SIGHUP) => {
-                    log::info!("SIGHUP: rescanning");
-                    fs.rescan_full();
-                }
-                Ok(sig) => {
-                    log::info!("signal {sig}: unmounting {}", mp.display());
-                    let _ = sys::umount2(&mp, libc::MNT_DETACH);
-                    return;
-                }
-                Err(_) => return,
-            }
-        });
-    }
+    start_signal_thread(&fs, &cfg.mountpoint);
     if let Some(fd) = watch_fd {
         let mp = cfg.mountpoint.clone();
         let _ =
             std::thread::Builder::new().name("watch".into()).spawn(move || exit_soon_after_unmount(fd, &mp));
     }
-    // Returns when the mount goes away (umount, or a signal above).
+    // Returns when the mount goes away (umount, or a signal).
     let _ = background.join();
     stop.store(true, Ordering::Relaxed);
     if let Ok(r) = refresher {
@@ -325,6 +261,73 @@ fn serve(cfg: &MountConfig, mut ready: Option<OwnedFd>) -> Result<(), Error> {
     }
     log::info!("unmounted {}", cfg.mountpoint.display());
     Ok(())
+}
+
+/// Everything up to a mounted tree that answers: signals blocked, pin
+/// directories prepared, the first scan, the mount, the FUSE session on
+/// its threads. Returns the filesystem, the session, and a second handle
+/// on the FUSE connection (to see it end while every serving thread is busy).
+fn mount_and_answer(
+    cfg: &MountConfig,
+) -> Result<(Arc<NsFs>, fuser::BackgroundSession, Option<OwnedFd>), Error> {
+    let mountpoint = || cfg.mountpoint.clone();
+    sys::tune_allocator_for_daemon();
+    // Before any thread starts, so every thread inherits the mask.
+    sys::block_signals(&SIGNALS).map_err(Error::Signals)?;
+    let _ = sys::set_child_subreaper();
+    let dirs = PinDirs { pin_dir: cfg.pin_dir.clone(), netns_dir: cfg.netns_dir.clone() };
+    let control = Controller::new(dirs.clone(), cfg.mountpoint.clone());
+    if !cfg.read_only {
+        control.prepare().map_err(|source| Error::PinDirs {
+            pin_dir: cfg.pin_dir.clone(),
+            netns_dir: cfg.netns_dir.clone(),
+            source,
+        })?;
+    }
+    let fs_cfg = FsConfig {
+        read_only: cfg.read_only,
+        refresh: Duration::from_millis(cfg.refresh_ms),
+        dir_ttl: if cfg.allow_other { Duration::ZERO } else { DIR_TTL },
+        scan: ScanOptions { dirs, skip_own_fds: true },
+        events_max: cfg.events_max,
+    };
+    let fs = Arc::new(NsFs::new(fs_cfg, control)?);
+    let fuse_fd = mount_fuse(cfg).map_err(|source| Error::Mount { mountpoint: mountpoint(), source })?;
+    let acl = if cfg.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
+    let mut fuse_cfg = fuser::Config::default();
+    fuse_cfg.acl = acl;
+    fuse_cfg.n_threads = Some(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4));
+    let watch_fd = fuse_fd.try_clone().ok();
+    let session =
+        fuser::Session::from_fd(FuseAdapter(fs.clone()), fuse_fd, acl, fuse_cfg).map_err(|source| {
+            let _ = sys::umount2(&cfg.mountpoint, libc::MNT_DETACH);
+            Error::Session { mountpoint: mountpoint(), source }
+        })?;
+    let background = session.spawn().map_err(Error::Serving)?;
+    start_forgetting(&fs, background.notifier());
+    // Answering: a stat of the root goes through our own threads.
+    std::fs::metadata(&cfg.mountpoint)
+        .map_err(|source| Error::NotAnswering { mountpoint: mountpoint(), source })?;
+    Ok((fs, background, watch_fd))
+}
+
+/// SIGHUP rescans in full; SIGINT and SIGTERM unmount (which ends `serve`).
+fn start_signal_thread(fs: &Arc<NsFs>, mountpoint: &Path) {
+    let (fs, mp) = (fs.clone(), mountpoint.to_path_buf());
+    let _ = std::thread::Builder::new().name("signals".into()).spawn(move || loop {
+        match sys::sigwait(&SIGNALS) {
+            Ok(libc::SIGHUP) => {
+                log::info!("SIGHUP: rescanning");
+                fs.rescan_full();
+            }
+            Ok(sig) => {
+                log::info!("signal {sig}: unmounting {}", mp.display());
+                let _ = sys::umount2(&mp, libc::MNT_DETACH);
+                return;
+            }
+            Err(_) => return,
+        }
+    });
 }
 
 #[cfg(test)]
