@@ -3,12 +3,15 @@
 //! methods that return `Result<_, Errno>`; `fuse` only translates these to
 //! FUSE replies. When to scan and which view serves a request is
 //! `freshness` (SPEC section 5); who may see what, `visibility` (section
-//! 6); names and contents, `tree` over `inode` numbers.
+//! 6); names, `tree` over `inode` numbers, and contents, `contents`; open
+//! files, `handles`; directory listings, `listing`.
 
 mod contents;
 mod freshness;
 pub mod fuse;
+mod handles;
 pub mod inode;
+mod listing;
 pub mod tree;
 pub mod visibility;
 
@@ -18,7 +21,8 @@ use crate::events;
 use crate::metrics;
 use crate::model::{Inode, NsType, Snapshot};
 use crate::owners::index::{History, Owners};
-use freshness::{lists_what_changes, might_appear, MissGate};
+use freshness::{might_appear, MissGate};
+use handles::Handle;
 use inode::{Ino, Node, NsEntry};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -102,16 +106,6 @@ pub struct FsConfig {
     pub scan: ScanOptions,
     /// How many lines `events` keeps.
     pub events_max: usize,
-}
-
-/// What an open file reads.
-enum Handle {
-    /// Bytes fixed at open, shared with the view.
-    Bytes(Arc<[u8]>),
-    /// The live events log, read through `shift` (set when the reader's
-    /// place had been dropped: it goes on from the oldest line kept), with
-    /// what a non-root reader may see.
-    Events { shift: u64, read_to: u64, visible: Option<Arc<Visibility>> },
 }
 
 /// Called once when new events arrive (a poll(2) waiting on `events`).
@@ -438,90 +432,6 @@ impl NsFs {
         self.with_ctx(&v, caller, |ctx| ctx.link_target(node).ok_or(Errno::ENOENT))
     }
 
-    /// Open a file; its content is fixed for this handle.
-    pub fn open(&self, caller: Caller, ino: Ino, write: bool) -> Result<u64> {
-        let node = Self::node(ino)?;
-        let v = self.latest();
-        self.with_ctx(&v, caller, |ctx| {
-            if !ctx.exists(node) {
-                return Err(Errno::ENOENT);
-            }
-            match tree::kind(node) {
-                Kind::Dir => return Err(Errno::EISDIR),
-                Kind::Symlink => return Err(Errno::EINVAL),
-                Kind::File => {}
-            }
-            let is_ctl = Self::ctl_target(node).is_some();
-            if write {
-                if self.cfg.read_only {
-                    return Err(Errno::EROFS);
-                }
-                if !is_ctl || caller.uid != 0 {
-                    return Err(Errno::EACCES);
-                }
-            } else if is_ctl && caller.uid != 0 {
-                return Err(Errno::EACCES);
-            }
-            let handle = if node == Node::Events {
-                self.events_open.fetch_add(1, Ordering::Relaxed);
-                Handle::Events { shift: 0, read_to: 0, visible: self.visible(&v, caller) }
-            } else {
-                Handle::Bytes(self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?)
-            };
-            let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-            self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, handle);
-            Ok(fh)
-        })
-    }
-
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
-        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        match files.get_mut(&fh).ok_or(Errno::EBADF)? {
-            Handle::Bytes(bytes) => {
-                let start = (offset as usize).min(bytes.len());
-                let end = start.saturating_add(size as usize).min(bytes.len());
-                Ok(bytes[start..end].to_vec())
-            }
-            Handle::Events { shift, read_to, visible } => {
-                let log = self.events.lock().unwrap_or_else(|e| e.into_inner());
-                if offset + *shift < log.first() {
-                    *shift = log.first() - offset;
-                }
-                let shown = |i: Inode| visible.as_ref().is_none_or(|v| v.namespaces.contains(&i));
-                let bytes = log.read(offset + *shift, size as usize, &shown);
-                if bytes.len() < size as usize {
-                    // Read to the end: all there is, seen.
-                    *read_to = log.end();
-                }
-                Ok(bytes)
-            }
-        }
-    }
-
-    /// Whether a read of `fh` would give something new (poll(2)): for
-    /// `events`, lines logged since the handle last read to the end; any
-    /// other file always reads.
-    pub fn readable(&self, fh: u64) -> Result<bool> {
-        match self.files.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).ok_or(Errno::EBADF)? {
-            Handle::Bytes(_) => Ok(true),
-            Handle::Events { read_to, .. } => {
-                Ok(self.events.lock().unwrap_or_else(|e| e.into_inner()).end() > *read_to)
-            }
-        }
-    }
-
-    /// Call `wake` once, when the next events are logged.
-    pub fn wake_on_events(&self, wake: Waker) {
-        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(wake);
-    }
-
-    pub fn release(&self, fh: u64) {
-        if let Some(Handle::Events { .. }) = self.files.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh)
-        {
-            self.events_open.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
     /// A write: only to a `ctl` file, as root, on a writable mount.
     pub fn write(&self, caller: Caller, ino: Ino, data: &[u8]) -> Result<usize> {
         let node = Self::node(ino)?;
@@ -567,70 +477,6 @@ impl NsFs {
         }
     }
 
-    /// Open a directory: its listing is fixed for this handle. A directory
-    /// of namespaces or processes is listed from a refresh that started
-    /// after this call (section 5: as `ls /proc` would show a process made
-    /// just before); concurrent callers share that refresh.
-    pub fn opendir(&self, caller: Caller, ino: Ino) -> Result<OpenedDir> {
-        let asked = Instant::now();
-        let node = Self::node(ino)?;
-        let v = if lists_what_changes(node) {
-            *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = asked;
-            self.rescan_after(asked)
-        } else {
-            self.fresh()
-        };
-        let entries = self.with_ctx(&v, caller, |ctx| {
-            if tree::kind(node) != Kind::Dir {
-                return Err(Errno::ENOTDIR);
-            }
-            let list = ctx.list(node).ok_or(Errno::ENOENT)?;
-            let mut out = vec![
-                DirEntry { name: ".".into(), ino: node.ino(), kind: Kind::Dir },
-                DirEntry { name: "..".into(), ino: node.ino(), kind: Kind::Dir },
-            ];
-            out.extend(list.into_iter().map(|(name, n)| DirEntry {
-                name,
-                ino: n.ino(),
-                kind: tree::kind(n),
-            }));
-            Ok(out)
-        })?;
-        let unchanged = self.kernel_caches() && self.note_listing(ino, &entries);
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, Arc::new(entries));
-        Ok(OpenedDir { fh, unchanged })
-    }
-
-    /// Remember the listing `dir` now has; whether it is the one it had
-    /// at the last opendir. (Forgotten wholesale when it grows large: a
-    /// forgotten directory is merely read again.)
-    fn note_listing(&self, dir: Ino, entries: &[DirEntry]) -> bool {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(entries, &mut h);
-        let hash = std::hash::Hasher::finish(&h);
-        let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
-        if listed.len() > MAX_LISTINGS_REMEMBERED {
-            listed.clear();
-        }
-        match listed.get(&dir) {
-            Some(&(h, _)) if h == hash => true,
-            _ => {
-                listed.insert(dir, (hash, SystemTime::now()));
-                false
-            }
-        }
-    }
-
-    /// Entries of an open directory.
-    pub fn readdir(&self, fh: u64) -> Result<Arc<Vec<DirEntry>>> {
-        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).cloned().ok_or(Errno::EBADF)
-    }
-
-    pub fn releasedir(&self, fh: u64) {
-        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh);
-    }
-
     /// The snapshot currently served (for tests and logging).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current().snap.clone()
@@ -649,6 +495,3 @@ impl View {
         }
     }
 }
-
-/// How many directory listings `note_listing` keeps before starting over.
-const MAX_LISTINGS_REMEMBERED: usize = 1 << 16;

@@ -1,0 +1,101 @@
+//! Open files: `open` renders a file once for its handle (or attaches the
+//! live `events` log), `read` serves a handle at an offset, `readable` and
+//! `wake_on_events` are poll(2) on `events`, `release` forgets a handle.
+
+use super::*;
+
+/// What an open file reads.
+pub(super) enum Handle {
+    /// Bytes fixed at open, shared with the view.
+    Bytes(Arc<[u8]>),
+    /// The live events log, read through `shift` (set when the reader's
+    /// place had been dropped: it goes on from the oldest line kept), with
+    /// what a non-root reader may see.
+    Events { shift: u64, read_to: u64, visible: Option<Arc<Visibility>> },
+}
+
+impl NsFs {
+    /// Open a file; its content is fixed for this handle.
+    pub fn open(&self, caller: Caller, ino: Ino, write: bool) -> Result<u64> {
+        let node = Self::node(ino)?;
+        let v = self.latest();
+        self.with_ctx(&v, caller, |ctx| {
+            if !ctx.exists(node) {
+                return Err(Errno::ENOENT);
+            }
+            match tree::kind(node) {
+                Kind::Dir => return Err(Errno::EISDIR),
+                Kind::Symlink => return Err(Errno::EINVAL),
+                Kind::File => {}
+            }
+            let is_ctl = Self::ctl_target(node).is_some();
+            if write {
+                if self.cfg.read_only {
+                    return Err(Errno::EROFS);
+                }
+                if !is_ctl || caller.uid != 0 {
+                    return Err(Errno::EACCES);
+                }
+            } else if is_ctl && caller.uid != 0 {
+                return Err(Errno::EACCES);
+            }
+            let handle = if node == Node::Events {
+                self.events_open.fetch_add(1, Ordering::Relaxed);
+                Handle::Events { shift: 0, read_to: 0, visible: self.visible(&v, caller) }
+            } else {
+                Handle::Bytes(self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?)
+            };
+            let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+            self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, handle);
+            Ok(fh)
+        })
+    }
+
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        match files.get_mut(&fh).ok_or(Errno::EBADF)? {
+            Handle::Bytes(bytes) => {
+                let start = (offset as usize).min(bytes.len());
+                let end = start.saturating_add(size as usize).min(bytes.len());
+                Ok(bytes[start..end].to_vec())
+            }
+            Handle::Events { shift, read_to, visible } => {
+                let log = self.events.lock().unwrap_or_else(|e| e.into_inner());
+                if offset + *shift < log.first() {
+                    *shift = log.first() - offset;
+                }
+                let shown = |i: Inode| visible.as_ref().is_none_or(|v| v.namespaces.contains(&i));
+                let bytes = log.read(offset + *shift, size as usize, &shown);
+                if bytes.len() < size as usize {
+                    // Read to the end: all there is, seen.
+                    *read_to = log.end();
+                }
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// Whether a read of `fh` would give something new (poll(2)): for
+    /// `events`, lines logged since the handle last read to the end; any
+    /// other file always reads.
+    pub fn readable(&self, fh: u64) -> Result<bool> {
+        match self.files.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).ok_or(Errno::EBADF)? {
+            Handle::Bytes(_) => Ok(true),
+            Handle::Events { read_to, .. } => {
+                Ok(self.events.lock().unwrap_or_else(|e| e.into_inner()).end() > *read_to)
+            }
+        }
+    }
+
+    /// Call `wake` once, when the next events are logged.
+    pub fn wake_on_events(&self, wake: Waker) {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(wake);
+    }
+
+    pub fn release(&self, fh: u64) {
+        if let Some(Handle::Events { .. }) = self.files.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh)
+        {
+            self.events_open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
