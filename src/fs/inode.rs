@@ -178,6 +178,18 @@ fn ns_from(value: u64) -> Option<(NsType, Inode)> {
 }
 
 impl Node {
+    /// The top-level entries after README, ctl and the type directories,
+    /// in listing order.
+    pub const TOP_LEVEL: [Node; 7] = [
+        Node::PinnedRoot,
+        Node::ProcRoot,
+        Node::TreeRoot,
+        Node::OrphansRoot,
+        Node::ContainersRoot,
+        Node::Events,
+        Node::Metrics,
+    ];
+
     pub fn ino(self) -> Ino {
         match self {
             Node::Root => Ino(1),
@@ -282,23 +294,15 @@ mod tests {
 
     #[test]
     fn every_node_round_trips_and_numbers_are_distinct() {
-        let mut nodes = vec![
-            Node::Root,
-            Node::Readme,
-            Node::TopCtl,
-            Node::PinnedRoot,
-            Node::ProcRoot,
-            Node::TreeRoot,
-            Node::OrphansRoot,
-            Node::ContainersRoot,
-            Node::Events,
-            Node::Metrics,
+        let mut nodes = vec![Node::Root, Node::Readme, Node::TopCtl];
+        nodes.extend(Node::TOP_LEVEL);
+        nodes.extend([
             Node::ContainerDir(3),
             Node::ContainerFile(3, ContainerFile::Id),
             Node::ContainerFile(3, ContainerFile::Processes),
             Node::ProcDir(4194304),
             Node::TreeUser(4026531837),
-        ];
+        ]);
         for t in NsType::ALL {
             let i = 4026532177;
             nodes.extend([

@@ -234,15 +234,7 @@ impl Ctx<'_> {
             nodes.push(Node::TopCtl);
         }
         nodes.extend(NsType::ALL.iter().map(|t| Node::TypeDir(*t)));
-        nodes.extend([
-            Node::PinnedRoot,
-            Node::ProcRoot,
-            Node::TreeRoot,
-            Node::OrphansRoot,
-            Node::ContainersRoot,
-            Node::Events,
-            Node::Metrics,
-        ]);
+        nodes.extend(Node::TOP_LEVEL);
         nodes.into_iter().map(|n| (name_of(self, n).unwrap_or_default(), n)).collect()
     }
 
