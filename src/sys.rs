@@ -490,17 +490,13 @@ pub fn netlink_route_exchange(msg: &[u8], more: impl FnMut(&[u8]) -> bool) -> io
 
 /// A NETLINK_ROUTE socket of the calling thread's network namespace, for
 /// several `netlink_route_exchange_on` in a row.
+/// A silent kernel ends an exchange after a second (SO_RCVTIMEO) rather
+/// than hanging the caller.
 pub fn netlink_route_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2) call; the result is checked and owned.
-    owned(unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) })
-}
-
-/// `netlink_route_exchange` on a socket the caller keeps.
-pub fn netlink_route_exchange_on(
-    sock: BorrowedFd<'_>,
-    msg: &[u8],
-    mut more: impl FnMut(&[u8]) -> bool,
-) -> io::Result<()> {
+    let sock = owned(unsafe {
+        libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
+    })?;
     let timeout = libc::timeval { tv_sec: 1, tv_usec: 0 };
     // SAFETY: timeout is a valid timeval of the size given.
     cvt(unsafe {
@@ -512,6 +508,16 @@ pub fn netlink_route_exchange_on(
             std::mem::size_of::<libc::timeval>() as libc::socklen_t,
         )
     })?;
+    Ok(sock)
+}
+
+/// `netlink_route_exchange` on a socket the caller keeps (from
+/// `netlink_route_socket`, which sets its receive timeout).
+pub fn netlink_route_exchange_on(
+    sock: BorrowedFd<'_>,
+    msg: &[u8],
+    mut more: impl FnMut(&[u8]) -> bool,
+) -> io::Result<()> {
     // SAFETY: msg is a valid buffer of msg.len() bytes.
     let sent = unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
     if sent < 0 {
