@@ -42,8 +42,10 @@ impl Pass<'_> {
                 .all(|(pid, found)| before.get(pid).is_some_and(|b| b.found.holds_the_same_as(found)));
         let quiet = !gone && all_alike && self.listing_reused && self.prev.tables_complete;
         if quiet && self.prev.last.is_some() && self.tables_unchanged() {
-            self.keep_last(kept, read, before);
-            return Ok(dirty);
+            if let Some(last) = self.prev.last.take() {
+                self.keep_last(last, kept, read, before);
+                return Ok(dirty);
+            }
         }
         for (pid, rec) in kept {
             self.add_record(pid, rec, true);
@@ -76,6 +78,7 @@ impl Pass<'_> {
     /// sockets' namespaces as before).
     fn keep_last(
         &mut self,
+        last: Snapshot,
         kept: Vec<(Pid, Record)>,
         read: Vec<(Pid, procfs::Process)>,
         mut before: HashMap<Pid, Record>,
@@ -91,10 +94,8 @@ impl Pass<'_> {
         next.relations = std::mem::take(&mut prev.relations);
         next.namespaces = std::mem::take(&mut prev.namespaces);
         next.tables_complete = true;
-        next.last = prev.last.take();
-        if let Some(snap) = next.last.clone() {
-            self.unchanged = Some((snap, next));
-        }
+        next.last = Some(last.clone());
+        self.unchanged = Some((last, next));
     }
 
     /// Every PID in /proc: the last pass's listing when no PID was handed
