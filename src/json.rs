@@ -250,15 +250,6 @@ pub fn scan_document(entries: &[ScanEntry<'_>]) -> String {
     out
 }
 
-/// The members lsns counts: PIDs whose own `TYPE` link is `ns`.
-pub fn lsns_members<'a>(snap: &'a Snapshot, ns: &'a Namespace) -> impl Iterator<Item = Pid> + 'a {
-    let idx = ns.ns_type.index();
-    ns.processes
-        .iter()
-        .copied()
-        .filter(move |p| snap.processes.get(p).and_then(|l| l.get(idx)) == Some(ns.inode))
-}
-
 /// lsns's NSFS: the mount points of `ns` in our own mount namespace.
 pub fn nsfs_column(snap: &Snapshot, ns: &Namespace) -> Option<String> {
     let own: Vec<String> = ns

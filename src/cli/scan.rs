@@ -2,7 +2,7 @@
 //! namespace per line, whitespace-separated columns, COMMAND last so `awk`
 //! and `column` work) or as JSON for `jq`.
 
-use crate::discovery::{self, netlink, nsfile, ScanOptions};
+use crate::discovery::{self, details, netlink, nsfile, ScanOptions};
 use crate::model::{Inode, Namespace, NsType, Snapshot};
 use crate::owners::index::{current, is_orphan};
 use crate::owners::Owner;
@@ -73,20 +73,14 @@ fn to_json(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec
         .collect();
     let comm_of = |p: i32| comms.get(&p).cloned();
     let netnsids = lsns_netnsids(snap, selected);
-    let users = passwd_names();
-    let mut by_pid: HashMap<i32, (Option<String>, Option<String>)> = HashMap::new();
+    let mut by_pid = ProcessColumns::new();
     let list: Vec<_> = selected
         .iter()
         .map(|ns| {
             let rest = json::namespace(ns, &comm_of, json::owners(owners.get(&ns.inode), None));
-            let members: Vec<i32> = json::lsns_members(snap, ns).collect();
+            let members: Vec<i32> = details::members(snap, ns).collect();
             let pid = members.first().copied();
-            let (user, command) = match pid {
-                Some(p) => {
-                    by_pid.entry(p).or_insert_with(|| (process_user(p, &users), command_line(p))).clone()
-                }
-                None => (None, None),
-            };
+            let (user, command) = by_pid.of(pid);
             let netnsid = netnsids.get(&ns.inode).cloned();
             let cols = json::LsnsColumns {
                 nprocs: members.len(),
@@ -111,11 +105,11 @@ fn lsns_netnsids(snap: &Snapshot, selected: &[&Namespace]) -> HashMap<Inode, Str
         .iter()
         .filter(|ns| ns.ns_type == NsType::Net)
         .filter_map(|ns| {
-            let path = match json::lsns_members(snap, ns).next() {
+            let path = match details::members(snap, ns).next() {
                 Some(pid) => std::path::PathBuf::from(format!("/proc/{pid}/ns/net")),
                 None => ns.path.clone()?,
             };
-            Some((format!("path {}", render::escape_path(&path)), (ns.inode, path)))
+            Some((discovery::stuck_key(&path), (ns.inode, path)))
         })
         .collect();
     let found = crate::bounded::map(
@@ -135,7 +129,6 @@ fn lsns_netnsids(snap: &Snapshot, selected: &[&Namespace]) -> HashMap<Inode, Str
 
 /// The table: NS TYPE NPROCS PID USER HOLDERS PATH CONTAINER COMMAND.
 pub fn to_table(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec<Owner>>) -> String {
-    let users = passwd_names();
     let mut rows = vec![[
         "NS".to_owned(),
         "TYPE".into(),
@@ -147,16 +140,14 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode
         "CONTAINER".into(),
         "COMMAND".into(),
     ]];
-    // Namespaces of one process share its lowest PID: look each PID up once.
-    let mut by_pid: HashMap<i32, (Option<String>, Option<String>)> = HashMap::new();
+    let mut by_pid = ProcessColumns::new();
     for ns in selected {
         // NPROCS and PID as lsns counts them: processes whose own link it is.
-        let members: Vec<i32> = json::lsns_members(snap, ns).collect();
+        let members: Vec<i32> = details::members(snap, ns).collect();
         let pid = members.first().copied();
-        let (user, command) = match pid {
-            Some(p) => by_pid.entry(p).or_insert_with(|| (process_user(p, &users), cmdline(p))).clone(),
-            None => (None, None),
-        };
+        let (user, command) = by_pid.of(pid);
+        // Escaped: a newline in a command line cannot add a row.
+        let command = command.map(|c| render::escape(&c));
         let path = ns
             .pins
             .iter()
@@ -211,6 +202,26 @@ fn container_cell(owners: &[Owner]) -> String {
         .join(",")
 }
 
+/// lsns's USER and COMMAND of the processes a scan names, each read once
+/// (namespaces of one process share its lowest PID).
+struct ProcessColumns {
+    users: HashMap<u32, String>,
+    seen: HashMap<i32, (Option<String>, Option<String>)>,
+}
+
+impl ProcessColumns {
+    fn new() -> ProcessColumns {
+        ProcessColumns { users: passwd_names(), seen: HashMap::new() }
+    }
+
+    /// The user and command line of `pid`, if there is one.
+    fn of(&mut self, pid: Option<i32>) -> (Option<String>, Option<String>) {
+        let Some(pid) = pid else { return (None, None) };
+        let users = &self.users;
+        self.seen.entry(pid).or_insert_with(|| (process_user(pid, users), command_line(pid))).clone()
+    }
+}
+
 /// The name (or uid) of a process's owner.
 fn process_user(pid: i32, users: &HashMap<u32, String>) -> Option<String> {
     let m = std::fs::metadata(format!("/proc/{pid}")).ok()?;
@@ -228,12 +239,6 @@ fn command_line(pid: i32) -> Option<String> {
     } else {
         Some(s)
     }
-}
-
-/// The command line for the table: escaped, so that a newline in it
-/// cannot add a row.
-fn cmdline(pid: i32) -> Option<String> {
-    command_line(pid).map(|c| render::escape(&c))
 }
 
 fn passwd_names() -> HashMap<u32, String> {

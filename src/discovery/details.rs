@@ -62,8 +62,17 @@ impl Detail {
 
 /// A process whose own `ty` link is this namespace (lowest PID first).
 pub fn member(snap: &Snapshot, ns: &Namespace) -> Option<Pid> {
+    members(snap, ns).next()
+}
+
+/// Every process whose own `ty` link is this namespace, lowest PID first
+/// (what lsns counts: not processes with only a thread in it).
+pub fn members<'a>(snap: &'a Snapshot, ns: &'a Namespace) -> impl Iterator<Item = Pid> + 'a {
     let idx = ns.ns_type.index();
-    ns.processes.iter().copied().find(|p| snap.processes.get(p).and_then(|l| l.get(idx)) == Some(ns.inode))
+    ns.processes
+        .iter()
+        .copied()
+        .filter(move |p| snap.processes.get(p).and_then(|l| l.get(idx)) == Some(ns.inode))
 }
 
 /// Whether `detail` can be read for `ns`, judged from the snapshot alone

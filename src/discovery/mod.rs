@@ -52,16 +52,23 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot> {
     pass::run(opts, pass::Memory::default(), None).map(|o| o.snapshot)
 }
 
+/// How bounded work on opening `path` is named if it gets stuck: by its
+/// process for a /proc path (skipped with everything else of that
+/// process), else by the path.
+pub fn stuck_key(path: &Path) -> String {
+    match parse::proc_pid(path) {
+        Some(pid) => procfs::stuck_key(pid),
+        None => format!("path {}", crate::render::escape_path(path)),
+    }
+}
+
 /// Open a namespace by path, checking it is still the one we mean (the
 /// path may now name another namespace: a PID reused, or a trap put in its
 /// place), never blocking on what is there (`nsfile`), and giving up on a
 /// process stuck in execve (`crate::bounded`). For callers outside a pass
 /// (control, type-specific files), which have no bound of their own.
 pub fn open_checked(path: &Path, inode: Inode) -> Option<OwnedFd> {
-    let key = match parse::proc_pid(path) {
-        Some(pid) => procfs::stuck_key(pid),
-        None => format!("path {}", crate::render::escape(&path.to_string_lossy())),
-    };
+    let key = stuck_key(path);
     let path = path.to_owned();
     crate::bounded::one("opening a namespace", key, crate::bounded::STALL, move || nsfile::open(&path, inode))
         .flatten()
