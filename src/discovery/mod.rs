@@ -10,6 +10,9 @@
 
 mod assemble;
 pub mod details;
+#[cfg(test)]
+mod fake;
+pub mod kernel;
 mod mounts;
 pub mod netlink;
 pub mod nsfile;
@@ -49,7 +52,7 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot> {
     if sys::has_listns() {
         log::debug!("listns(2) present: its ids are cross-checked by the /proc walk");
     }
-    pass::run(opts, pass::Memory::default(), None).map(|o| o.snapshot)
+    pass::run(&kernel::Host, opts, pass::Memory::default(), None).map(|o| o.snapshot)
 }
 
 /// How bounded work on opening `path` is named if it gets stuck: by its

@@ -23,9 +23,14 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table as read: namespace id, mount ids, the nsfs mounts among them.
+    pub fn new(mnt_ns_id: u64, mounts: Vec<u64>, pins: Vec<NsfsMount>) -> Table {
+        Table { mnt_ns_id, mounts, pins }
+    }
+
     /// Whether the namespace still has exactly the mounts it had.
-    pub fn unchanged(&self) -> bool {
-        Table::still(self.mnt_ns_id, &self.mounts)
+    pub fn unchanged_on(&self, kernel: &impl super::kernel::Kernel) -> bool {
+        kernel.mounts_still(self.mnt_ns_id, &self.mounts)
     }
 
     /// What `unchanged` compares, for a check made elsewhere (`still`).

@@ -103,6 +103,16 @@ impl Stamp {
         parse::schedstat(&buf[..n])
     }
 
+    /// A stamp of counters read elsewhere (by a host that is not /proc).
+    pub fn counted(task: (Pid, Option<Pid>), seen: [u64; 3]) -> Stamp {
+        Stamp { file: None, task, seen }
+    }
+
+    /// The task stamped and the counters it had.
+    pub fn counters(&self) -> ((Pid, Option<Pid>), [u64; 3]) {
+        (self.task, self.seen)
+    }
+
     /// Whether it keeps its file open (counts against the budget).
     pub fn holds_file(&self) -> bool {
         self.file.is_some()

@@ -4,6 +4,7 @@
 //! nothing remembered, runs first, then at least every `FULL_EVERY`, and
 //! whenever asked; it is the reference the incremental passes must match.
 
+use super::kernel::{Host, Kernel};
 use super::pass::{self, Memory};
 use super::{Result, ScanOptions};
 use crate::model::{Pid, Snapshot};
@@ -20,7 +21,8 @@ const WANTED_FILES: u64 = 1 << 20;
 const FD_RESERVE: u64 = 1024;
 
 /// Discovery with a memory, for a daemon that refreshes often.
-pub struct Tracker {
+pub struct Tracker<K: Kernel = Host> {
+    kernel: K,
     opts: ScanOptions,
     memory: Memory,
     last_full: Option<Instant>,
@@ -33,7 +35,7 @@ pub struct Tracker {
     last_kept: bool,
 }
 
-impl Tracker {
+impl Tracker<Host> {
     /// A tracker with nothing remembered. Raises this process's limit on
     /// open files (as far as it may): each tracked task keeps one open,
     /// while the limit allows (the rest are stamped by path).
@@ -45,7 +47,15 @@ impl Tracker {
     /// A tracker whose stamps keep at most `files` files open, as on a
     /// host whose open-file limit is low.
     pub fn with_stamp_files(opts: ScanOptions, files: usize) -> Tracker {
+        Tracker::on(Host, opts, files)
+    }
+}
+
+impl<K: Kernel> Tracker<K> {
+    /// A tracker over `kernel` whose stamps keep at most `files` files open.
+    pub fn on(kernel: K, opts: ScanOptions, files: usize) -> Tracker<K> {
         Tracker {
+            kernel,
             opts,
             memory: Memory::default(),
             last_full: None,
@@ -96,7 +106,7 @@ impl Tracker {
         let held = prev.stamp_files();
         let spare = usize::try_from(sys::spare_files(FD_RESERVE).unwrap_or(0)).unwrap_or(usize::MAX);
         let budget = self.stamp_budget.min(held.saturating_add(spare));
-        let out = pass::run(&self.opts, prev, Some(budget))?;
+        let out = pass::run(&self.kernel, &self.opts, prev, Some(budget))?;
         self.last_full_pass = full;
         self.memory = out.memory;
         self.last_read = out.read;
@@ -122,3 +132,7 @@ impl Tracker {
         &self.last_read
     }
 }
+
+#[cfg(test)]
+#[path = "tracker_tests.rs"]
+mod tests;

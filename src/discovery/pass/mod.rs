@@ -14,23 +14,24 @@ mod mount_tables;
 mod owners;
 mod processes;
 mod sockets;
+#[cfg(test)]
+mod tests;
 
 use super::assemble;
-use super::mounts::{self, Reader, Table};
+use super::kernel::Kernel;
+use super::mounts::{Reader, Table};
 use super::procfs::{self, StampBudget};
-use super::{nsfile, parse, Error, Result, ScanOptions};
+use super::{parse, Result, ScanOptions};
 use crate::bounded;
 use crate::model::{
     Holder, Inode, Namespace, NsType, Pid, Pin, ProcessLinks, ProcessTable, Snapshot, LINK_NAMES, LINK_TYPES,
 };
-use crate::sys;
 // Maps keyed by inode or PID use FxHash: a pass hashes a few hundred
 // thousand integers, and SipHash's resistance to chosen keys buys nothing
 // against numbers the kernel hands out.
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -73,12 +74,6 @@ pub struct Record {
     socket_netns: Vec<(i32, Inode)>,
 }
 
-impl Record {
-    fn unchanged(&self, proc: BorrowedFd<'_>) -> bool {
-        !self.found.stamps.is_empty() && self.found.stamps.iter().all(|s| s.unchanged(proc))
-    }
-}
-
 /// A namespace's place in the hierarchy, as the kernel said.
 #[derive(Clone, Copy)]
 pub struct Rel {
@@ -94,8 +89,8 @@ type PathsToOpen = [Option<PathBuf>; 2];
 
 /// The namespace `inode` opened by the first of `paths` that still leads to
 /// it. May wait on a process stuck in execve: call it from bounded work.
-fn open_first(paths: &PathsToOpen, inode: Inode) -> Option<OwnedFd> {
-    paths.iter().flatten().find_map(|p| nsfile::open(p, inode))
+fn open_first<K: Kernel>(kernel: &K, paths: &PathsToOpen, inode: Inode) -> Option<K::Ns> {
+    paths.iter().flatten().find_map(|p| kernel.open(p, inode))
 }
 
 /// How work that opens `paths` is named if it gets stuck: by the process
@@ -128,10 +123,15 @@ pub struct Outcome {
 }
 
 /// Run one pass. `budget` (when tracking) caps the stamps it may open.
-pub fn run(opts: &ScanOptions, prev: Memory, budget: Option<usize>) -> Result<Outcome> {
+pub fn run<K: Kernel>(
+    kernel: &K,
+    opts: &ScanOptions,
+    prev: Memory,
+    budget: Option<usize>,
+) -> Result<Outcome> {
     let started = Instant::now();
     let taken_at = SystemTime::now();
-    let mut s = Pass::new(opts, prev, budget.is_some())?;
+    let mut s = Pass::new(kernel.clone(), opts, prev, budget.is_some())?;
     let mut phases = [Duration::ZERO; 5];
     let mut t = Instant::now();
     let mut lap = |i: usize| {
@@ -180,9 +180,9 @@ pub fn run(opts: &ScanOptions, prev: Memory, budget: Option<usize>) -> Result<Ou
     Ok(Outcome { snapshot: snap, memory, read, kept_last: false })
 }
 
-struct Pass<'o> {
+struct Pass<'o, K: Kernel> {
+    kernel: K,
     opts: &'o ScanOptions,
-    proc: Arc<OwnedFd>,
     own_pid: Pid,
     own_mntns: Inode,
     nss: HashMap<Inode, Namespace>,
@@ -202,7 +202,7 @@ struct Pass<'o> {
     tasks: Vec<(Inode, (Pid, Pid))>,
     holders: Vec<(Inode, Holder)>,
     /// Namespaces reachable only through a descriptor we hold.
-    fds: HashMap<Inode, OwnedFd>,
+    fds: HashMap<Inode, K::Ns>,
     /// Sockets of processes read in this pass: (pid, fd, socket inode).
     sockets: Vec<(Pid, i32, u64)>,
     mntns_member: HashMap<Inode, Pid>,
@@ -223,23 +223,17 @@ struct Pass<'o> {
     unchanged: Option<(Snapshot, Memory)>,
 }
 
-impl<'o> Pass<'o> {
-    fn new(opts: &'o ScanOptions, prev: Memory, tracking: bool) -> Result<Self> {
-        let proc_path = Path::new("/proc");
-        let proc = sys::open_path(proc_path, libc::O_RDONLY | libc::O_DIRECTORY)
-            .map_err(|source| Error::Io { path: proc_path.into(), source })?;
-        let own_mnt = Path::new("/proc/self/ns/mnt");
-        let own_mntns = sys::fstatat(None, c"/proc/self/ns/mnt")
-            .map_err(|source| Error::Io { path: own_mnt.into(), source })?
-            .st_ino;
+impl<'o, K: Kernel> Pass<'o, K> {
+    fn new(kernel: K, opts: &'o ScanOptions, prev: Memory, tracking: bool) -> Result<Self> {
+        let own_mntns = kernel.own_mntns()?;
         // A table large enough for the pass, grown while few threads share it.
-        sys::reserve_fds(3 * prev.namespaces.len() + 4096);
+        kernel.reserve_fds(3 * prev.namespaces.len() + 4096);
         // Sized like the last pass: a quiet host's refresh grows nothing.
         let (n_procs, n_nss) = (prev.procs.len(), prev.namespaces.len());
         Ok(Pass {
+            own_pid: kernel.own_pid(),
+            kernel,
             opts,
-            proc: Arc::new(proc),
-            own_pid: sys::getpid(),
             own_mntns,
             nss: HashMap::with_capacity_and_hasher(n_nss, Default::default()),
             ranks: HashMap::with_capacity_and_hasher(n_nss, Default::default()),
@@ -353,7 +347,7 @@ impl<'o> Pass<'o> {
             root_userns,
             taken_at: None,
             duration: Default::default(),
-            partial: sys::geteuid() != 0,
+            partial: !self.kernel.sees_everything(),
         };
         (snap, next)
     }

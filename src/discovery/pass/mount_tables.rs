@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Pass<'_> {
+impl<K: Kernel> Pass<'_, K> {
     /// nsfs bind mounts in our own mount namespace, then in every other
     /// mount namespace found, until no new one turns up. A namespace read
     /// through a member whose mounts are unchanged is not read again.
@@ -14,7 +14,7 @@ impl Pass<'_> {
         let mut done: HashSet<Inode> = HashSet::default();
         let mut first = true;
         loop {
-            let mut todo: Vec<(String, Work)> = Vec::new();
+            let mut todo: Vec<(String, Work<K>)> = Vec::new();
             let pending: Vec<Inode> = if first {
                 vec![own]
             } else {
@@ -41,7 +41,7 @@ impl Pass<'_> {
             if todo.is_empty() {
                 break;
             }
-            let proc = self.proc.clone();
+            let kernel = self.kernel.clone();
             let tracking = self.tracking;
             let threads = crate::par::threads();
             let found = bounded::map(
@@ -50,7 +50,7 @@ impl Pass<'_> {
                 threads,
                 bounded::STALL,
                 || (),
-                move |_, w| w.run(proc.as_fd(), tracking),
+                move |_, w| w.run(&kernel, tracking),
             );
             for answer in found {
                 match answer {
@@ -62,7 +62,7 @@ impl Pass<'_> {
         }
     }
 
-    fn add_mount_table(&mut self, work: Work, outcome: TableRead) {
+    fn add_mount_table(&mut self, work: Work<K>, outcome: TableRead<K>) {
         let mntns = work.mntns;
         match (work.how, outcome) {
             (How::Read(reader, Some(table)), TableRead::Unchanged) => {
@@ -102,7 +102,7 @@ impl Pass<'_> {
         mntns: Inode,
         m: parse::NsfsMount,
         path: Option<(PathBuf, PathRank)>,
-        fd: Option<OwnedFd>,
+        fd: Option<K::Ns>,
     ) {
         let known = self.nss.contains_key(&m.inode);
         let ns = match path {
@@ -118,16 +118,16 @@ impl Pass<'_> {
 }
 
 /// How to read one mount namespace's pins in this pass.
-enum How {
+enum How<K: Kernel> {
     /// Through `/proc/{self,PID}`, with its table from the last pass.
     Read(Reader, Option<Table>),
     /// From inside (no process in it), through this descriptor, or one
     /// opened by these paths.
-    Inside(Option<OwnedFd>, PathsToOpen),
+    Inside(Option<K::Ns>, PathsToOpen),
 }
 
 /// How the reading of one mount namespace is named if it gets stuck.
-fn work_key(mntns: Inode, how: &How) -> String {
+fn work_key<K: Kernel>(mntns: Inode, how: &How<K>) -> String {
     match how {
         How::Read(Reader::Own, _) => "nsfuse's own mount table".to_owned(),
         How::Read(Reader::Member(pid), _) => procfs::stuck_key(*pid),
@@ -135,38 +135,38 @@ fn work_key(mntns: Inode, how: &How) -> String {
     }
 }
 
-struct Work {
+struct Work<K: Kernel> {
     mntns: Inode,
-    how: How,
+    how: How<K>,
 }
 
-enum TableRead {
+enum TableRead<K: Kernel> {
     Unchanged,
     Read(Vec<parse::NsfsMount>, Option<Table>),
-    Inside(Vec<(parse::NsfsMount, Option<OwnedFd>)>),
+    Inside(Vec<(parse::NsfsMount, Option<K::Ns>)>),
 }
 
-impl Work {
+impl<K: Kernel> Work<K> {
     /// Read it; the work comes back with the outcome (a table to keep, a
     /// descriptor opened).
-    fn run(self, proc: BorrowedFd<'_>, tracking: bool) -> (Work, TableRead) {
+    fn run(self, kernel: &K, tracking: bool) -> (Work<K>, TableRead<K>) {
         let outcome = match &self.how {
-            How::Read(_, Some(table)) if table.unchanged() => TableRead::Unchanged,
+            How::Read(_, Some(table)) if table.unchanged_on(kernel) => TableRead::Unchanged,
             How::Read(reader, _) => {
-                let (pins, table) = mounts::read(*reader, self.mntns, tracking);
+                let (pins, table) = kernel.read_mounts(*reader, self.mntns, tracking);
                 TableRead::Read(pins, table)
             }
             How::Inside(fd, paths) => {
                 let fd = match fd {
                     Some(_) => None,
-                    None => open_first(paths, self.mntns),
+                    None => open_first(kernel, paths, self.mntns),
                 };
                 let work = match fd {
                     Some(fd) => Work { mntns: self.mntns, how: How::Inside(Some(fd), paths.clone()) },
                     None => self,
                 };
                 let pins = match &work.how {
-                    How::Inside(Some(fd), _) => mounts::read_inside(proc, fd.as_fd()).unwrap_or_else(|e| {
+                    How::Inside(Some(fd), _) => kernel.read_inside(fd).unwrap_or_else(|e| {
                         log::debug!("cannot look inside mount namespace {}: {e}", work.mntns);
                         Vec::new()
                     }),

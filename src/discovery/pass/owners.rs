@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Pass<'_> {
+impl<K: Kernel> Pass<'_, K> {
     /// Extend `same` to the owners and parents of what is in it: a
     /// namespace holds its owner and parent alive.
     pub(super) fn close_same_upwards(&mut self) {
@@ -35,10 +35,10 @@ impl Pass<'_> {
     pub(super) fn resolve_owners(&mut self) {
         self.close_same_upwards();
         // This phase holds a descriptor per namespace (and per owner).
-        sys::reserve_fds(2 * self.nss.len() + self.fds.len() + 1024);
+        self.kernel.reserve_fds(2 * self.nss.len() + self.fds.len() + 1024);
         let mut todo: Vec<Inode> = self.nss.keys().copied().collect();
         while !todo.is_empty() {
-            let mut work: Vec<(Inode, NsType, Option<OwnedFd>, PathsToOpen)> = Vec::new();
+            let mut work: Vec<(Inode, NsType, Option<K::Ns>, PathsToOpen)> = Vec::new();
             for i in std::mem::take(&mut todo) {
                 let Some(ns) = self.nss.get(&i) else { continue };
                 let ty = ns.ns_type;
@@ -54,15 +54,16 @@ impl Pass<'_> {
             // (the nsfs opens and NS_GET_* ioctls contend in the kernel).
             let inodes: Vec<Inode> = work.iter().map(|w| w.0).collect();
             let keyed = work.into_iter().map(|w| (stuck_key_of(&w.3, "namespace", w.0), w)).collect();
+            let kernel = self.kernel.clone();
             let found = bounded::map(
                 "reading owners",
                 keyed,
                 1,
                 bounded::STALL,
                 || (),
-                |_, (inode, ty, fd, paths)| {
-                    let fd = fd.or_else(|| open_first(&paths, inode))?;
-                    Some(relations(fd.as_fd(), ty))
+                move |_, (inode, ty, fd, paths)| {
+                    let fd = fd.or_else(|| open_first(&kernel, &paths, inode))?;
+                    Some(kernel.relations(&fd, ty))
                 },
             );
             for (inode, rel) in inodes.into_iter().zip(found) {
@@ -121,7 +122,7 @@ impl Pass<'_> {
     /// Record the namespace behind `fd` (an owner or parent); returns its inode.
     pub(super) fn adopt(
         &mut self,
-        (fd, inode): (OwnedFd, Inode),
+        (fd, inode): (K::Ns, Inode),
         ty: NsType,
         todo: &mut Vec<Inode>,
     ) -> Option<Inode> {
@@ -131,27 +132,5 @@ impl Pass<'_> {
             todo.push(inode);
         }
         Some(inode)
-    }
-}
-
-/// What the kernel says about one namespace's place in the hierarchy.
-struct Relations {
-    ty: NsType,
-    id: Option<u64>,
-    /// The owning user namespace, opened, with its inode.
-    owner: Option<(OwnedFd, Inode)>,
-    /// The parent pid namespace (pid only; a user namespace's parent is its owner).
-    parent: Option<(OwnedFd, Inode)>,
-    owner_uid: Option<u32>,
-}
-
-fn relations(fd: BorrowedFd<'_>, ty: NsType) -> Relations {
-    let with_inode = |f: OwnedFd| sys::fstat(f.as_fd()).ok().map(|st| (f, st.st_ino));
-    Relations {
-        ty,
-        id: sys::ns_get_id(fd).ok(),
-        owner: sys::ns_get_userns(fd).ok().and_then(with_inode),
-        parent: (ty == NsType::Pid).then(|| sys::ns_get_parent(fd).ok().and_then(with_inode)).flatten(),
-        owner_uid: (ty == NsType::User).then(|| sys::ns_get_owner_uid(fd).ok()).flatten(),
     }
 }

@@ -5,7 +5,7 @@
 
 use super::*;
 
-impl Pass<'_> {
+impl<K: Kernel> Pass<'_, K> {
     /// Every process: the unchanged ones from memory, the rest read now.
     /// Returns those read.
     pub(super) fn walk_processes(&mut self, budget: Option<usize>) -> Result<Vec<Pid>> {
@@ -13,8 +13,9 @@ impl Pass<'_> {
         // A remembered process is re-read unless its stamps prove it has not run.
         let known: Vec<(Pid, Option<Record>)> =
             pids.into_iter().map(|p| (p, self.prev.procs.remove(&p))).collect();
-        let proc = self.proc.as_fd();
-        let same = crate::par::map(&known, |(_, rec)| rec.as_ref().is_some_and(|r| r.unchanged(proc)));
+        let remembered: Vec<Option<&procfs::Process>> =
+            known.iter().map(|(_, r)| r.as_ref().map(|r| &r.found)).collect();
+        let same = self.kernel.still_unchanged(&remembered);
         let (mut kept, mut dirty, mut before) =
             (Vec::with_capacity(known.len()), Vec::new(), HashMap::default());
         for ((pid, rec), same) in known.into_iter().zip(same) {
@@ -33,7 +34,7 @@ impl Pass<'_> {
         let held: usize = kept.iter().flat_map(|(_, r)| &r.found.stamps).filter(|s| s.holds_file()).count();
         let budget = budget.map(|b| Arc::new(StampBudget::new(b.saturating_sub(held))));
         let skip = self.opts.skip_own_fds.then_some(self.own_pid);
-        let read = procfs::walk_parallel(&self.proc, &dirty, skip, budget.as_ref());
+        let read = self.kernel.read_processes(&dirty, skip, budget.as_ref());
         // Every process that ran was read again and holds what it held (a
         // PID never readable, like an init we may not inspect, stays so).
         let all_alike = read.len() == before.len()
@@ -62,13 +63,14 @@ impl Pass<'_> {
         let items: Vec<(String, (u64, Vec<u64>))> =
             self.prev.tables.iter().map(|(ns, t)| (format!("mount namespace {ns}"), t.ids())).collect();
         let threads = crate::par::threads();
+        let kernel = self.kernel.clone();
         let same = bounded::map(
             "checking mounts",
             items,
             threads,
             bounded::STALL,
             || (),
-            |_, (id, mounts)| mounts::Table::still(id, &mounts),
+            move |_, (id, mounts)| kernel.mounts_still(id, &mounts),
         );
         same.iter().all(|s| *s == Some(true))
     }
@@ -101,7 +103,7 @@ impl Pass<'_> {
     /// Every PID in /proc: the last pass's listing when no PID was handed
     /// out since (a quiet host's refresh skips the largest directory read).
     fn list_processes(&mut self) -> Result<Vec<Pid>> {
-        let last_pid = self.tracking.then(|| self.last_pid()).flatten();
+        let last_pid = self.tracking.then(|| self.kernel.last_pid()).flatten();
         if let (Some(now), Some((then, pids))) = (last_pid, self.prev.listing.take()) {
             if crate::own_threads::only_ours_between(then, now) {
                 self.next.listing = Some((now, pids.clone()));
@@ -109,32 +111,11 @@ impl Pass<'_> {
                 return Ok(pids);
             }
         }
-        let mut buf = Vec::new();
-        let mut pids = Vec::with_capacity(self.prev.procs.len() + 64);
-        sys::for_each_dirent(self.proc.as_fd(), &mut buf, |name, _| {
-            if let Some(p) = parse::pid_name(name) {
-                pids.push(p);
-            }
-        })
-        .map_err(|source| Error::Io { path: "/proc".into(), source })?;
+        let pids = self.kernel.list_pids(self.prev.procs.len() + 64)?;
         // (Read before the listing: a PID handed out between the two reads
         // makes the next pass list again.)
         self.next.listing = last_pid.map(|n| (n, pids.clone()));
         Ok(pids)
-    }
-
-    /// The last PID handed out in our pid namespace, if /proc is that of
-    /// our pid namespace (`/proc/self` is our PID) and says so.
-    fn last_pid(&self) -> Option<i32> {
-        let mut buf = [0u8; 16];
-        let me = sys::readlinkat(self.proc.as_fd(), c"self", &mut buf).ok()?;
-        if parse::pid_name(me) != Some(self.own_pid) {
-            return None;
-        }
-        let f = sys::openat(Some(self.proc.as_fd()), c"loadavg", libc::O_RDONLY).ok()?;
-        let mut text = [0u8; 128];
-        let n = sys::pread0(f.as_fd(), &mut text).ok()?;
-        parse::loadavg_last_pid(&text[..n])
     }
 
     /// Add what one process holds; `same` when it was not re-read.

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Pass<'_> {
+impl<K: Kernel> Pass<'_, K> {
     /// SIOCGSKNS on every socket of the processes read now, once per socket
     /// inode; each answer is kept with its process for later passes. Bounded:
     /// pidfd_getfd waits while its process is inside an execve.
@@ -17,27 +17,35 @@ impl Pass<'_> {
                 _ => per_process.push((procfs::stuck_key(pid), (pid, vec![(fd, sock)]))),
             }
         }
+        let kernel = self.kernel.clone();
         let found = bounded::map(
             "reading sockets",
             per_process,
             1,
             bounded::STALL,
             HashMap::<u64, Option<Inode>>::default,
-            |seen, (pid, socks)| {
-                let pidfd = sys::pidfd_open(pid).ok();
-                let mut out = Vec::with_capacity(socks.len());
-                for (fd, sock) in socks {
-                    if let Some(&known) = seen.get(&sock) {
-                        out.push((pid, fd, known, None));
-                        continue;
-                    }
-                    let got = pidfd.as_ref().and_then(|p| socket_netns(p.as_fd(), fd, sock));
-                    seen.insert(sock, got.as_ref().map(|g| g.1));
-                    match got {
-                        Some((netns, inode)) => out.push((pid, fd, Some(inode), Some(netns))),
-                        None => out.push((pid, fd, None, None)),
+            move |seen, (pid, socks)| {
+                // Each socket inode once (a descriptor may be shared or dup'd).
+                let mut unseen: Vec<(i32, u64)> = Vec::new();
+                for &(fd, sock) in &socks {
+                    if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(sock) {
+                        e.insert(None);
+                        unseen.push((fd, sock));
                     }
                 }
+                let answers = kernel.socket_netns(pid, &unseen);
+                let mut opened: HashMap<i32, K::Ns> = HashMap::default();
+                for ((fd, sock), got) in unseen.into_iter().zip(answers) {
+                    if let Some((netns, inode)) = got {
+                        seen.insert(sock, Some(inode));
+                        opened.insert(fd, netns);
+                    }
+                }
+                let netns_of = |sock: u64| seen.get(&sock).copied().flatten();
+                let out: Vec<_> = socks
+                    .into_iter()
+                    .map(|(fd, sock)| (pid, fd, netns_of(sock), opened.remove(&fd)))
+                    .collect();
                 out
             },
         );
@@ -53,17 +61,4 @@ impl Pass<'_> {
             }
         }
     }
-}
-
-/// The network namespace of socket `fd` of the process behind `pidfd`,
-/// opened, with its inode; checked to be the socket the walk listed (the
-/// number may have been closed and reused since).
-fn socket_netns(pidfd: BorrowedFd<'_>, fd: i32, sock_inode: u64) -> Option<(OwnedFd, Inode)> {
-    let sock = sys::pidfd_getfd(pidfd, fd).ok()?;
-    if sys::fstat(sock.as_fd()).ok()?.st_ino != sock_inode {
-        return None;
-    }
-    let netns = sys::socket_netns(sock.as_fd()).ok()?;
-    let inode = sys::fstat(netns.as_fd()).ok()?.st_ino;
-    Some((netns, inode))
 }

@@ -1,0 +1,202 @@
+//! The seam between a discovery pass and the host: everything a pass asks
+//! the kernel, as one narrow trait (`Kernel`), with `Host`, the real
+//! implementation over `sys`, `procfs`, `mounts` and `nsfile`. The pass
+//! itself (what is a member, a holder, a pin, an owner; what may be reused
+//! from the last pass) is written against the trait, so it is unit-tested
+//! on an in-memory host (`discovery::fake`) without root.
+
+use super::mounts::{self, Reader, Table};
+use super::parse::{self, NsfsMount};
+use super::procfs::{self, Process, StampBudget};
+use super::{nsfile, Error, Result};
+use crate::model::{Inode, NsType, Pid};
+use crate::sys;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+
+/// What the kernel says about one namespace's place in the hierarchy, with
+/// its owner and parent opened (`N`: an opened namespace).
+pub struct Relations<N> {
+    pub ty: NsType,
+    pub id: Option<u64>,
+    /// The owning user namespace, opened, with its inode.
+    pub owner: Option<(N, Inode)>,
+    /// The parent pid namespace (pid only; a user namespace's parent is its owner).
+    pub parent: Option<(N, Inode)>,
+    pub owner_uid: Option<u32>,
+}
+
+/// Everything a discovery pass reads. Calls that may wait on another
+/// user's process or path are made from `bounded` work by the pass.
+pub trait Kernel: Clone + Send + Sync + 'static {
+    /// An opened namespace: what keeps it reachable while the pass runs.
+    type Ns: Send + 'static;
+
+    /// Our own PID.
+    fn own_pid(&self) -> Pid;
+    /// Our own mount namespace.
+    fn own_mntns(&self) -> Result<Inode>;
+    /// Whether we may read every process (else the snapshot is partial).
+    fn sees_everything(&self) -> bool;
+    /// Room in the file table for `n` more descriptors (a hint).
+    fn reserve_fds(&self, _n: usize) {}
+    /// Every PID in /proc.
+    fn list_pids(&self, capacity: usize) -> Result<Vec<Pid>>;
+    /// The last PID handed out in our pid namespace, where /proc says it.
+    fn last_pid(&self) -> Option<i32>;
+    /// For each process read before: whether every task of it is still
+    /// there and has not run since (its stamps).
+    fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool>;
+    /// Read `pids` (those gone are left out); `skip_fds_of` leaves out one
+    /// process's descriptors; with a budget, each task is stamped.
+    fn read_processes(
+        &self,
+        pids: &[Pid],
+        skip_fds_of: Option<Pid>,
+        budget: Option<&Arc<StampBudget>>,
+    ) -> Vec<(Pid, Process)>;
+    /// The network namespace of each of `pid`'s sockets (fd, socket inode),
+    /// opened, in order; None where the descriptor is no longer that socket.
+    fn socket_netns(&self, pid: Pid, sockets: &[(i32, u64)]) -> Vec<Option<(Self::Ns, Inode)>>;
+    /// Whether mount namespace `mnt_ns_id` has exactly `mounts` now.
+    fn mounts_still(&self, mnt_ns_id: u64, mounts: &[u64]) -> bool;
+    /// The nsfs mounts of mount namespace `mntns` through `reader`, and
+    /// `with_table` what tells a later pass that they are unchanged.
+    fn read_mounts(&self, reader: Reader, mntns: Inode, with_table: bool) -> (Vec<NsfsMount>, Option<Table>);
+    /// The nsfs mounts of a mount namespace no process is in, each opened.
+    fn read_inside(&self, mntns: &Self::Ns) -> io::Result<Vec<(NsfsMount, Option<Self::Ns>)>>;
+    /// Open the namespace at `path`, only if it is still `inode`.
+    fn open(&self, path: &Path, inode: Inode) -> Option<Self::Ns>;
+    /// Its owner, parent, id and owner uid.
+    fn relations(&self, ns: &Self::Ns, ty: NsType) -> Relations<Self::Ns>;
+}
+
+/// The real host: /proc, nsfs ioctls, listmount, pidfd_getfd.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Host;
+
+fn open_proc() -> Result<OwnedFd> {
+    let path = Path::new("/proc");
+    sys::open_path(path, libc::O_RDONLY | libc::O_DIRECTORY)
+        .map_err(|source| Error::Io { path: path.into(), source })
+}
+
+impl Kernel for Host {
+    type Ns = OwnedFd;
+
+    fn own_pid(&self) -> Pid {
+        sys::getpid()
+    }
+
+    fn own_mntns(&self) -> Result<Inode> {
+        let st = sys::fstatat(None, c"/proc/self/ns/mnt")
+            .map_err(|source| Error::Io { path: "/proc/self/ns/mnt".into(), source })?;
+        Ok(st.st_ino)
+    }
+
+    fn sees_everything(&self) -> bool {
+        sys::geteuid() == 0
+    }
+
+    fn reserve_fds(&self, n: usize) {
+        sys::reserve_fds(n);
+    }
+
+    fn list_pids(&self, capacity: usize) -> Result<Vec<Pid>> {
+        let proc = open_proc()?;
+        let mut buf = Vec::new();
+        let mut pids = Vec::with_capacity(capacity);
+        sys::for_each_dirent(proc.as_fd(), &mut buf, |name, _| {
+            if let Some(p) = parse::pid_name(name) {
+                pids.push(p);
+            }
+        })
+        .map_err(|source| Error::Io { path: "/proc".into(), source })?;
+        Ok(pids)
+    }
+
+    fn last_pid(&self) -> Option<i32> {
+        let proc = open_proc().ok()?;
+        let mut buf = [0u8; 16];
+        let me = sys::readlinkat(proc.as_fd(), c"self", &mut buf).ok()?;
+        if parse::pid_name(me) != Some(sys::getpid()) {
+            return None;
+        }
+        let f = sys::openat(Some(proc.as_fd()), c"loadavg", libc::O_RDONLY).ok()?;
+        let mut text = [0u8; 128];
+        let n = sys::pread0(f.as_fd(), &mut text).ok()?;
+        parse::loadavg_last_pid(&text[..n])
+    }
+
+    fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {
+        let Ok(proc) = open_proc() else { return vec![false; procs.len()] };
+        let proc = proc.as_fd();
+        crate::par::map(procs, |p| {
+            p.is_some_and(|p| !p.stamps.is_empty() && p.stamps.iter().all(|s| s.unchanged(proc)))
+        })
+    }
+
+    fn read_processes(
+        &self,
+        pids: &[Pid],
+        skip_fds_of: Option<Pid>,
+        budget: Option<&Arc<StampBudget>>,
+    ) -> Vec<(Pid, Process)> {
+        match open_proc() {
+            Ok(proc) => procfs::walk_parallel(&Arc::new(proc), pids, skip_fds_of, budget),
+            Err(e) => {
+                log::warn!("{e}");
+                Vec::new()
+            }
+        }
+    }
+
+    fn socket_netns(&self, pid: Pid, sockets: &[(i32, u64)]) -> Vec<Option<(OwnedFd, Inode)>> {
+        let pidfd = sys::pidfd_open(pid).ok();
+        sockets
+            .iter()
+            .map(|&(fd, sock_inode)| {
+                // Checked to be the socket the walk listed: the number may
+                // have been closed and reused since.
+                let sock = sys::pidfd_getfd(pidfd.as_ref()?.as_fd(), fd).ok()?;
+                if sys::fstat(sock.as_fd()).ok()?.st_ino != sock_inode {
+                    return None;
+                }
+                let netns = sys::socket_netns(sock.as_fd()).ok()?;
+                let inode = sys::fstat(netns.as_fd()).ok()?.st_ino;
+                Some((netns, inode))
+            })
+            .collect()
+    }
+
+    fn mounts_still(&self, mnt_ns_id: u64, mounts: &[u64]) -> bool {
+        Table::still(mnt_ns_id, mounts)
+    }
+
+    fn read_mounts(&self, reader: Reader, mntns: Inode, with_table: bool) -> (Vec<NsfsMount>, Option<Table>) {
+        mounts::read(reader, mntns, with_table)
+    }
+
+    fn read_inside(&self, mntns: &OwnedFd) -> io::Result<Vec<(NsfsMount, Option<OwnedFd>)>> {
+        let proc = open_proc().map_err(|Error::Io { source, .. }| source)?;
+        mounts::read_inside(proc.as_fd(), mntns.as_fd())
+    }
+
+    fn open(&self, path: &Path, inode: Inode) -> Option<OwnedFd> {
+        nsfile::open(path, inode)
+    }
+
+    fn relations(&self, ns: &OwnedFd, ty: NsType) -> Relations<OwnedFd> {
+        let fd = ns.as_fd();
+        let with_inode = |f: OwnedFd| sys::fstat(f.as_fd()).ok().map(|st| (f, st.st_ino));
+        Relations {
+            ty,
+            id: sys::ns_get_id(fd).ok(),
+            owner: sys::ns_get_userns(fd).ok().and_then(with_inode),
+            parent: (ty == NsType::Pid).then(|| sys::ns_get_parent(fd).ok().and_then(with_inode)).flatten(),
+            owner_uid: (ty == NsType::User).then(|| sys::ns_get_owner_uid(fd).ok()).flatten(),
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! The refresh policy over the fake host: what a refresh reads again and
+//! what it trusts from memory, and that after any churn an incremental
+//! refresh says what a full pass says.
+
+use super::*;
+use crate::discovery::fake::{host_ns, links_with, Fake, OWN_PID};
+use crate::discovery::kernel::Kernel;
+use crate::model::{Holder, Inode, Namespace, NsType, PinDirs};
+
+const NET: usize = 3;
+const UTS: usize = 7;
+
+fn tracker(f: &Fake) -> Tracker<Fake> {
+    Tracker::on(f.clone(), ScanOptions { dirs: PinDirs::default(), skip_own_fds: true }, 1 << 16)
+}
+
+fn refresh(t: &mut Tracker<Fake>) -> Snapshot {
+    t.refresh().unwrap_or_else(|e| panic!("refresh failed: {e}"))
+}
+
+fn full(t: &mut Tracker<Fake>) -> Snapshot {
+    t.full().unwrap_or_else(|e| panic!("full pass failed: {e}"))
+}
+
+fn ns(s: &Snapshot, inode: Inode) -> &Namespace {
+    s.namespaces.get(&inode).map(|n| &**n).unwrap_or_else(|| panic!("namespace {inode} not found"))
+}
+
+/// What was asked of the fake since the last call: processes read (but
+/// our own, which has no stamps and is read every time), mount tables
+/// read, namespaces whose relations were read.
+fn asked(f: &Fake) -> (Vec<Pid>, Vec<Inode>, Vec<Inode>) {
+    let mut w = f.world();
+    let read = std::mem::take(&mut w.read).into_iter().filter(|&p| p != OWN_PID).collect();
+    (read, std::mem::take(&mut w.tables_read), std::mem::take(&mut w.relations_read))
+}
+
+/// A fake host with three processes in two new net namespaces.
+fn busy_host() -> Fake {
+    let f = Fake::host();
+    {
+        let mut w = f.world();
+        for (pid, net) in [(2000, 5000), (2001, 5000), (2002, 5001)] {
+            w.add_ns(NsType::Net, net, Some(host_ns(NsType::User)));
+            w.spawn(pid).links = links_with(&[(NET, net)]);
+        }
+    }
+    f
+}
+
+/// The model of two snapshots, field by field (times aside). The path a
+/// namespace is reached by may be any member's: each must lead to it.
+fn assert_same_model(f: &Fake, a: &Snapshot, b: &Snapshot) {
+    assert_eq!(a.namespaces.len(), b.namespaces.len());
+    for (inode, n) in &a.namespaces {
+        let Some(other) = b.namespaces.get(inode) else { panic!("namespace {inode} only in one") };
+        for p in [&n.path, &other.path].into_iter().flatten() {
+            assert!(f.open(p, *inode).is_some(), "{} does not lead to {inode}", p.display());
+        }
+        assert_eq!(n.path.is_some(), other.path.is_some(), "namespace {inode}");
+        let without_path = |n: &Namespace| Namespace { path: None, ..n.clone() };
+        assert_eq!(without_path(n), without_path(other), "namespace {inode}");
+    }
+    assert_eq!(a.processes, b.processes);
+    assert_eq!(a.cgroups, b.cgroups);
+    assert_eq!(a.named_pins, b.named_pins);
+    assert_eq!(a.root_userns, b.root_userns);
+}
+
+#[test]
+fn the_first_refresh_is_full_and_reads_everything() {
+    let f = busy_host();
+    let mut t = tracker(&f);
+    let s = refresh(&mut t);
+    assert!(t.last_pass_was_full());
+    assert_eq!(asked(&f).0, vec![2000, 2001, 2002]);
+    assert_eq!(ns(&s, 5000).processes, vec![2000, 2001]);
+}
+
+#[test]
+fn a_quiet_host_serves_the_last_snapshot_and_reads_nothing_again() {
+    let f = busy_host();
+    let mut t = tracker(&f);
+    let first = refresh(&mut t);
+    asked(&f);
+    let again = refresh(&mut t);
+    assert!(!t.last_pass_was_full());
+    assert!(t.last_pass_kept_the_last());
+    assert_eq!(asked(&f), (vec![], vec![], vec![]));
+    assert_eq!(t.last_read(), &[OWN_PID]);
+    assert_same_model(&f, &first, &again);
+}
+
+#[test]
+fn only_a_process_that_ran_is_read_again() {
+    let f = busy_host();
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    asked(&f);
+    f.world().enter(2001, NsType::Net, 5001);
+    let s = refresh(&mut t);
+    assert_eq!(asked(&f).0, vec![2001]);
+    assert_eq!(t.last_read(), &[OWN_PID, 2001]);
+    assert!(!t.last_pass_kept_the_last());
+    assert_eq!(ns(&s, 5000).processes, vec![2000]);
+    assert_eq!(ns(&s, 5001).processes, vec![2001, 2002]);
+}
+
+#[test]
+fn a_process_that_ran_and_holds_the_same_keeps_the_snapshot() {
+    let f = busy_host();
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    f.world().run(2000);
+    refresh(&mut t);
+    assert_eq!(t.last_read(), &[OWN_PID, 2000]);
+    assert!(t.last_pass_kept_the_last());
+}
+
+#[test]
+fn a_new_process_is_read_and_listed() {
+    let f = busy_host();
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    asked(&f);
+    f.world().spawn(2003).links = links_with(&[(NET, 5001)]);
+    let s = refresh(&mut t);
+    assert_eq!(asked(&f).0, vec![2003]);
+    assert_eq!(ns(&s, 5001).processes, vec![2002, 2003]);
+}
+
+#[test]
+fn a_namespace_goes_with_its_last_member() {
+    let f = busy_host();
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    f.world().exit(2002);
+    let s = refresh(&mut t);
+    assert!(!s.namespaces.contains_key(&5001));
+    assert!(!t.last_pass_kept_the_last());
+    f.world().exit(2000);
+    let s = refresh(&mut t);
+    assert_eq!(ns(&s, 5000).processes, vec![2001]);
+}
+
+#[test]
+fn stamps_are_trusted_until_the_next_full_pass() {
+    // A process cannot change without running: a link changed behind an
+    // unmoved stamp (impossible on a real host) shows only in a full pass,
+    // which proves the refresh trusted the stamp rather than reading again.
+    let f = busy_host();
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    f.world().proc_mut(2002).links = links_with(&[(NET, 5000)]);
+    assert_eq!(ns(&refresh(&mut t), 5001).processes, vec![2002]);
+    let s = full(&mut t);
+    assert!(!s.namespaces.contains_key(&5001));
+    assert_eq!(ns(&s, 5000).processes, vec![2000, 2001, 2002]);
+}
+
+#[test]
+fn relations_of_namespaces_proven_the_same_are_not_read_again() {
+    let f = busy_host();
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    asked(&f);
+    f.world().enter(2000, NsType::Net, 5001);
+    refresh(&mut t);
+    let (_, _, relations) = asked(&f);
+    // 5000 and 5001 are still held by processes that did not run (2001, 2002).
+    assert!(!relations.contains(&5000) && !relations.contains(&5001), "{relations:?}");
+}
+
+#[test]
+fn an_inode_reused_by_another_namespace_gets_its_own_relations() {
+    let f = Fake::host();
+    {
+        let mut w = f.world();
+        w.add_ns(NsType::User, 7000, Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Net, 5000, Some(7000));
+        w.spawn(2000).links = links_with(&[(NET, 5000)]);
+    }
+    let mut t = tracker(&f);
+    assert_eq!(ns(&refresh(&mut t), 5000).owner, Some(7000));
+    {
+        let mut w = f.world();
+        w.exit(2000);
+        w.namespaces.remove(&5000);
+        w.namespaces.remove(&7000);
+        // The kernel hands the freed inode to a new uts namespace.
+        w.add_ns(NsType::Uts, 5000, Some(host_ns(NsType::User)));
+        w.spawn(2001).links = links_with(&[(UTS, 5000)]);
+    }
+    let s = refresh(&mut t);
+    assert!(!t.last_pass_was_full());
+    let n = ns(&s, 5000);
+    assert_eq!(n.ns_type, NsType::Uts);
+    assert_eq!(n.owner, Some(host_ns(NsType::User)));
+    assert!(!s.namespaces.contains_key(&7000));
+}
+
+#[test]
+fn an_unchanged_mount_table_is_not_read_again() {
+    let f = busy_host();
+    {
+        let mut w = f.world();
+        let own = w.own_mntns;
+        w.pin(own, "/run/netns/a", NsType::Net, 5001);
+    }
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    asked(&f);
+    f.world().run(2000);
+    f.world().enter(2001, NsType::Net, 5001);
+    let s = refresh(&mut t);
+    assert!(asked(&f).1.is_empty());
+    assert_eq!(ns(&s, 5001).pins.len(), 1);
+}
+
+#[test]
+fn a_pin_made_from_outside_shows_on_the_next_refresh() {
+    let f = busy_host();
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    {
+        let mut w = f.world();
+        let own = w.own_mntns;
+        w.add_ns(NsType::Ipc, 5002, Some(host_ns(NsType::User)));
+        w.pin(own, "/run/nsfuse/ipc/p", NsType::Ipc, 5002);
+    }
+    let s = refresh(&mut t);
+    assert!(!t.last_pass_kept_the_last());
+    assert_eq!(ns(&s, 5002).pins.len(), 1);
+    assert_eq!(s.named_pins.get(&(NsType::Ipc, "p".to_owned())), Some(&5002));
+    f.world().unpin(host_ns(NsType::Mnt), "/run/nsfuse/ipc/p");
+    let s = refresh(&mut t);
+    assert!(!s.namespaces.contains_key(&5002));
+    assert!(s.named_pins.is_empty());
+}
+
+#[test]
+fn a_pin_in_a_members_mount_namespace_is_seen_although_no_member_ran() {
+    let f = busy_host();
+    {
+        let mut w = f.world();
+        w.add_ns(NsType::Mnt, 6000, Some(host_ns(NsType::User)));
+        w.spawn(2010).links = links_with(&[(NsType::Mnt.index(), 6000)]);
+    }
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    {
+        let mut w = f.world();
+        w.add_ns(NsType::Uts, 5003, Some(host_ns(NsType::User)));
+        w.pin(6000, "/keep", NsType::Uts, 5003); // by `nsenter -m`: 2010 did not run
+    }
+    let s = refresh(&mut t);
+    assert_eq!(ns(&s, 5003).pins.len(), 1);
+    assert!(asked(&f).1.contains(&6000));
+}
+
+#[test]
+fn without_listmount_tables_are_read_every_time_and_nothing_is_kept() {
+    let f = busy_host();
+    f.world().listmount = false;
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    asked(&f);
+    refresh(&mut t);
+    assert!(!t.last_pass_kept_the_last());
+    assert_eq!(asked(&f).1, vec![host_ns(NsType::Mnt)]);
+}
+
+#[test]
+fn a_sockets_namespace_is_remembered_while_its_process_does_not_run() {
+    let f = busy_host();
+    {
+        let mut w = f.world();
+        w.add_ns(NsType::Net, 5004, Some(host_ns(NsType::User)));
+        w.sockets.insert(900, 5004);
+        w.proc_mut(2000).sockets = vec![(6, 900)];
+    }
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    f.world().sockets_read.clear();
+    f.world().enter(2001, NsType::Net, 5001);
+    let s = refresh(&mut t);
+    assert!(f.world().sockets_read.is_empty());
+    assert_eq!(ns(&s, 5004).holders, vec![Holder::Socket { pid: 2000, fd: 6 }]);
+}
+
+#[test]
+fn a_thread_that_rejoins_its_process_stops_holding() {
+    let f = busy_host();
+    {
+        let mut w = f.world();
+        w.add_ns(NsType::Uts, 5005, Some(host_ns(NsType::User)));
+        w.proc_mut(2000).threads = vec![(2100, links_with(&[(NET, 5000), (UTS, 5005)]))];
+    }
+    let mut t = tracker(&f);
+    assert_eq!(ns(&refresh(&mut t), 5005).holders, vec![Holder::Task { pid: 2000, tid: 2100 }]);
+    {
+        let mut w = f.world();
+        w.proc_mut(2000).threads.clear();
+        w.run(2000);
+    }
+    assert!(!refresh(&mut t).namespaces.contains_key(&5005));
+}
+
+#[test]
+fn forgetting_makes_the_next_refresh_full() {
+    let f = busy_host();
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    assert!(t.remembers());
+    t.forget();
+    assert!(!t.remembers());
+    asked(&f);
+    refresh(&mut t);
+    assert!(t.last_pass_was_full());
+    assert_eq!(asked(&f).0.len(), 3);
+}
+
+#[test]
+fn a_namespace_held_by_a_mount_still_there_keeps_its_relations() {
+    let f = busy_host();
+    {
+        let mut w = f.world();
+        let own = w.own_mntns;
+        w.add_ns(NsType::Ipc, 5006, Some(host_ns(NsType::User)));
+        w.pin(own, "/run/nsfuse/ipc/kept", NsType::Ipc, 5006);
+    }
+    let mut t = tracker(&f);
+    refresh(&mut t);
+    asked(&f);
+    f.world().enter(2001, NsType::Net, 5001);
+    let s = refresh(&mut t);
+    assert!(!asked(&f).2.contains(&5006));
+    assert_eq!(ns(&s, 5006).owner, Some(host_ns(NsType::User)));
+}
+
+#[test]
+fn a_mount_namespace_whose_last_member_left_is_read_from_inside() {
+    let f = busy_host();
+    {
+        let mut w = f.world();
+        let own = w.own_mntns;
+        w.add_ns(NsType::Mnt, 6001, Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Uts, 5007, Some(host_ns(NsType::User)));
+        w.spawn(2011).links = links_with(&[(NsType::Mnt.index(), 6001)]);
+        w.pin(6001, "/inside", NsType::Uts, 5007);
+        w.pin(own, "/run/nsfuse/mnt/m", NsType::Mnt, 6001);
+    }
+    let mut t = tracker(&f);
+    let s = refresh(&mut t);
+    assert_eq!(ns(&s, 5007).path.as_deref(), Some(std::path::Path::new("/proc/2011/root/inside")));
+    f.world().exit(2011);
+    let s = refresh(&mut t);
+    assert_eq!(ns(&s, 5007).pins, vec![crate::model::Pin { mntns: 6001, path: "/inside".into() }]);
+    assert_eq!(ns(&s, 5007).path, None);
+    assert!(ns(&s, 6001).processes.is_empty());
+}
+
+/// A small deterministic generator for the churn below.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// One random change: a process made, gone, moved, run; a pin made or
+/// removed; a socket opened.
+fn churn_once(f: &Fake, rng: &mut Lcg, step: u64) {
+    let mut w = f.world();
+    let pids: Vec<Pid> = w.procs.keys().copied().filter(|&p| p != OWN_PID).collect();
+    let pick = |rng: &mut Lcg, v: &[Pid]| v.get(rng.below(v.len().max(1) as u64) as usize).copied();
+    let net = 5000 + rng.below(6);
+    w.add_ns(NsType::Net, net, Some(host_ns(NsType::User)));
+    match rng.below(7) {
+        0 => w.spawn(3000 + step as Pid).links = links_with(&[(NET, net)]),
+        1 => {
+            if let Some(p) = pick(rng, &pids) {
+                w.exit(p);
+            }
+        }
+        2 | 3 => {
+            if let Some(p) = pick(rng, &pids) {
+                w.enter(p, NsType::Net, net);
+            }
+        }
+        4 => {
+            let own = w.own_mntns;
+            w.pin(own, &format!("/run/netns/c{step}"), NsType::Net, net);
+        }
+        5 => {
+            let own = w.own_mntns;
+            let first = w.mounts.get(&own).and_then(|m| m.pins.first()).map(|p| p.mount_point.clone());
+            if let Some(path) = first {
+                w.unpin(own, &path.to_string_lossy());
+            }
+        }
+        _ => {
+            if let Some(p) = pick(rng, &pids) {
+                let sock = 10_000 + step;
+                w.sockets.insert(sock, net);
+                w.proc_mut(p).sockets.push((100 + step as i32, sock));
+                w.run(p);
+            }
+        }
+    }
+}
+
+#[test]
+fn after_random_churn_every_refresh_says_what_a_full_pass_says() {
+    let f = busy_host();
+    let mut t = tracker(&f);
+    let mut reference = tracker(&f);
+    let mut rng = Lcg(0x5eed);
+    refresh(&mut t);
+    for step in 0..200 {
+        churn_once(&f, &mut rng, step);
+        let incremental = refresh(&mut t);
+        assert!(!t.last_pass_was_full(), "step {step}");
+        let whole = full(&mut reference);
+        assert_same_model(&f, &incremental, &whole);
+    }
+}
