@@ -42,6 +42,39 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// Why a line is not a command (EINVAL), in words the ctl file shows.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("the name is empty")]
+    EmptyName,
+    #[error("'{0}' cannot be a name")]
+    DotName(String),
+    #[error("the name is {0} bytes long; at most 255")]
+    LongName(usize),
+    #[error("the name may not hold {0:?}")]
+    NameHolds(char),
+    #[error("the path may not hold NUL")]
+    NulInPath,
+    #[error("unknown namespace type '{0}' (one of cgroup ipc mnt net pid time user uts)")]
+    UnknownType(String),
+    #[error("'{0}' is not an inode number")]
+    NotAnInode(String),
+    #[error("the line is not valid UTF-8")]
+    NotUtf8,
+    #[error("the line holds a NUL byte")]
+    NulInLine,
+    #[error("empty line")]
+    EmptyLine,
+    #[error("'{verb}' takes at most {max} argument(s), got {got}")]
+    TooMany { verb: String, max: usize, got: usize },
+    #[error("'{0}' needs {1}")]
+    Needs(&'static str, &'static str),
+    #[error("'new' is a command of the top-level ctl")]
+    NewHere,
+    #[error("unknown command '{0}'")]
+    UnknownCommand(String),
+}
+
 /// Split a write into its command lines. A final newline ends the last
 /// line; an empty line anywhere else is a line of its own (and invalid).
 pub fn lines(data: &[u8]) -> Vec<&[u8]> {
@@ -51,33 +84,33 @@ pub fn lines(data: &[u8]) -> Vec<&[u8]> {
 
 /// Whether `name` may name a pin: not empty, `.` or `..`, no `/`, NUL or
 /// whitespace, at most 255 bytes.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), Invalid> {
     if name.is_empty() {
-        return Err("the name is empty".into());
+        return Err(Invalid::EmptyName);
     }
     if name == "." || name == ".." {
-        return Err(format!("'{name}' cannot be a name"));
+        return Err(Invalid::DotName(name.to_owned()));
     }
     if name.len() > 255 {
-        return Err(format!("the name is {} bytes long; at most 255", name.len()));
+        return Err(Invalid::LongName(name.len()));
     }
     if let Some(c) = name.chars().find(|c| *c == '/' || *c == '\0' || c.is_whitespace() || c.is_control()) {
-        return Err(format!("the name may not hold {c:?}"));
+        return Err(Invalid::NameHolds(c));
     }
     Ok(())
 }
 
-fn name_arg(word: Option<&str>) -> Result<Option<String>, String> {
+fn name_arg(word: Option<&str>) -> Result<Option<String>, Invalid> {
     word.map(|w| check_name(w).map(|()| w.to_owned())).transpose()
 }
 
-fn release_arg(word: Option<&str>) -> Result<Release, String> {
+fn release_arg(word: Option<&str>) -> Result<Release, Invalid> {
     Ok(match word {
         None => Release::Ours,
         Some("all") => Release::All,
         Some(p) if p.starts_with('/') => {
             if p.contains('\0') {
-                return Err("the path may not hold NUL".into());
+                return Err(Invalid::NulInPath);
             }
             Release::Path(PathBuf::from(p))
         }
@@ -88,26 +121,25 @@ fn release_arg(word: Option<&str>) -> Result<Release, String> {
     })
 }
 
-fn ns_type(word: &str) -> Result<NsType, String> {
-    word.parse()
-        .map_err(|_| format!("unknown namespace type '{word}' (one of cgroup ipc mnt net pid time user uts)"))
+fn ns_type(word: &str) -> Result<NsType, Invalid> {
+    word.parse().map_err(|_| Invalid::UnknownType(word.to_owned()))
 }
 
-fn inode(word: &str) -> Result<Inode, String> {
-    crate::discovery::parse::canonical_decimal(word).ok_or_else(|| format!("'{word}' is not an inode number"))
+fn inode(word: &str) -> Result<Inode, Invalid> {
+    crate::discovery::parse::canonical_decimal(word).ok_or_else(|| Invalid::NotAnInode(word.to_owned()))
 }
 
 /// Parse one line written to `target`'s ctl.
-pub fn parse(target: Target, line: &[u8]) -> Result<Command, String> {
-    let line = std::str::from_utf8(line).map_err(|_| "the line is not valid UTF-8".to_owned())?;
+pub fn parse(target: Target, line: &[u8]) -> Result<Command, Invalid> {
+    let line = std::str::from_utf8(line).map_err(|_| Invalid::NotUtf8)?;
     if line.contains('\0') {
-        return Err("the line holds a NUL byte".into());
+        return Err(Invalid::NulInLine);
     }
     let words: Vec<&str> = line.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
-    let Some((&verb, args)) = words.split_first() else { return Err("empty line".into()) };
+    let Some((&verb, args)) = words.split_first() else { return Err(Invalid::EmptyLine) };
     let too_many = |max: usize| {
         if args.len() > max {
-            Err(format!("'{verb}' takes at most {max} argument(s), got {}", args.len()))
+            Err(Invalid::TooMany { verb: verb.to_owned(), max, got: args.len() })
         } else {
             Ok(())
         }
@@ -123,13 +155,13 @@ pub fn parse(target: Target, line: &[u8]) -> Result<Command, String> {
         }
         (Target::Top, "new") => {
             too_many(2)?;
-            let ty = ns_type(args.first().ok_or("'new' needs a TYPE")?)?;
+            let ty = ns_type(args.first().ok_or(Invalid::Needs("new", "a TYPE"))?)?;
             Ok(Command::New { ty, name: name_arg(args.get(1).copied())? })
         }
         (Target::Top, "pin") => {
             too_many(3)?;
             if args.len() < 2 {
-                return Err("'pin' needs TYPE INODE".into());
+                return Err(Invalid::Needs("pin", "TYPE INODE"));
             }
             Ok(Command::Pin {
                 ty: ns_type(args[0])?,
@@ -140,7 +172,7 @@ pub fn parse(target: Target, line: &[u8]) -> Result<Command, String> {
         (Target::Top, "release") => {
             too_many(3)?;
             if args.len() < 2 {
-                return Err("'release' needs TYPE INODE".into());
+                return Err(Invalid::Needs("release", "TYPE INODE"));
             }
             Ok(Command::Release {
                 ty: ns_type(args[0])?,
@@ -148,8 +180,8 @@ pub fn parse(target: Target, line: &[u8]) -> Result<Command, String> {
                 what: release_arg(args.get(2).copied())?,
             })
         }
-        (Target::Ns(..), "new") => Err("'new' is a command of the top-level ctl".into()),
-        _ => Err(format!("unknown command '{verb}'")),
+        (Target::Ns(..), "new") => Err(Invalid::NewHere),
+        _ => Err(Invalid::UnknownCommand(verb.to_owned())),
     }
 }
 

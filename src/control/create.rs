@@ -22,7 +22,7 @@ pub struct Made {
 
 /// Create a namespace of `ty`.
 pub fn new_namespace(ty: NsType) -> Result<Made, Error> {
-    let io = |e| Error::io(format!("cannot create a {ty} namespace"), e);
+    let io = |source| Error::Create { ty, source };
     match ty {
         NsType::User => new_user().map_err(io),
         NsType::Pid => new_pid().map_err(io),

@@ -2,14 +2,13 @@
 //! (PIN_DIR/TYPE/NAME, net ones in NETNS_DIR/NAME as `ip netns` keeps them),
 //! made and removed so that a failure leaves nothing half-made.
 
+use super::host::{is_mount_point, PinHost, Spot};
 use super::Error;
-use crate::discovery::parse::{self, NsfsMount};
+use crate::discovery::parse::NsfsMount;
 use crate::model::{Inode, NsType, PinDirs};
 use crate::sys;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Prepare both pin directories at start: PIN_DIR a private mount of
 /// itself (pinning mount namespaces needs that), NETNS_DIR a shared one, the
@@ -34,22 +33,6 @@ pub fn prepare(dirs: &PinDirs) -> io::Result<()> {
     }
     Ok(())
 }
-/// Whether `path` is a mount point in our mount namespace.
-pub fn is_mount_point(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let text = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
-    text.split(|&b| b == b'\n').any(|l| {
-        l.split(|&b| b == b' ')
-            .nth(4)
-            .is_some_and(|m| Path::new(std::ffi::OsStr::from_bytes(&parse::unescape_octal(m))) == path)
-    })
-}
-
-/// The nsfs mounts of our mount namespace, read now.
-pub fn nsfs_mounts_here() -> Vec<NsfsMount> {
-    std::fs::read("/proc/self/mountinfo").map(|t| parse::mountinfo_nsfs_all(&t)).unwrap_or_default()
-}
-
 /// The namespace mounted on top at `path`, if an nsfs mount is there.
 pub fn pinned_at(mounts: &[NsfsMount], path: &Path) -> Option<(NsType, Inode)> {
     mounts.iter().rev().find(|m| m.mount_point == path).map(|m| (m.ns_type, m.inode))
@@ -57,62 +40,50 @@ pub fn pinned_at(mounts: &[NsfsMount], path: &Path) -> Option<(NsType, Inode)> {
 
 /// Bind-mount the namespace behind `ns` (already checked to be `inode`) at
 /// `path`. Already pinned there: nothing to do. On failure nothing is left.
-pub fn pin(ns: BorrowedFd<'_>, ty: NsType, inode: Inode, path: &Path) -> Result<bool, Error> {
-    let mounts = nsfs_mounts_here();
-    match pinned_at(&mounts, path) {
+pub fn pin<H: PinHost>(host: &H, ns: &H::Ns, ty: NsType, inode: Inode, path: &Path) -> Result<bool, Error> {
+    match pinned_at(&host.nsfs_mounts(), path) {
         Some((_, i)) if i == inode => return Ok(false),
-        Some((t, i)) => {
-            return Err(Error::Exists(format!("{} is already a pin of {t}:[{i}]", path.display())))
-        }
+        Some((ty, inode)) => return Err(Error::PinOfAnother { path: path.into(), ty, inode }),
         None => {}
     }
-    let parent =
-        path.parent().ok_or_else(|| Error::Invalid(format!("{} has no directory", path.display())))?;
-    std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("cannot make {}", parent.display()), e))?;
-    let created = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(path) {
-        Ok(_) => true,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            // An empty plain file left by someone: take it; anything else is in the way.
-            let m = std::fs::symlink_metadata(path).map_err(|e| Error::io(path.display().to_string(), e))?;
-            if !(m.file_type().is_file() && m.size() == 0) {
-                return Err(Error::Exists(format!("{} exists and is not a pin", path.display())));
-            }
-            false
-        }
-        Err(e) => return Err(Error::io(format!("cannot create {}", path.display()), e)),
+    let parent = path.parent().ok_or_else(|| Error::NoDirectory { path: path.into() })?;
+    host.make_dirs(parent).map_err(|source| Error::Host { doing: "make", path: parent.into(), source })?;
+    let made = match host.make_spot(path) {
+        Ok(Spot::Made) => true,
+        Ok(Spot::EmptyFile) => false,
+        Ok(Spot::Taken) => return Err(Error::InTheWay { path: path.into() }),
+        Err(source) => return Err(Error::Host { doing: "create", path: path.into(), source }),
     };
-    let source = PathBuf::from(format!("/proc/self/fd/{}", ns.as_raw_fd()));
-    if let Err(e) = sys::mount(Some(&source), path, None, libc::MS_BIND, None) {
-        if created {
-            let _ = std::fs::remove_file(path);
+    if let Err(source) = host.bind(ns, path) {
+        if made {
+            let _ = host.remove_file(path);
         }
-        if e.raw_os_error() == Some(libc::EINVAL) && ty == NsType::Mnt {
-            return Err(Error::Invalid(format!(
-                "the kernel refuses to pin mount namespace {inode} at {}: a mount namespace that is not newer \
-                 than nsfuse's own would make a reference loop",
-                path.display()
-            )));
+        if source.raw_os_error() == Some(libc::EINVAL) && ty == NsType::Mnt {
+            return Err(Error::MountLoop { inode, path: path.into() });
         }
-        return Err(Error::io(format!("cannot bind-mount {ty}:[{inode}] at {}", path.display()), e));
+        return Err(Error::Bind { ty, inode, path: path.into(), source });
     }
     Ok(true)
 }
 
 /// Unmount every layer of `inode` at `path` (lazily, as `ip netns delete`
 /// does) and remove the file if `remove` and nothing is mounted there.
-pub fn unpin(path: &Path, inode: Inode, remove: bool) -> Result<(), Error> {
+pub fn unpin<H: PinHost>(host: &H, path: &Path, inode: Inode, remove: bool) -> Result<(), Error> {
     for _ in 0..16 {
-        match pinned_at(&nsfs_mounts_here(), path) {
-            Some((_, i)) if i == inode => sys::umount2(path, libc::MNT_DETACH)
-                .map_err(|e| Error::io(format!("cannot unmount {}", path.display()), e))?,
+        match pinned_at(&host.nsfs_mounts(), path) {
+            Some((_, i)) if i == inode => host.unmount(path).map_err(|source| Error::Host {
+                doing: "unmount",
+                path: path.into(),
+                source,
+            })?,
             _ => break,
         }
     }
-    if remove && !is_mount_point(path) {
-        match std::fs::remove_file(path) {
+    if remove && !host.is_mount_point(path) {
+        match host.remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(format!("cannot remove {}", path.display()), e)),
+            Err(source) => return Err(Error::Host { doing: "remove", path: path.into(), source }),
         }
     }
     Ok(())
@@ -121,6 +92,7 @@ pub fn unpin(path: &Path, inode: Inode, remove: bool) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn pin_paths() {
