@@ -6,6 +6,7 @@
 //! 6); names, `tree` over `inode` numbers, and contents, `contents`; open
 //! files, `handles`; directory listings, `listing`.
 
+mod api;
 mod contents;
 mod freshness;
 pub mod fuse;
@@ -30,83 +31,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
+pub use api::{Attr, Caller, DirEntry, Errno, FsConfig, GoneEntries, OpenedDir, Result};
 pub use tree::Kind;
 use tree::{Ctx, PinNames};
 pub use visibility::Visibility;
-
-/// An errno for a failed file-system call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Errno(pub i32);
-
-impl Errno {
-    pub const ENOENT: Errno = Errno(libc::ENOENT);
-    pub const EACCES: Errno = Errno(libc::EACCES);
-    pub const EPERM: Errno = Errno(libc::EPERM);
-    pub const EROFS: Errno = Errno(libc::EROFS);
-    pub const EBADF: Errno = Errno(libc::EBADF);
-    pub const ENOTDIR: Errno = Errno(libc::ENOTDIR);
-    pub const EISDIR: Errno = Errno(libc::EISDIR);
-    pub const EINVAL: Errno = Errno(libc::EINVAL);
-}
-
-pub type Result<T> = std::result::Result<T, Errno>;
-
-/// Who is calling (from the FUSE request).
-#[derive(Clone, Copy, Debug)]
-pub struct Caller {
-    pub uid: u32,
-    pub gid: u32,
-    pub pid: u32,
-}
-
-impl Caller {
-    pub const ROOT: Caller = Caller { uid: 0, gid: 0, pid: 0 };
-}
-
-/// Attributes of one entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Attr {
-    pub ino: Ino,
-    pub kind: Kind,
-    pub size: u64,
-    pub perm: u16,
-    pub uid: u32,
-    pub gid: u32,
-    pub mtime: SystemTime,
-}
-
-/// Directory entries that went away, as (parent directory, name).
-pub type GoneEntries = Vec<(Ino, String)>;
-
-/// One directory entry of a listing.
-#[derive(Clone, Debug, Hash)]
-pub struct DirEntry {
-    pub name: String,
-    pub ino: Ino,
-    pub kind: Kind,
-}
-
-/// What `opendir` gives back.
-pub struct OpenedDir {
-    pub fh: u64,
-    /// The listing is the one the kernel last read for this directory:
-    /// its cached copy may be kept.
-    pub unchanged: bool,
-}
-
-/// How the tree behaves.
-#[derive(Clone, Debug)]
-pub struct FsConfig {
-    pub read_only: bool,
-    pub refresh: Duration,
-    /// How long the kernel may keep a directory's entry and attributes
-    /// once gone entries are invalidated at each refresh (zero with
-    /// `allow_other`: what a name means depends on who asks).
-    pub dir_ttl: Duration,
-    pub scan: ScanOptions,
-    /// How many lines `events` keeps.
-    pub events_max: usize,
-}
 
 /// Called once when new events arrive (a poll(2) waiting on `events`).
 pub type Waker = Box<dyn FnOnce() + Send>;
