@@ -177,7 +177,7 @@ impl Ctx<'_> {
     fn is_top_level_user(&self, node: Node) -> bool {
         let Node::TreeUser(i) = node else { return false };
         self.ns(NsType::User, i)
-            .is_some_and(|ns| !ns.parent.is_some_and(|p| self.ns(NsType::User, p).is_some()))
+            .is_some_and(|ns| ns.parent.is_none_or(|p| self.ns(NsType::User, p).is_none()))
     }
 }
 
