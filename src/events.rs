@@ -182,11 +182,11 @@ mod tests {
     fn snap(nss: &[(u64, u64, Vec<i32>, Vec<&str>)]) -> Snapshot {
         let mut s = Snapshot::default();
         for (inode, id, procs, pins) in nss {
-            let mut n = Namespace::new(NsType::Net, *inode);
+            let mut n = Namespace::new(NsType::Net, Inode(*inode));
             n.id = Some(*id);
             n.processes = procs.clone();
-            n.pins = pins.iter().map(|p| Pin { mntns: 1, path: p.into() }).collect();
-            s.namespaces.insert(*inode, Arc::new(n));
+            n.pins = pins.iter().map(|p| Pin { mntns: Inode(1), path: p.into() }).collect();
+            s.namespaces.insert(Inode(*inode), Arc::new(n));
         }
         s
     }
@@ -235,7 +235,7 @@ mod tests {
         let mut log = Log::new(3);
         let e = |i| Event { kind: Kind::New, ns: NsType::Uts, inode: i, detail: "x\ny".into() };
         for i in 0..5 {
-            log.push(UNIX_EPOCH, &e(i));
+            log.push(UNIX_EPOCH, &e(Inode(i)));
         }
         let line_len = "1970-01-01T00:00:00.000Z new uts 0 x\\012y\n".len() as u64;
         assert_eq!(log.end(), 5 * line_len);
@@ -250,7 +250,7 @@ mod tests {
         assert_eq!([head, rest].concat(), text.as_bytes());
         assert!(log.read(log.end(), 100, &all).is_empty());
         // A reader that may not see namespace 3.
-        let hidden = String::from_utf8(log.read(log.first(), 1 << 20, &|i| i != 3)).unwrap();
+        let hidden = String::from_utf8(log.read(log.first(), 1 << 20, &|i| i != Inode(3))).unwrap();
         assert_eq!(hidden.lines().count(), 2);
     }
 }

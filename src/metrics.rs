@@ -3,7 +3,7 @@
 //! Label values are bounded (types, holder kinds, owner kinds, event
 //! names), never IDs, so a fleet's series count stays small.
 
-use crate::model::{Holder, NsType, PinDirs, Snapshot};
+use crate::model::{Holder, Inode, NsType, PinDirs, Snapshot};
 use crate::owners::index::is_orphan;
 use crate::owners::Owner;
 use std::collections::{BTreeMap, HashMap};
@@ -50,7 +50,7 @@ fn holder_kind(h: &Holder) -> &'static str {
 }
 
 /// The whole exposition.
-pub fn render(snap: &Snapshot, dirs: &PinDirs, owners: &HashMap<u64, Vec<Owner>>, c: &Counters) -> String {
+pub fn render(snap: &Snapshot, dirs: &PinDirs, owners: &HashMap<Inode, Vec<Owner>>, c: &Counters) -> String {
     let mut out = String::new();
     let mut by_type: BTreeMap<NsType, (u64, u64)> = NsType::ALL.iter().map(|t| (*t, (0, 0))).collect();
     let mut pins: BTreeMap<(NsType, &'static str), u64> = BTreeMap::new();
@@ -128,15 +128,15 @@ mod tests {
 
     #[test]
     fn counts_by_type_orphans_pins_and_holders() {
-        let mut s = Snapshot { own_mntns: 9, ..Default::default() };
-        let mut a = Namespace::new(NsType::Net, 1);
+        let mut s = Snapshot { own_mntns: Inode(9), ..Default::default() };
+        let mut a = Namespace::new(NsType::Net, Inode(1));
         a.processes = vec![5];
         a.holders = vec![Holder::Task { pid: 5, tid: 5 }];
-        let mut b = Namespace::new(NsType::Net, 2);
-        b.pins = vec![Pin { mntns: 9, path: "/run/netns/x".into() }];
-        b.holders = vec![Holder::Mount { mntns: 9, path: "/run/netns/x".into() }];
-        s.namespaces.insert(1, Arc::new(a));
-        s.namespaces.insert(2, Arc::new(b));
+        let mut b = Namespace::new(NsType::Net, Inode(2));
+        b.pins = vec![Pin { mntns: Inode(9), path: "/run/netns/x".into() }];
+        b.holders = vec![Holder::Mount { mntns: Inode(9), path: "/run/netns/x".into() }];
+        s.namespaces.insert(Inode(1), Arc::new(a));
+        s.namespaces.insert(Inode(2), Arc::new(b));
         let text = render(&s, &PinDirs::default(), &HashMap::new(), &Counters::default());
         for want in [
             "nsfuse_namespaces{type=\"net\"} 2",

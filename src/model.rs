@@ -153,8 +153,40 @@ impl PinDirs {
     }
 }
 
-/// An nsfs inode number: the N of `net:[N]`.
-pub type Inode = u64;
+/// An nsfs inode number: the N of `net:[N]` (not a FUSE inode: `fs::inode::Ino`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Inode(pub u64);
+
+impl fmt::Display for Inode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<u64> for Inode {
+    fn from(n: u64) -> Inode {
+        Inode(n)
+    }
+}
+
+impl From<u32> for Inode {
+    fn from(n: u32) -> Inode {
+        Inode(u64::from(n))
+    }
+}
+
+impl Inode {
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The inode of what `st` describes.
+    pub fn of(st: &libc::stat) -> Inode {
+        Inode(st.st_ino)
+    }
+}
 /// A process or thread id in nsfuse's pid namespace.
 pub type Pid = i32;
 
@@ -273,7 +305,7 @@ impl ProcessLinks {
     pub fn get(&self, i: usize) -> Option<Inode> {
         match self.0[i] {
             0 => None,
-            n => Some(n as Inode),
+            n => Some(Inode::from(n)),
         }
     }
 }
@@ -403,7 +435,7 @@ mod tests {
     fn process_table_sorts_and_keeps_the_last_entry_of_a_pid() {
         let t = ProcessTable::new(vec![(30, links(1)), (10, links(2)), (30, links(3))]);
         assert_eq!(t.keys().copied().collect::<Vec<_>>(), [10, 30]);
-        assert_eq!(t.get(&30).and_then(|l| l.get(NsType::Net.index())), Some(3));
+        assert_eq!(t.get(&30).and_then(|l| l.get(NsType::Net.index())), Some(Inode(3)));
         assert!(t.contains_key(&10) && !t.contains_key(&20));
         assert_eq!((t.len(), t.is_empty()), (2, false));
         assert!(ProcessTable::default().is_empty());

@@ -85,6 +85,7 @@ pub fn pins(ns: &Namespace) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Inode;
 
     #[test]
     fn escapes_as_mountinfo_does() {
@@ -92,7 +93,7 @@ mod tests {
         assert_eq!(escape("plain/näme"), "plain/näme");
         assert_eq!(escape("\x7f\x01"), "\\177\\001");
         assert_eq!(escape_bytes(b"x\xffy"), "x\\377y");
-        let forged = Holder::Mount { mntns: 1, path: "/a\nmount 2 /b".into() };
+        let forged = Holder::Mount { mntns: Inode(1), path: "/a\nmount 2 /b".into() };
         assert_eq!(holder_line(&forged), "mount 1 /a\\012mount 2 /b");
     }
 }

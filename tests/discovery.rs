@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use nsfuse::discovery::{scan, ScanOptions};
-use nsfuse::model::{NsType, Snapshot};
+use nsfuse::model::{Inode, NsType, Snapshot};
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -19,7 +19,7 @@ fn snap() -> Snapshot {
 
 /// Whether the scan has exactly this namespace (inode and 64-bit id).
 fn has(s: &Snapshot, (inode, id): (u64, u64)) -> bool {
-    s.namespaces.get(&inode).is_some_and(|n| n.id == Some(id))
+    s.namespaces.get(&Inode(inode)).is_some_and(|n| n.id == Some(id))
 }
 
 /// Wait until neither an incremental refresh nor a full scan finds any of
@@ -32,7 +32,10 @@ fn assert_gone(sc: &mut Scans, idents: &[(u64, u64)], why: &str) {
 }
 
 fn holders(s: &Snapshot, inode: u64) -> Vec<String> {
-    s.namespaces.get(&inode).map(|n| n.holders.iter().map(|h| h.to_string()).collect()).unwrap_or_default()
+    s.namespaces
+        .get(&Inode(inode))
+        .map(|n| n.holders.iter().map(|h| h.to_string()).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -46,11 +49,11 @@ fn process_namespaces_with_task_holders() {
     sc.both(|s| {
         for (t, ident) in ["net", "uts", "ipc"].iter().zip(&idents) {
             assert!(has(s, *ident), "{t} namespace {ident:?} not found");
-            let ns = &s.namespaces[&ident.0];
+            let ns = &s.namespaces[&Inode(ident.0)];
             assert_eq!(ns.ns_type.name(), *t);
             assert_eq!(ns.processes, vec![pid]);
             assert!(holders(s, ident.0).contains(&format!("task {pid} {pid}")));
-            assert_eq!(s.processes.get(&pid).expect("listed").get(ns.ns_type.index()), Some(ident.0));
+            assert_eq!(s.processes.get(&pid).expect("listed").get(ns.ns_type.index()), Some(Inode(ident.0)));
         }
     });
     p.kill();
@@ -77,7 +80,7 @@ fn for_children_links() {
         let h = holders(s, ident.0);
         assert!(h.contains(&format!("for-children {pid}")), "{h:?}");
         assert!(h.contains(&format!("task {child} {child}")), "{h:?}");
-        assert_eq!(s.namespaces[&ident.0].parent, Some(ours));
+        assert_eq!(s.namespaces[&Inode(ident.0)].parent, Some(Inode(ours)));
         assert!(holders(s, ours).contains(&format!("child pid {}", ident.0)));
     });
     p.kill();
@@ -98,7 +101,7 @@ fn for_children_links() {
     let s = snap();
     assert!(has(&s, ident));
     assert_eq!(holders(&s, ident.0), vec![format!("for-children {me}")]);
-    assert!(s.namespaces[&ident.0].processes.is_empty());
+    assert!(s.namespaces[&Inode(ident.0)].processes.is_empty());
     drop(tx);
     th.join().unwrap();
     assert!(wait_for(5.0, || !has(&snap(), ident)), "still there with its last holder gone");
@@ -120,7 +123,7 @@ fn thread_that_unshared_itself() {
     let s = snap();
     assert!(has(&s, ident), "thread's uts namespace not found");
     assert!(holders(&s, ident.0).contains(&format!("task {pid} {tid}")));
-    assert!(s.namespaces[&ident.0].processes.contains(&pid));
+    assert!(s.namespaces[&Inode(ident.0)].processes.contains(&pid));
     drop(tx);
     t.join().unwrap();
     assert!(wait_for(5.0, || !has(&snap(), ident)), "still there with its last holder gone");
@@ -147,7 +150,7 @@ fn namespace_held_only_by_an_fd() {
     sc.both(|s| {
         assert!(has(s, ident));
         assert!(holders(s, ident.0).contains(&format!("fd {me} {fd}")), "{:?}", holders(s, ident.0));
-        assert!(s.namespaces[&ident.0].processes.is_empty());
+        assert!(s.namespaces[&Inode(ident.0)].processes.is_empty());
     });
     drop(f);
     assert_gone(&mut sc, &[ident], "still there with its last holder gone");
@@ -196,8 +199,8 @@ fn bind_mount_in_own_mount_namespace() {
     sc.both(|s| {
         assert!(has(s, ident));
         assert!(holders(s, ident.0).contains(&format!("mount {own} {}", pin.display())));
-        let ns = &s.namespaces[&ident.0];
-        assert!(ns.pins.iter().any(|p| p.mntns == own && p.path == pin));
+        let ns = &s.namespaces[&Inode(ident.0)];
+        assert!(ns.pins.iter().any(|p| p.mntns.get() == own && p.path == pin));
         assert_eq!(ns.path.as_deref(), Some(pin.as_path()), "ns path should prefer the visible pin");
     });
     drop(guard);
@@ -236,7 +239,9 @@ fn pin_inside_a_processless_pinned_mount_namespace() {
             // Only the one pinned at D/in/net: the copy of the host's mounts
             // it was made with holds copies of any pins the host had then.
             .filter(|n| {
-                n.pins.iter().any(|p| p.mntns == mnt_ident.0 && p.path == Path::new(&format!("{d}/in/net")))
+                n.pins
+                    .iter()
+                    .any(|p| p.mntns.get() == mnt_ident.0 && p.path == Path::new(&format!("{d}/in/net")))
             })
             .collect();
         assert_eq!(inner.len(), 1, "the net namespace pinned inside it");
@@ -244,7 +249,7 @@ fn pin_inside_a_processless_pinned_mount_namespace() {
         let line = format!("mount {} {d}/in/net", mnt_ident.0);
         assert!(net.holders.iter().any(|h| h.to_string() == line), "{:?}", net.holders);
         assert!(net.id.is_some(), "opened through the helper thread");
-        (net.inode, net.id.unwrap())
+        (net.inode.get(), net.id.unwrap())
     });
     umount_when_free(&format!("{d}/mnt"));
     assert_gone(&mut sc, &[mnt_ident, net_ident], "the inner netns dies with its mount namespace");
@@ -266,14 +271,14 @@ fn user_namespace_kept_alive_only_by_what_it_owns() {
     p.kill();
     sc.both(|s| {
         assert!(has(s, user), "owner user namespace not found");
-        assert_eq!(s.namespaces[&net.0].owner, Some(user.0));
+        assert_eq!(s.namespaces[&Inode(net.0)].owner, Some(Inode(user.0)));
         // Only what it owns keeps it (parallel scans in this process may add
         // their own transient `fd` holders, so look for no task instead).
         let h = holders(s, user.0);
         assert!(h.contains(&format!("child net {}", net.0)), "{h:?}");
         assert!(!h.iter().any(|l| l.starts_with("task ")), "{h:?}");
-        assert!(s.namespaces[&user.0].owns.contains(&(NsType::Net, net.0)));
-        assert_eq!(s.namespaces[&user.0].parent, s.root_userns);
+        assert!(s.namespaces[&Inode(user.0)].owns.contains(&(NsType::Net, Inode(net.0))));
+        assert_eq!(s.namespaces[&Inode(user.0)].parent, s.root_userns);
     });
     drop(guard);
     assert_gone(&mut sc, &[user, net], "still there with its pin gone");
@@ -313,9 +318,10 @@ fn proc_link_inodes() -> std::collections::BTreeSet<u64> {
 /// one must be found by a scan taken after a process is seen holding it.
 fn assert_superset(expected: &std::collections::BTreeSet<u64>, what: &str) {
     let s = snap();
-    let missing: Vec<u64> = expected.iter().copied().filter(|i| !s.namespaces.contains_key(i)).collect();
+    let missing: Vec<u64> =
+        expected.iter().copied().filter(|i| !s.namespaces.contains_key(&Inode(*i))).collect();
     for inode in missing {
-        let agrees = || !held_by_a_process(inode) || snap().namespaces.contains_key(&inode);
+        let agrees = || !held_by_a_process(inode) || snap().namespaces.contains_key(&Inode(inode));
         assert!(wait_for(5.0, agrees), "{what} lists namespace {inode} but scan does not");
     }
 }
@@ -449,15 +455,15 @@ fn pins_found_transitively_through_nested_processless_mount_namespaces() {
     let pinned_in = |mntns: u64, ty: NsType| -> Vec<u64> {
         s.namespaces
             .values()
-            .filter(|n| n.ns_type == ty && n.pins.iter().any(|p| p.mntns == mntns))
-            .map(|n| n.inode)
+            .filter(|n| n.ns_type == ty && n.pins.iter().any(|p| p.mntns.get() == mntns))
+            .map(|n| n.inode.get())
             .collect()
     };
     let b = pinned_in(a.0, NsType::Mnt);
     assert_eq!(b.len(), 1, "mount namespace B pinned inside A");
     let net = pinned_in(b[0], NsType::Net);
     assert_eq!(net.len(), 1, "net namespace pinned inside B");
-    assert!(s.namespaces[&net[0]]
+    assert!(s.namespaces[&Inode(net[0])]
         .holders
         .iter()
         .any(|h| h.to_string() == format!("mount {} {d}/in2/net", b[0])));
@@ -506,11 +512,15 @@ fn a_scan_opens_a_pin_only_when_nothing_else_reaches_its_namespace() {
     run(&["mount", "--bind", &format!("/proc/{pid}/ns/net"), pin.to_str().unwrap()]);
     let _guard = MountGuard::new(&pin);
     let s = scan(&ScanOptions::default()).expect("scan");
-    assert_eq!(s.namespaces[&net].path.as_deref(), Some(pin.as_path()), "the ns link still shows the pin");
-    assert!(s.namespaces[&net].owner.is_some(), "its owner is read");
+    assert_eq!(
+        s.namespaces[&Inode(net)].path.as_deref(),
+        Some(pin.as_path()),
+        "the ns link still shows the pin"
+    );
+    assert!(s.namespaces[&Inode(net)].owner.is_some(), "its owner is read");
     assert_eq!(scan_opens(&dir, &pin), 0, "a scan opened the pin of a namespace with a member");
     p.kill();
     let s = scan(&ScanOptions::default()).expect("scan");
-    assert!(s.namespaces[&net].processes.is_empty() && s.namespaces[&net].owner.is_some());
+    assert!(s.namespaces[&Inode(net)].processes.is_empty() && s.namespaces[&Inode(net)].owner.is_some());
     assert!(scan_opens(&dir, &pin) > 0, "the pin is the only way in, so a scan opens it");
 }

@@ -18,7 +18,7 @@ fn nsfs_mounts_below(dirs: &[&Path]) -> Vec<(PathBuf, u64)> {
     nsfuse::discovery::parse::mountinfo_nsfs_all(&text)
         .into_iter()
         .filter(|m| dirs.iter().any(|d| m.mount_point.starts_with(d)))
-        .map(|m| (m.mount_point, m.inode))
+        .map(|m| (m.mount_point, m.inode.get()))
         .collect()
 }
 

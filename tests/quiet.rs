@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use nsfuse::discovery::{scan, ScanOptions, Tracker};
+use nsfuse::model::Inode;
 use std::time::Duration;
 
 #[test]
@@ -30,7 +31,7 @@ fn a_quiet_refresh_serves_what_a_full_scan_finds() {
         }
         kept += 1;
         // Ours, always exactly right.
-        let ns = snap.namespaces.get(&net).expect("our net namespace");
+        let ns = snap.namespaces.get(&Inode(net)).expect("our net namespace");
         assert_eq!(ns.processes, [p.pid()]);
         assert!(ns.pins.iter().any(|x| x.path == pin), "{:?}", ns.pins);
         // All of it, against a full scan (which another process's start
@@ -52,5 +53,5 @@ fn a_quiet_refresh_serves_what_a_full_scan_finds() {
     run(&["umount", pin.to_str().unwrap()]);
     let snap = t.refresh().expect("refresh");
     assert!(!t.last_pass_kept_the_last(), "an unmount went unnoticed");
-    assert!(snap.namespaces.get(&net).is_some_and(|n| n.pins.iter().all(|x| x.path != pin)));
+    assert!(snap.namespaces.get(&Inode(net)).is_some_and(|n| n.pins.iter().all(|x| x.path != pin)));
 }

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use nsfuse::model::{NsType, Snapshot};
+use nsfuse::model::{Inode, NsType, Snapshot};
 use std::path::Path;
 
 /// A shell that waits on a fifo, then runs `then` in place (same PID).
@@ -58,7 +58,10 @@ fn is_ns(path: String, inode: u64) -> bool {
 }
 
 fn holders(s: &Snapshot, inode: u64) -> Vec<String> {
-    s.namespaces.get(&inode).map(|n| n.holders.iter().map(|h| h.to_string()).collect()).unwrap_or_default()
+    s.namespaces
+        .get(&Inode(inode))
+        .map(|n| n.holders.iter().map(|h| h.to_string()).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -73,9 +76,9 @@ fn a_remembered_process_that_enters_a_new_namespace_is_read_again() {
     let uts = wait_unshared(pid, "uts");
     sc.both(|s| {
         for inode in [net, uts] {
-            assert_eq!(s.namespaces.get(&inode).map(|n| n.processes.clone()), Some(vec![pid]));
+            assert_eq!(s.namespaces.get(&Inode(inode)).map(|n| n.processes.clone()), Some(vec![pid]));
         }
-        assert_eq!(s.processes.get(&pid).expect("listed").get(NsType::Net.index()), Some(net));
+        assert_eq!(s.processes.get(&pid).expect("listed").get(NsType::Net.index()), Some(Inode(net)));
     });
     assert!(sc.0.last_read().contains(&pid), "the change was seen by reading the process again");
 }
@@ -90,7 +93,7 @@ fn a_remembered_process_that_joins_an_existing_namespace_is_read_again() {
     assert!(wait_for(5.0, || is_ns(format!("/proc/{pid}/ns/ipc"), ipc)));
     target.kill();
     sc.both(|s| {
-        assert_eq!(s.namespaces.get(&ipc).map(|n| n.processes.clone()), Some(vec![pid]));
+        assert_eq!(s.namespaces.get(&Inode(ipc)).map(|n| n.processes.clone()), Some(vec![pid]));
         assert!(holders(s, ipc).contains(&format!("task {pid} {pid}")));
     });
 }
@@ -106,7 +109,7 @@ fn a_remembered_process_that_opens_a_namespace_file_is_read_again() {
         && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")));
     target.kill();
     sc.both(|s| {
-        assert!(s.namespaces.get(&uts).is_some_and(|n| n.processes.is_empty()));
+        assert!(s.namespaces.get(&Inode(uts)).is_some_and(|n| n.processes.is_empty()));
         assert_eq!(
             holders(s, uts).iter().filter(|h| h.starts_with("fd ")).count(),
             1,
@@ -139,11 +142,11 @@ fn a_pin_made_in_a_remembered_process_mount_namespace_is_seen() {
     let line = format!("mount {mntns} {}", pin.display());
     sc.both(|s| {
         assert_eq!(holders(s, net), vec![line.clone()]);
-        s.namespaces[&net].pins.len()
+        s.namespaces[&Inode(net)].pins.len()
     });
     assert!(!sc.0.last_read().contains(&m), "the member did not run: it is remembered");
     assert!(run_ok(&["nsenter", "-t", &m_s, "--mount", "umount", pin_s]));
-    sc.both(|s| assert!(!s.namespaces.contains_key(&net), "released in the member's mount namespace"));
+    sc.both(|s| assert!(!s.namespaces.contains_key(&Inode(net)), "released in the member's mount namespace"));
     member.kill();
 }
 
@@ -168,16 +171,16 @@ fn owners_stay_right_when_a_freed_inode_number_comes_back() {
             "exec unshare --uts sleep 1000",
         );
         let user = wait_unshared(b.proc.pid(), "user");
-        sc.both(|s| assert_eq!(s.namespaces.get(&a_uts).and_then(|n| n.owner), Some(me)));
+        sc.both(|s| assert_eq!(s.namespaces.get(&Inode(a_uts)).and_then(|n| n.owner), Some(Inode(me))));
         a.kill();
         b.go();
         let b_uts = wait_unshared(b.proc.pid(), "uts");
         reused += usize::from(b_uts == a_uts);
         sc.both(|s| {
-            assert_eq!(s.namespaces.get(&b_uts).and_then(|n| n.owner), Some(user));
+            assert_eq!(s.namespaces.get(&Inode(b_uts)).and_then(|n| n.owner), Some(Inode(user)));
             assert_eq!(
-                s.namespaces.get(&user).and_then(|n| n.owns.first().copied()),
-                Some((NsType::Uts, b_uts))
+                s.namespaces.get(&Inode(user)).and_then(|n| n.owns.first().copied()),
+                Some((NsType::Uts, Inode(b_uts)))
             );
         });
     }
@@ -217,18 +220,21 @@ fn a_refresh_shares_the_namespaces_that_did_not_change() {
     let before = sc.0.refresh().expect("refresh");
     let again = sc.0.refresh().expect("refresh");
     for inode in [net, uts] {
-        assert!(Arc::ptr_eq(&before.namespaces[&inode], &again.namespaces[&inode]), "{inode} not shared");
+        assert!(
+            Arc::ptr_eq(&before.namespaces[&Inode(inode)], &again.namespaces[&Inode(inode)]),
+            "{inode} not shared"
+        );
     }
     // A second member changes the net namespace only.
     let joined = Proc::cmd(&["nsenter", &format!("--net=/proc/{}/ns/net", target.pid()), "sleep", "1000"]);
     assert!(wait_for(5.0, || is_ns(format!("/proc/{}/ns/net", joined.pid()), net)));
     let after = sc.0.refresh().expect("refresh");
-    assert!(!Arc::ptr_eq(&again.namespaces[&net], &after.namespaces[&net]));
-    assert!(Arc::ptr_eq(&again.namespaces[&uts], &after.namespaces[&uts]));
+    assert!(!Arc::ptr_eq(&again.namespaces[&Inode(net)], &after.namespaces[&Inode(net)]));
+    assert!(Arc::ptr_eq(&again.namespaces[&Inode(uts)], &after.namespaces[&Inode(uts)]));
     let mut members = vec![target.pid(), joined.pid()];
     members.sort_unstable();
-    assert_eq!(after.namespaces[&net].processes, members);
-    sc.both(|s| s.namespaces.get(&net).map(|n| (n.processes.clone(), holders(s, net))));
+    assert_eq!(after.namespaces[&Inode(net)].processes, members);
+    sc.both(|s| s.namespaces.get(&Inode(net)).map(|n| (n.processes.clone(), holders(s, net))));
 }
 
 #[test]
@@ -249,7 +255,7 @@ fn with_no_stamp_file_open_a_refresh_still_reads_only_what_ran() {
     }
     w.go();
     let net = wait_unshared(pid, "net");
-    sc.both(|s| assert_eq!(s.namespaces.get(&net).map(|n| n.processes.clone()), Some(vec![pid])));
+    sc.both(|s| assert_eq!(s.namespaces.get(&Inode(net)).map(|n| n.processes.clone()), Some(vec![pid])));
     assert!(sc.0.last_read().contains(&pid), "the change was seen by reading the process again");
     let gone = sleepers[0].pid();
     sleepers[0].kill();

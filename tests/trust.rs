@@ -12,6 +12,7 @@ mod common;
 
 use common::*;
 use nsfuse::discovery::{scan, ScanOptions};
+use nsfuse::model::Inode;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -112,7 +113,7 @@ fn namespace_files_opened_by_path_are_found_by_what_they_are() {
     let mut sc = Scans::start();
     let line = format!("fd {} 7", holder.pid());
     let found = |s: &nsfuse::model::Snapshot| {
-        s.namespaces.get(&uts).is_some_and(|n| n.holders.iter().any(|h| h.to_string() == line))
+        s.namespaces.get(&Inode(uts)).is_some_and(|n| n.holders.iter().any(|h| h.to_string() == line))
     };
     assert!(sc.both(found), "an fd opened by path is not found as a holder");
     detach(&pin).unwrap();
@@ -134,7 +135,7 @@ fn namespace_files_opened_by_path_are_found_by_what_they_are() {
     run(&["ip", "netns", "delete", &name]);
     let line = format!("fd {} 5", user.pid());
     let held = sc.both(|s| {
-        s.namespaces.get(&net).map(|n| n.holders.iter().map(|h| h.to_string()).collect::<Vec<_>>())
+        s.namespaces.get(&Inode(net)).map(|n| n.holders.iter().map(|h| h.to_string()).collect::<Vec<_>>())
     });
     assert!(held.is_some_and(|h| h.contains(&line)), "ip netns delete with an fd left open: not found");
     // The command and the tree say the same.
@@ -547,7 +548,7 @@ fn random_topologies_are_found_whole_by_scans_and_the_tree() {
                 .iter()
                 .filter(|e| {
                     !s.namespaces
-                        .get(&e.inode)
+                        .get(&Inode(e.inode))
                         .is_some_and(|n| n.holders.iter().any(|h| h.to_string() == e.line))
                 })
                 .map(|e| format!("{} ({} {})", e.what, e.inode, e.line))
@@ -562,7 +563,7 @@ fn random_topologies_are_found_whole_by_scans_and_the_tree() {
         for e in &topo.expect {
             if listed.contains(&e.inode) {
                 assert!(
-                    s.namespaces.contains_key(&e.inode),
+                    s.namespaces.contains_key(&Inode(e.inode)),
                     "seed {seed}: lsns lists {}, the scan does not",
                     e.inode
                 );
@@ -572,7 +573,7 @@ fn random_topologies_are_found_whole_by_scans_and_the_tree() {
         let m = Nsfuse::start(&[]);
         let snap = scan(&ScanOptions::default()).unwrap();
         for e in &topo.expect {
-            let ty = snap.namespaces[&e.inode].ns_type;
+            let ty = snap.namespaces[&Inode(e.inode)].ns_type;
             let holders = m.read(&format!("{ty}/{}/holders", e.inode));
             assert!(holders.lines().any(|l| l == e.line), "seed {seed}: {} in the tree: {holders}", e.what);
         }

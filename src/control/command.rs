@@ -126,7 +126,9 @@ fn ns_type(word: &str) -> Result<NsType, Invalid> {
 }
 
 fn inode(word: &str) -> Result<Inode, Invalid> {
-    crate::discovery::parse::canonical_decimal(word).ok_or_else(|| Invalid::NotAnInode(word.to_owned()))
+    crate::discovery::parse::canonical_decimal(word)
+        .map(Inode)
+        .ok_or_else(|| Invalid::NotAnInode(word.to_owned()))
 }
 
 /// Parse one line written to `target`'s ctl.
@@ -189,7 +191,7 @@ pub fn parse(target: Target, line: &[u8]) -> Result<Command, Invalid> {
 mod tests {
     use super::*;
 
-    const NET: Target = Target::Ns(NsType::Net, 42);
+    const NET: Target = Target::Ns(NsType::Net, Inode(42));
 
     #[test]
     fn splits_lines() {
@@ -202,14 +204,14 @@ mod tests {
 
     #[test]
     fn namespace_commands() {
-        assert_eq!(parse(NET, b"pin"), Ok(Command::Pin { ty: NsType::Net, inode: 42, name: None }));
+        assert_eq!(parse(NET, b"pin"), Ok(Command::Pin { ty: NsType::Net, inode: Inode(42), name: None }));
         assert_eq!(
             parse(NET, b"  pin\tweb "),
-            Ok(Command::Pin { ty: NsType::Net, inode: 42, name: Some("web".into()) })
+            Ok(Command::Pin { ty: NsType::Net, inode: Inode(42), name: Some("web".into()) })
         );
         assert_eq!(
             parse(NET, b"release"),
-            Ok(Command::Release { ty: NsType::Net, inode: 42, what: Release::Ours })
+            Ok(Command::Release { ty: NsType::Net, inode: Inode(42), what: Release::Ours })
         );
         assert_eq!(
             parse(NET, b"release all").map(|c| matches!(c, Command::Release { what: Release::All, .. })),
@@ -217,11 +219,15 @@ mod tests {
         );
         assert_eq!(
             parse(NET, b"release /run/netns/x"),
-            Ok(Command::Release { ty: NsType::Net, inode: 42, what: Release::Path("/run/netns/x".into()) })
+            Ok(Command::Release {
+                ty: NsType::Net,
+                inode: Inode(42),
+                what: Release::Path("/run/netns/x".into())
+            })
         );
         assert_eq!(
             parse(NET, b"release web"),
-            Ok(Command::Release { ty: NsType::Net, inode: 42, what: Release::Name("web".into()) })
+            Ok(Command::Release { ty: NsType::Net, inode: Inode(42), what: Release::Name("web".into()) })
         );
     }
 
@@ -234,11 +240,11 @@ mod tests {
         assert_eq!(parse(Target::Top, b"new pid"), Ok(Command::New { ty: NsType::Pid, name: None }));
         assert_eq!(
             parse(Target::Top, b"pin uts 7 a"),
-            Ok(Command::Pin { ty: NsType::Uts, inode: 7, name: Some("a".into()) })
+            Ok(Command::Pin { ty: NsType::Uts, inode: Inode(7), name: Some("a".into()) })
         );
         assert_eq!(
             parse(Target::Top, b"release uts 7 all"),
-            Ok(Command::Release { ty: NsType::Uts, inode: 7, what: Release::All })
+            Ok(Command::Release { ty: NsType::Uts, inode: Inode(7), what: Release::All })
         );
     }
 

@@ -178,13 +178,13 @@ impl PinHost for Fake {
         }
         s.next += 1;
         let inode = 9000 + s.next;
-        s.made.push((ty, inode));
+        s.made.push((ty, Inode(inode)));
         let init = (ty == NsType::Pid).then(|| {
             let pid = 30000 + s.next as Pid;
             s.comms.insert(pid, super::create::INIT_COMM.to_owned());
             pid
         });
-        Ok((Opened(ty, inode), init))
+        Ok((Opened(ty, Inode(inode)), init))
     }
 
     fn end_init(&self, pid: Pid) {

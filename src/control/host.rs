@@ -83,7 +83,7 @@ impl PinHost for System {
     }
 
     fn inode_of(&self, ns: &OwnedFd) -> io::Result<Inode> {
-        sys::fstat(ns.as_fd()).map(|st| st.st_ino)
+        sys::fstat(ns.as_fd()).map(|st| Inode::of(&st))
     }
 
     fn make_dirs(&self, dir: &Path) -> io::Result<()> {

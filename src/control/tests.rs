@@ -7,7 +7,7 @@ use super::*;
 use crate::discovery::parse::NsfsMount;
 use crate::model::Pin;
 
-const OWN_MNTNS: Inode = 12;
+const OWN_MNTNS: Inode = Inode(12);
 
 /// A controller on a fake host, and the namespaces its view holds.
 struct Rig {
@@ -82,169 +82,169 @@ fn net(inode: Inode) -> Target {
 
 #[test]
 fn pin_bind_mounts_the_namespace_at_its_inode() {
-    let r = Rig::new().with(NsType::Uts, 500);
-    r.ok(uts(500), "pin");
-    assert_eq!(r.host().mounted_at("/run/nsfuse/uts/500"), vec![(NsType::Uts, 500)]);
-    assert!(r.c.status(uts(500)).contains("'pin' succeeded: pinned uts:[500] at /run/nsfuse/uts/500"));
+    let r = Rig::new().with(NsType::Uts, Inode(500));
+    r.ok(uts(Inode(500)), "pin");
+    assert_eq!(r.host().mounted_at("/run/nsfuse/uts/500"), vec![(NsType::Uts, Inode(500))]);
+    assert!(r.c.status(uts(Inode(500))).contains("'pin' succeeded: pinned uts:[500] at /run/nsfuse/uts/500"));
 }
 
 #[test]
 fn a_net_pin_goes_where_ip_netns_looks() {
-    let r = Rig::new().with(NsType::Net, 501);
-    r.ok(net(501), "pin web");
-    assert_eq!(r.host().mounted_at("/run/netns/web"), vec![(NsType::Net, 501)]);
+    let r = Rig::new().with(NsType::Net, Inode(501));
+    r.ok(net(Inode(501)), "pin web");
+    assert_eq!(r.host().mounted_at("/run/netns/web"), vec![(NsType::Net, Inode(501))]);
     assert_eq!(r.host().node("/run/netns/web"), Some(Node::EmptyFile));
 }
 
 #[test]
 fn pinning_twice_at_one_place_changes_nothing() {
-    let r = Rig::new().with(NsType::Uts, 502);
-    r.ok(uts(502), "pin a");
-    r.ok(uts(502), "pin a");
+    let r = Rig::new().with(NsType::Uts, Inode(502));
+    r.ok(uts(Inode(502)), "pin a");
+    r.ok(uts(Inode(502)), "pin a");
     assert_eq!(r.host().mounted_at("/run/nsfuse/uts/a").len(), 1);
-    assert!(r.c.status(uts(502)).contains("was already pinned"));
+    assert!(r.c.status(uts(Inode(502))).contains("was already pinned"));
 }
 
 #[test]
 fn a_name_pinned_by_another_namespace_is_refused_with_eexist() {
-    let r = Rig::new().with(NsType::Uts, 503).with(NsType::Uts, 504);
-    r.ok(uts(503), "pin shared");
-    r.refused(uts(504), "pin shared", libc::EEXIST);
-    assert_eq!(r.host().mounted_at("/run/nsfuse/uts/shared"), vec![(NsType::Uts, 503)]);
+    let r = Rig::new().with(NsType::Uts, Inode(503)).with(NsType::Uts, Inode(504));
+    r.ok(uts(Inode(503)), "pin shared");
+    r.refused(uts(Inode(504)), "pin shared", libc::EEXIST);
+    assert_eq!(r.host().mounted_at("/run/nsfuse/uts/shared"), vec![(NsType::Uts, Inode(503))]);
 }
 
 #[test]
 fn pinning_a_gone_namespace_is_enoent() {
     let r = Rig::new();
-    r.refused(uts(505), "pin", libc::ENOENT);
+    r.refused(uts(Inode(505)), "pin", libc::ENOENT);
 }
 
 #[test]
 fn a_namespace_whose_path_leads_elsewhere_now_is_gone() {
-    let r = Rig::new().with(NsType::Uts, 506);
+    let r = Rig::new().with(NsType::Uts, Inode(506));
     // The member exited and its PID went to a process elsewhere.
-    r.host().state().paths.insert("/proc/506/ns/uts".into(), (NsType::Uts, 999));
-    r.refused(uts(506), "pin", libc::ENOENT);
+    r.host().state().paths.insert("/proc/506/ns/uts".into(), (NsType::Uts, Inode(999)));
+    r.refused(uts(Inode(506)), "pin", libc::ENOENT);
 }
 
 #[test]
 fn a_file_in_the_way_is_eexist_and_left_alone() {
-    let r = Rig::new().with(NsType::Uts, 507);
+    let r = Rig::new().with(NsType::Uts, Inode(507));
     r.put("/run/nsfuse/uts/busy", Node::File);
-    r.refused(uts(507), "pin busy", libc::EEXIST);
+    r.refused(uts(Inode(507)), "pin busy", libc::EEXIST);
     assert_eq!(r.host().node("/run/nsfuse/uts/busy"), Some(Node::File));
 }
 
 #[test]
 fn an_empty_file_left_by_someone_is_taken() {
-    let r = Rig::new().with(NsType::Uts, 508);
+    let r = Rig::new().with(NsType::Uts, Inode(508));
     r.put("/run/nsfuse/uts/left", Node::EmptyFile);
-    r.ok(uts(508), "pin left");
-    assert_eq!(r.host().mounted_at("/run/nsfuse/uts/left"), vec![(NsType::Uts, 508)]);
+    r.ok(uts(Inode(508)), "pin left");
+    assert_eq!(r.host().mounted_at("/run/nsfuse/uts/left"), vec![(NsType::Uts, Inode(508))]);
 }
 
 #[test]
 fn a_bind_mount_that_fails_leaves_no_file() {
-    let r = Rig::new().with(NsType::Uts, 509);
+    let r = Rig::new().with(NsType::Uts, Inode(509));
     r.host().make_dirs(Path::new("/run/nsfuse/uts")).ok();
     r.host().state().fail_bind = Some(libc::EPERM);
-    r.refused(uts(509), "pin", libc::EPERM);
+    r.refused(uts(Inode(509)), "pin", libc::EPERM);
     assert_eq!(r.host().node("/run/nsfuse/uts/509"), None);
 }
 
 #[test]
 fn a_failed_bind_over_someones_empty_file_keeps_that_file() {
-    let r = Rig::new().with(NsType::Uts, 510);
+    let r = Rig::new().with(NsType::Uts, Inode(510));
     r.put("/run/nsfuse/uts/theirs", Node::EmptyFile);
     r.host().state().fail_bind = Some(libc::ENOMEM);
-    r.refused(uts(510), "pin theirs", libc::ENOMEM);
+    r.refused(uts(Inode(510)), "pin theirs", libc::ENOMEM);
     assert_eq!(r.host().node("/run/nsfuse/uts/theirs"), Some(Node::EmptyFile));
 }
 
 #[test]
 fn a_mount_namespace_the_kernel_will_not_pin_is_einval_with_the_reason() {
-    let r = Rig::new().with(NsType::Mnt, 511);
+    let r = Rig::new().with(NsType::Mnt, Inode(511));
     r.host().make_dirs(Path::new("/run/nsfuse/mnt")).ok();
     r.host().state().fail_bind = Some(libc::EINVAL);
-    r.refused(Target::Ns(NsType::Mnt, 511), "pin", libc::EINVAL);
-    assert!(r.c.status(Target::Ns(NsType::Mnt, 511)).contains("reference loop"));
+    r.refused(Target::Ns(NsType::Mnt, Inode(511)), "pin", libc::EINVAL);
+    assert!(r.c.status(Target::Ns(NsType::Mnt, Inode(511))).contains("reference loop"));
 }
 
 #[test]
 fn a_pin_directory_that_cannot_be_made_is_its_errno() {
-    let r = Rig::new().with(NsType::Uts, 512);
+    let r = Rig::new().with(NsType::Uts, Inode(512));
     r.host().state().fail_mkdir = Some(libc::EROFS);
-    r.refused(uts(512), "pin", libc::EROFS);
+    r.refused(uts(Inode(512)), "pin", libc::EROFS);
 }
 
 #[test]
 fn release_lets_go_of_every_pin_in_the_pin_directories_only() {
-    let mut r = Rig::new().with(NsType::Net, 513);
-    r.ok(net(513), "pin a\npin b");
+    let mut r = Rig::new().with(NsType::Net, Inode(513));
+    r.ok(net(Inode(513)), "pin a\npin b");
     {
         let mut s = r.host().state();
         s.nodes.insert("/srv/keep".into(), Node::EmptyFile);
-        s.mounts.push(NsfsMount { ns_type: NsType::Net, inode: 513, mount_point: "/srv/keep".into() });
+        s.mounts.push(NsfsMount { ns_type: NsType::Net, inode: Inode(513), mount_point: "/srv/keep".into() });
     }
-    r.ns_mut(513).pins.push(Pin { mntns: OWN_MNTNS, path: "/srv/keep".into() });
-    r.ok(net(513), "release");
+    r.ns_mut(Inode(513)).pins.push(Pin { mntns: OWN_MNTNS, path: "/srv/keep".into() });
+    r.ok(net(Inode(513)), "release");
     assert!(r.host().mounted_at("/run/netns/a").is_empty());
     assert_eq!(r.host().node("/run/netns/a"), None);
     assert_eq!(r.host().node("/run/netns/b"), None);
-    assert_eq!(r.host().mounted_at("/srv/keep"), vec![(NsType::Net, 513)]);
+    assert_eq!(r.host().mounted_at("/srv/keep"), vec![(NsType::Net, Inode(513))]);
 }
 
 #[test]
 fn release_name_lets_go_of_that_pin_only() {
-    let r = Rig::new().with(NsType::Uts, 514);
-    r.ok(uts(514), "pin a\npin b");
-    r.ok(uts(514), "release a");
+    let r = Rig::new().with(NsType::Uts, Inode(514));
+    r.ok(uts(Inode(514)), "pin a\npin b");
+    r.ok(uts(Inode(514)), "release a");
     assert!(r.host().mounted_at("/run/nsfuse/uts/a").is_empty());
     assert_eq!(r.host().mounted_at("/run/nsfuse/uts/b").len(), 1);
 }
 
 #[test]
 fn releasing_a_name_it_is_not_pinned_as_is_enoent() {
-    let r = Rig::new().with(NsType::Uts, 515).with(NsType::Uts, 516);
-    r.ok(uts(516), "pin other");
-    r.ok(uts(515), "pin mine");
-    r.refused(uts(515), "release other", libc::ENOENT);
-    r.refused(uts(515), "release nothing", libc::ENOENT);
+    let r = Rig::new().with(NsType::Uts, Inode(515)).with(NsType::Uts, Inode(516));
+    r.ok(uts(Inode(516)), "pin other");
+    r.ok(uts(Inode(515)), "pin mine");
+    r.refused(uts(Inode(515)), "release other", libc::ENOENT);
+    r.refused(uts(Inode(515)), "release nothing", libc::ENOENT);
 }
 
 #[test]
 fn release_path_unmounts_anywhere_but_removes_only_in_a_pin_directory() {
-    let r = Rig::new().with(NsType::Uts, 517);
+    let r = Rig::new().with(NsType::Uts, Inode(517));
     {
         let mut s = r.host().state();
         s.nodes.insert("/srv/u".into(), Node::EmptyFile);
-        s.mounts.push(NsfsMount { ns_type: NsType::Uts, inode: 517, mount_point: "/srv/u".into() });
+        s.mounts.push(NsfsMount { ns_type: NsType::Uts, inode: Inode(517), mount_point: "/srv/u".into() });
     }
-    r.ok(uts(517), "release /srv/u");
+    r.ok(uts(Inode(517)), "release /srv/u");
     assert!(r.host().mounted_at("/srv/u").is_empty());
     assert_eq!(r.host().node("/srv/u"), Some(Node::EmptyFile));
 }
 
 #[test]
 fn release_of_a_path_that_is_not_its_mount_is_einval() {
-    let r = Rig::new().with(NsType::Uts, 518).with(NsType::Uts, 519);
-    r.ok(uts(519), "pin theirs");
-    r.refused(uts(518), "release /run/nsfuse/uts/theirs", libc::EINVAL);
-    r.refused(uts(518), "release /nowhere", libc::EINVAL);
+    let r = Rig::new().with(NsType::Uts, Inode(518)).with(NsType::Uts, Inode(519));
+    r.ok(uts(Inode(519)), "pin theirs");
+    r.refused(uts(Inode(518)), "release /run/nsfuse/uts/theirs", libc::EINVAL);
+    r.refused(uts(Inode(518)), "release /nowhere", libc::EINVAL);
 }
 
 #[test]
 fn release_of_an_unpinned_namespace_is_enoent() {
-    let r = Rig::new().with(NsType::Uts, 520);
-    r.refused(uts(520), "release", libc::ENOENT);
-    assert!(r.c.status(uts(520)).contains("is not pinned in /run/nsfuse or /run/netns"));
+    let r = Rig::new().with(NsType::Uts, Inode(520));
+    r.refused(uts(Inode(520)), "release", libc::ENOENT);
+    assert!(r.c.status(uts(Inode(520))).contains("is not pinned in /run/nsfuse or /run/netns"));
 }
 
 #[test]
 fn release_of_a_gone_namespace_is_enoent() {
     let r = Rig::new();
-    r.refused(uts(521), "release", libc::ENOENT);
-    assert!(r.c.status(uts(521)).contains("uts:[521] is gone"));
+    r.refused(uts(Inode(521)), "release", libc::ENOENT);
+    assert!(r.c.status(uts(Inode(521))).contains("uts:[521] is gone"));
 }
 
 #[test]
@@ -255,51 +255,51 @@ fn a_pinned_namespace_not_in_the_view_yet_can_be_released() {
         s.nodes.insert("/run/nsfuse/uts/fresh".into(), Node::EmptyFile);
         s.mounts.push(NsfsMount {
             ns_type: NsType::Uts,
-            inode: 522,
+            inode: Inode(522),
             mount_point: "/run/nsfuse/uts/fresh".into(),
         });
     }
-    r.ok(uts(522), "release");
+    r.ok(uts(Inode(522)), "release");
     assert_eq!(r.host().node("/run/nsfuse/uts/fresh"), None);
 }
 
 #[test]
 fn release_all_reaches_into_other_mount_namespaces() {
-    let mut r = Rig::new().with(NsType::Uts, 523).with(NsType::Mnt, 600);
-    r.ok(uts(523), "pin here");
-    r.ns_mut(523).pins.push(Pin { mntns: 600, path: "/inside/pin".into() });
-    r.ok(uts(523), "release all");
+    let mut r = Rig::new().with(NsType::Uts, Inode(523)).with(NsType::Mnt, Inode(600));
+    r.ok(uts(Inode(523)), "pin here");
+    r.ns_mut(Inode(523)).pins.push(Pin { mntns: Inode(600), path: "/inside/pin".into() });
+    r.ok(uts(Inode(523)), "release all");
     assert!(r.host().mounted_at("/run/nsfuse/uts/here").is_empty());
-    assert_eq!(r.host().state().unmounted_inside, vec![(600, PathBuf::from("/inside/pin"))]);
+    assert_eq!(r.host().state().unmounted_inside, vec![(Inode(600), PathBuf::from("/inside/pin"))]);
 }
 
 #[test]
 fn release_all_with_its_mount_namespace_gone_is_enoent() {
-    let mut r = Rig::new().with(NsType::Uts, 524);
-    r.ns_mut(524).pins.push(Pin { mntns: 601, path: "/inside/pin".into() });
-    assert_eq!(r.write(uts(524), "release all").1, Some(libc::ENOENT));
+    let mut r = Rig::new().with(NsType::Uts, Inode(524));
+    r.ns_mut(Inode(524)).pins.push(Pin { mntns: Inode(601), path: "/inside/pin".into() });
+    assert_eq!(r.write(uts(Inode(524)), "release all").1, Some(libc::ENOENT));
 }
 
 #[test]
 fn every_layer_stacked_at_one_path_is_released() {
-    let r = Rig::new().with(NsType::Uts, 525);
-    r.ok(uts(525), "pin x");
+    let r = Rig::new().with(NsType::Uts, Inode(525));
+    r.ok(uts(Inode(525)), "pin x");
     r.host().state().mounts.push(NsfsMount {
         ns_type: NsType::Uts,
-        inode: 525,
+        inode: Inode(525),
         mount_point: "/run/nsfuse/uts/x".into(),
     });
-    r.ok(uts(525), "release x");
+    r.ok(uts(Inode(525)), "release x");
     assert!(r.host().mounted_at("/run/nsfuse/uts/x").is_empty());
     assert_eq!(r.host().node("/run/nsfuse/uts/x"), None);
 }
 
 #[test]
 fn an_unmount_that_fails_is_its_errno() {
-    let r = Rig::new().with(NsType::Uts, 526);
-    r.ok(uts(526), "pin");
+    let r = Rig::new().with(NsType::Uts, Inode(526));
+    r.ok(uts(Inode(526)), "pin");
     r.host().state().fail_unmount = Some(libc::EPERM);
-    r.refused(uts(526), "release", libc::EPERM);
+    r.refused(uts(Inode(526)), "release", libc::EPERM);
 }
 
 #[test]
@@ -314,8 +314,8 @@ fn new_makes_a_namespace_and_pins_it_by_name_or_inode() {
 
 #[test]
 fn new_with_a_taken_name_is_refused_before_anything_is_made() {
-    let r = Rig::new().with(NsType::Net, 527);
-    r.ok(net(527), "pin lab");
+    let r = Rig::new().with(NsType::Net, Inode(527));
+    r.ok(net(Inode(527)), "pin lab");
     r.refused(Target::Top, "new net lab", libc::EEXIST);
     r.put("/run/nsfuse/ipc/file", Node::File);
     r.refused(Target::Top, "new ipc file", libc::EEXIST);
@@ -359,26 +359,26 @@ fn a_pid_namespace_still_pinned_elsewhere_keeps_its_init() {
     let (_, inode) = r.host().state().made[0];
     r = r.with(NsType::Pid, inode);
     r.ns_mut(inode).processes = vec![30001];
-    r.ns_mut(inode).pins.push(Pin { mntns: 600, path: "/elsewhere".into() });
+    r.ns_mut(inode).pins.push(Pin { mntns: Inode(600), path: "/elsewhere".into() });
     r.ok(Target::Ns(NsType::Pid, inode), "release p");
     assert!(r.host().state().ended.is_empty());
 }
 
 #[test]
 fn lines_run_in_order_and_stop_at_the_first_refusal() {
-    let r = Rig::new().with(NsType::Uts, 528);
-    let (done, err) = r.write(uts(528), "pin one\nbogus\npin two\n");
+    let r = Rig::new().with(NsType::Uts, Inode(528));
+    let (done, err) = r.write(uts(Inode(528)), "pin one\nbogus\npin two\n");
     assert_eq!((done, err), (1, Some(libc::EINVAL)));
     assert_eq!(r.host().mounted_at("/run/nsfuse/uts/one").len(), 1);
     assert!(r.host().mounted_at("/run/nsfuse/uts/two").is_empty());
-    assert!(r.c.status(uts(528)).contains("'bogus' failed: unknown command 'bogus'"));
+    assert!(r.c.status(uts(Inode(528))).contains("'bogus' failed: unknown command 'bogus'"));
 }
 
 #[test]
 fn a_line_that_is_not_a_command_is_einval_and_changes_nothing() {
-    let r = Rig::new().with(NsType::Uts, 529);
+    let r = Rig::new().with(NsType::Uts, Inode(529));
     for line in ["", "pin a b", "pin ..", "pin a/b", "new net", "release rel\0x", "pin \u{1}"] {
-        r.refused(uts(529), line, libc::EINVAL);
+        r.refused(uts(Inode(529)), line, libc::EINVAL);
     }
     r.refused(Target::Top, "pin uts 0529", libc::EINVAL);
     r.refused(Target::Top, "new bogus", libc::EINVAL);
@@ -386,13 +386,13 @@ fn a_line_that_is_not_a_command_is_einval_and_changes_nothing() {
 
 #[test]
 fn a_ctl_file_says_its_grammar_and_the_last_outcome() {
-    let r = Rig::new().with(NsType::Uts, 530);
-    let before = r.c.status(uts(530));
+    let r = Rig::new().with(NsType::Uts, Inode(530));
+    let before = r.c.status(uts(Inode(530)));
     assert!(before.contains("pin [NAME]") && before.ends_with("Last command: none yet.\n"), "{before}");
     assert!(r.c.status(Target::Top).contains("new TYPE [NAME]"));
-    r.ok(uts(530), "pin");
-    assert!(r.c.status(uts(530)).contains("Last command: 'pin' succeeded"));
-    assert!(r.c.status(uts(531)).contains("none yet."), "outcomes are per ctl file");
+    r.ok(uts(Inode(530)), "pin");
+    assert!(r.c.status(uts(Inode(530))).contains("Last command: 'pin' succeeded"));
+    assert!(r.c.status(uts(Inode(531))).contains("none yet."), "outcomes are per ctl file");
 }
 
 #[test]
@@ -403,17 +403,17 @@ fn every_error_has_the_errno_of_the_spec() {
     let rows = [
         (Error::Invalid(command::Invalid::EmptyLine), libc::EINVAL),
         (Error::NoDirectory { path: p() }, libc::EINVAL),
-        (Error::MountLoop { inode, path: p() }, libc::EINVAL),
-        (Error::NotAMountOf { path: p(), ty, inode }, libc::EINVAL),
+        (Error::MountLoop { inode: Inode(inode), path: p() }, libc::EINVAL),
+        (Error::NotAMountOf { path: p(), ty, inode: Inode(inode) }, libc::EINVAL),
         (Error::Taken { path: p() }, libc::EEXIST),
-        (Error::PinOfAnother { path: p(), ty, inode }, libc::EEXIST),
+        (Error::PinOfAnother { path: p(), ty, inode: Inode(inode) }, libc::EEXIST),
         (Error::InTheWay { path: p() }, libc::EEXIST),
-        (Error::Gone { ty, inode }, libc::ENOENT),
-        (Error::NotPinnedAs { ty, inode, name: "n".into(), path: p() }, libc::ENOENT),
-        (Error::NotPinned { ty, inode, dirs: PinDirs::default() }, libc::ENOENT),
+        (Error::Gone { ty, inode: Inode(inode) }, libc::ENOENT),
+        (Error::NotPinnedAs { ty, inode: Inode(inode), name: "n".into(), path: p() }, libc::ENOENT),
+        (Error::NotPinned { ty, inode: Inode(inode), dirs: PinDirs::default() }, libc::ENOENT),
         (Error::Host { doing: "make", path: p(), source: io() }, libc::EPERM),
-        (Error::Bind { ty, inode, path: p(), source: io() }, libc::EPERM),
-        (Error::UnmountInside { mntns: 2, source: io() }, libc::EPERM),
+        (Error::Bind { ty, inode: Inode(inode), path: p(), source: io() }, libc::EPERM),
+        (Error::UnmountInside { mntns: Inode(2), source: io() }, libc::EPERM),
         (Error::Create { ty, source: io::Error::other("no errno") }, libc::EIO),
     ];
     for (e, errno) in rows {

@@ -21,7 +21,7 @@ pub fn namespaces(
 ) -> BTreeMap<Inode, Arc<Namespace>> {
     // One integer compare per step: by namespace, then PID, then TID.
     tasks.sort_unstable_by_key(|&(i, (p, t))| {
-        (u128::from(i) << 64) | (u128::from(p as u32) << 32) | u128::from(t as u32)
+        (u128::from(i.get()) << 64) | (u128::from(p as u32) << 32) | u128::from(t as u32)
     });
     tasks.dedup();
     holders.sort_unstable();
@@ -131,19 +131,19 @@ mod tests {
 
     #[test]
     fn runs_cut_a_sorted_list_per_inode() {
-        let list = [(1, 'a'), (1, 'b'), (3, 'c'), (4, 'd'), (4, 'e')];
+        let list = [(Inode(1), 'a'), (Inode(1), 'b'), (Inode(3), 'c'), (Inode(4), 'd'), (Inode(4), 'e')];
         let mut runs = Runs(&list);
         let chars = |run: &[(Inode, char)]| run.iter().map(|e| e.1).collect::<String>();
-        assert_eq!(chars(runs.of(1)), "ab");
-        assert!(runs.of(2).is_empty());
-        assert_eq!(chars(runs.of(4)), "de");
-        assert!(runs.of(9).is_empty());
+        assert_eq!(chars(runs.of(Inode(1))), "ab");
+        assert!(runs.of(Inode(2)).is_empty());
+        assert_eq!(chars(runs.of(Inode(4))), "de");
+        assert!(runs.of(Inode(9)).is_empty());
     }
 
     #[test]
     fn lists_give_each_pid_once_and_tasks_before_other_holders() {
-        let tasks = [(7, (5, 5)), (7, (5, 6)), (7, (9, 9))];
-        let others = [(7, Holder::Fd { pid: 2, fd: 3 })];
+        let tasks = [(Inode(7), (5, 5)), (Inode(7), (5, 6)), (Inode(7), (9, 9))];
+        let others = [(Inode(7), Holder::Fd { pid: 2, fd: 3 })];
         let lists = Lists { tasks: &tasks, others: &others };
         assert_eq!(lists.processes().collect::<Vec<_>>(), [5, 9]);
         let holders: Vec<Holder> = lists.holders().collect();
@@ -158,46 +158,54 @@ mod tests {
 
     #[test]
     fn a_namespace_is_the_same_only_if_every_field_is() {
-        let mut old = Namespace::new(NsType::Net, 7);
+        let mut old = Namespace::new(NsType::Net, Inode(7));
         old.processes = vec![5];
         old.holders = vec![Holder::Task { pid: 5, tid: 5 }];
-        let new = Namespace::new(NsType::Net, 7);
+        let new = Namespace::new(NsType::Net, Inode(7));
         let lists = |tasks| Lists { tasks, others: &[] };
-        assert!(same_namespace(&old, &new, &lists(&[(7, (5, 5))])));
-        assert!(!same_namespace(&old, &new, &lists(&[(7, (6, 6))])));
-        assert!(!same_namespace(&old, &new, &lists(&[(7, (5, 6))])));
+        assert!(same_namespace(&old, &new, &lists(&[(Inode(7), (5, 5))])));
+        assert!(!same_namespace(&old, &new, &lists(&[(Inode(7), (6, 6))])));
+        assert!(!same_namespace(&old, &new, &lists(&[(Inode(7), (5, 6))])));
         assert!(!same_namespace(&old, &new, &lists(&[])));
         let mut owned = new.clone();
-        owned.owner = Some(1);
-        assert!(!same_namespace(&old, &owned, &lists(&[(7, (5, 5))])));
+        owned.owner = Some(Inode(1));
+        assert!(!same_namespace(&old, &owned, &lists(&[(Inode(7), (5, 5))])));
         let mut reached = new.clone();
         reached.path = Some("/proc/5/ns/net".into());
-        assert!(!same_namespace(&old, &reached, &lists(&[(7, (5, 5))])));
+        assert!(!same_namespace(&old, &reached, &lists(&[(Inode(7), (5, 5))])));
     }
 
     #[test]
     fn equal_namespaces_are_shared_and_changed_ones_made_anew() {
         let draft = |inode| (inode, Namespace::new(NsType::Uts, inode));
-        let tasks = vec![(2, (9, 9)), (1, (5, 5)), (1, (5, 5)), (1, (3, 3))];
+        let tasks = vec![(Inode(2), (9, 9)), (Inode(1), (5, 5)), (Inode(1), (5, 5)), (Inode(1), (3, 3))];
         let first = namespaces(
-            [draft(1), draft(2)].into_iter().collect(),
+            [draft(Inode(1)), draft(Inode(2))].into_iter().collect(),
             tasks.clone(),
             vec![],
             HashMap::default(),
             None,
         );
-        assert_eq!(first[&1].processes, [3, 5], "sorted, each once");
-        assert_eq!(first[&1].holders, [Holder::Task { pid: 3, tid: 3 }, Holder::Task { pid: 5, tid: 5 }]);
+        assert_eq!(first[&Inode(1)].processes, [3, 5], "sorted, each once");
+        assert_eq!(
+            first[&Inode(1)].holders,
+            [Holder::Task { pid: 3, tid: 3 }, Holder::Task { pid: 5, tid: 5 }]
+        );
         let prev: HashMap<_, _> = first.iter().map(|(i, n)| (*i, n.clone())).collect();
         let mut kept = HashMap::default();
-        let changed = vec![(2, (9, 10))];
+        let changed = vec![(Inode(2), (9, 10))];
         let mut tasks2 = tasks;
         tasks2.extend(changed);
-        let second =
-            namespaces([draft(1), draft(2)].into_iter().collect(), tasks2, vec![], prev, Some(&mut kept));
-        assert!(Arc::ptr_eq(&first[&1], &second[&1]), "unchanged: shared");
-        assert!(!Arc::ptr_eq(&first[&2], &second[&2]), "a new thread: made anew");
-        assert_eq!(second[&2].holders.len(), 2);
-        assert!(kept.len() == 2 && Arc::ptr_eq(&kept[&1], &second[&1]));
+        let second = namespaces(
+            [draft(Inode(1)), draft(Inode(2))].into_iter().collect(),
+            tasks2,
+            vec![],
+            prev,
+            Some(&mut kept),
+        );
+        assert!(Arc::ptr_eq(&first[&Inode(1)], &second[&Inode(1)]), "unchanged: shared");
+        assert!(!Arc::ptr_eq(&first[&Inode(2)], &second[&Inode(2)]), "a new thread: made anew");
+        assert_eq!(second[&Inode(2)].holders.len(), 2);
+        assert!(kept.len() == 2 && Arc::ptr_eq(&kept[&Inode(1)], &second[&Inode(1)]));
     }
 }

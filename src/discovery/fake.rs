@@ -21,7 +21,7 @@ pub const OWN_PID: Pid = 1000;
 
 /// The host's namespace of type `ty`: 100 + its index (user: 106).
 pub fn host_ns(ty: NsType) -> Inode {
-    100 + ty.index() as Inode
+    Inode(100 + ty.index() as u64)
 }
 
 /// A namespace as the kernel knows it.
@@ -118,10 +118,10 @@ impl Fake {
 fn links_of_host() -> ProcessLinks {
     let mut l = ProcessLinks::default();
     for ty in NsType::ALL {
-        l.0[ty.index()] = host_ns(ty) as u32;
+        l.0[ty.index()] = host_ns(ty).get() as u32;
     }
-    l.0[8] = host_ns(NsType::Pid) as u32;
-    l.0[9] = host_ns(NsType::Time) as u32;
+    l.0[8] = host_ns(NsType::Pid).get() as u32;
+    l.0[9] = host_ns(NsType::Time).get() as u32;
     l
 }
 
@@ -159,7 +159,7 @@ impl World {
     /// `pid` moves into namespace `inode` of type `ty` (it ran).
     pub fn enter(&mut self, pid: Pid, ty: NsType, inode: Inode) {
         let p = self.proc_mut(pid);
-        p.links.0[ty.index()] = inode as u32;
+        p.links.0[ty.index()] = inode.get() as u32;
         p.runs += 1;
     }
 
@@ -353,7 +353,7 @@ impl Kernel for Fake {
 pub fn links_with(changes: &[(usize, Inode)]) -> ProcessLinks {
     let mut l = links_of_host();
     for &(i, inode) in changes.iter().filter(|c| c.0 < LINKS) {
-        l.0[i] = inode as u32;
+        l.0[i] = inode.get() as u32;
     }
     l
 }

@@ -93,7 +93,7 @@ impl Kernel for Host {
     fn own_mntns(&self) -> Result<Inode> {
         let st = sys::fstatat(None, c"/proc/self/ns/mnt")
             .map_err(|source| Error::Io { path: "/proc/self/ns/mnt".into(), source })?;
-        Ok(st.st_ino)
+        Ok(Inode::of(&st))
     }
 
     fn sees_everything(&self) -> bool {
@@ -165,7 +165,7 @@ impl Kernel for Host {
                     return None;
                 }
                 let netns = sys::socket_netns(sock.as_fd()).ok()?;
-                let inode = sys::fstat(netns.as_fd()).ok()?.st_ino;
+                let inode = Inode::of(&sys::fstat(netns.as_fd()).ok()?);
                 Some((netns, inode))
             })
             .collect()
@@ -190,7 +190,7 @@ impl Kernel for Host {
 
     fn relations(&self, ns: &OwnedFd, ty: NsType) -> Relations<OwnedFd> {
         let fd = ns.as_fd();
-        let with_inode = |f: OwnedFd| sys::fstat(f.as_fd()).ok().map(|st| (f, st.st_ino));
+        let with_inode = |f: OwnedFd| sys::fstat(f.as_fd()).ok().map(|st| (f, Inode::of(&st)));
         Relations {
             ty,
             id: sys::ns_get_id(fd).ok(),

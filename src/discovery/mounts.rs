@@ -6,7 +6,7 @@
 
 use super::parse::{self, NsfsMount};
 use crate::enter;
-use crate::model::{NsType, Pid};
+use crate::model::{Inode, NsType, Pid};
 use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -73,7 +73,7 @@ impl Reader {
 /// mount ids, listed first, so a change made during the read shows as a
 /// change next time. The `Table` is `None` where the kernel has no
 /// listmount(2): such a namespace is read again on every refresh.
-pub fn read(reader: Reader, mntns: u64, with_table: bool) -> (Vec<NsfsMount>, Option<Table>) {
+pub fn read(reader: Reader, mntns: Inode, with_table: bool) -> (Vec<NsfsMount>, Option<Table>) {
     let dir = reader.proc_dir();
     let ns_path = PathBuf::from(format!("{dir}/ns/mnt"));
     let listed = with_table

@@ -55,7 +55,7 @@ fn verified(fd: OwnedFd, inode: Option<Inode>) -> Result<OwnedFd, &'static str> 
         return Err("not an nsfs file (something else was put there)");
     }
     let st = sys::fstat(fd.as_fd()).map_err(|_| "cannot stat it")?;
-    if inode.is_some_and(|i| i != st.st_ino) {
+    if inode.is_some_and(|i| i != Inode::of(&st)) {
         return Err("another namespace is there now");
     }
     sys::reopen(fd.as_fd(), REAL_OPEN).map_err(|_| "cannot open it")
@@ -116,7 +116,7 @@ pub fn open(path: &Path, inode: Inode) -> Option<OwnedFd> {
     let walk = classify(path)?;
     if let Walk::ProcNs(p) = &walk {
         let fd = sys::openat(None, p, REAL_OPEN).ok()?;
-        return (sys::fstat(fd.as_fd()).ok()?.st_ino == inode).then_some(fd);
+        return (Inode::of(&sys::fstat(fd.as_fd()).ok()?) == inode).then_some(fd);
     }
     let fd = match o_path(&walk, true) {
         Ok(fd) => fd,
@@ -154,13 +154,13 @@ pub fn identify_fd(fd_dir: BorrowedFd<'_>, name: &CStr, link: &[u8]) -> Option<(
     // is checked to be that nsfs inode, so nothing is opened (an open would
     // keep the namespace alive a moment longer, and every other nsfuse
     // would see that descriptor in turn).
-    if let Some((ty, inode)) = super::parse::ns_link(link).filter(|(_, i)| *i == ino) {
+    if let Some((ty, inode)) = super::parse::ns_link(link).filter(|(_, i)| i.get() == ino) {
         return Some((ty, inode));
     }
     let fd = sys::openat(Some(fd_dir), name, libc::O_PATH).ok()?;
     let fd = verified(fd, None).ok()?;
     let ty = NsType::from_clone_flag(sys::ns_get_nstype(fd.as_fd()).ok()?)?;
-    Some((ty, sys::fstat(fd.as_fd()).ok()?.st_ino))
+    Some((ty, Inode::of(&sys::fstat(fd.as_fd()).ok()?)))
 }
 
 #[cfg(test)]

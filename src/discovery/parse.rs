@@ -13,7 +13,7 @@ pub fn ns_link(target: &[u8]) -> Option<(NsType, Inode)> {
     let colon = target.iter().position(|&b| b == b':')?;
     let ty = NsType::from_name(&target[..colon])?;
     let inode = bracketed_number(&target[colon + 1..])?;
-    Some((ty, inode))
+    Some((ty, Inode(inode)))
 }
 
 /// `socket:[12345]` -> 12345.
@@ -270,9 +270,9 @@ mod tests {
 
     #[test]
     fn ns_links() {
-        assert_eq!(ns_link(b"net:[4026531840]"), Some((NsType::Net, 4026531840)));
-        assert_eq!(ns_link(b"pid:[4026531836]"), Some((NsType::Pid, 4026531836)));
-        assert_eq!(ns_link(b"cgroup:[1]"), Some((NsType::Cgroup, 1)));
+        assert_eq!(ns_link(b"net:[4026531840]"), Some((NsType::Net, Inode(4026531840))));
+        assert_eq!(ns_link(b"pid:[4026531836]"), Some((NsType::Pid, Inode(4026531836))));
+        assert_eq!(ns_link(b"cgroup:[1]"), Some((NsType::Cgroup, Inode(1))));
         assert_eq!(ns_link(b"socket:[123]"), None);
         assert_eq!(ns_link(b"net:[]"), None);
         assert_eq!(ns_link(b"net:[12x]"), None);
@@ -333,7 +333,11 @@ mod tests {
         let line = b"1262 29 0:4 net:[4026532281] /run/netns/web rw shared:627 - nsfs nsfs rw";
         assert_eq!(
             mountinfo_nsfs(line),
-            Some(NsfsMount { ns_type: NsType::Net, inode: 4026532281, mount_point: "/run/netns/web".into() })
+            Some(NsfsMount {
+                ns_type: NsType::Net,
+                inode: Inode(4026532281),
+                mount_point: "/run/netns/web".into()
+            })
         );
         let spaced = b"12 1 0:4 mnt:[4026532300] /tmp/a\\040b rw - nsfs nsfs rw";
         assert_eq!(mountinfo_nsfs(spaced).map(|m| m.mount_point), Some("/tmp/a b".into()));
@@ -354,7 +358,7 @@ mod tests {
         let all = mountinfo_nsfs_all(text);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].ns_type, NsType::Uts);
-        assert_eq!(all[1].inode, 4026532401);
+        assert_eq!(all[1].inode, Inode(4026532401));
         assert!(mountinfo_nsfs_all(b"22 1 0:21 / /proc rw - proc proc rw\n").is_empty());
     }
 

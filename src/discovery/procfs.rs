@@ -273,7 +273,7 @@ impl Walker {
         for (i, name) in LINK_CNAMES.iter().enumerate() {
             if let Ok(target) = sys::readlinkat(dir.as_fd(), name, &mut buf) {
                 if let Some((_, inode)) = parse::ns_link(target) {
-                    links.0[i] = u32::try_from(inode).unwrap_or(0);
+                    links.0[i] = u32::try_from(inode.get()).unwrap_or(0);
                     any = true;
                 }
             }

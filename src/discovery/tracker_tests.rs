@@ -41,8 +41,8 @@ fn busy_host() -> Fake {
     {
         let mut w = f.world();
         for (pid, net) in [(2000, 5000), (2001, 5000), (2002, 5001)] {
-            w.add_ns(NsType::Net, net, Some(host_ns(NsType::User)));
-            w.spawn(pid).links = links_with(&[(NET, net)]);
+            w.add_ns(NsType::Net, Inode(net), Some(host_ns(NsType::User)));
+            w.spawn(pid).links = links_with(&[(NET, Inode(net))]);
         }
     }
     f
@@ -74,7 +74,7 @@ fn the_first_refresh_is_full_and_reads_everything() {
     let s = refresh(&mut t);
     assert!(t.last_pass_was_full());
     assert_eq!(asked(&f).0, vec![2000, 2001, 2002]);
-    assert_eq!(ns(&s, 5000).processes, vec![2000, 2001]);
+    assert_eq!(ns(&s, Inode(5000)).processes, vec![2000, 2001]);
 }
 
 #[test]
@@ -97,13 +97,13 @@ fn only_a_process_that_ran_is_read_again() {
     let mut t = tracker(&f);
     refresh(&mut t);
     asked(&f);
-    f.world().enter(2001, NsType::Net, 5001);
+    f.world().enter(2001, NsType::Net, Inode(5001));
     let s = refresh(&mut t);
     assert_eq!(asked(&f).0, vec![2001]);
     assert_eq!(t.last_read(), &[OWN_PID, 2001]);
     assert!(!t.last_pass_kept_the_last());
-    assert_eq!(ns(&s, 5000).processes, vec![2000]);
-    assert_eq!(ns(&s, 5001).processes, vec![2001, 2002]);
+    assert_eq!(ns(&s, Inode(5000)).processes, vec![2000]);
+    assert_eq!(ns(&s, Inode(5001)).processes, vec![2001, 2002]);
 }
 
 #[test]
@@ -123,10 +123,10 @@ fn a_new_process_is_read_and_listed() {
     let mut t = tracker(&f);
     refresh(&mut t);
     asked(&f);
-    f.world().spawn(2003).links = links_with(&[(NET, 5001)]);
+    f.world().spawn(2003).links = links_with(&[(NET, Inode(5001))]);
     let s = refresh(&mut t);
     assert_eq!(asked(&f).0, vec![2003]);
-    assert_eq!(ns(&s, 5001).processes, vec![2002, 2003]);
+    assert_eq!(ns(&s, Inode(5001)).processes, vec![2002, 2003]);
 }
 
 #[test]
@@ -136,11 +136,11 @@ fn a_namespace_goes_with_its_last_member() {
     refresh(&mut t);
     f.world().exit(2002);
     let s = refresh(&mut t);
-    assert!(!s.namespaces.contains_key(&5001));
+    assert!(!s.namespaces.contains_key(&Inode(5001)));
     assert!(!t.last_pass_kept_the_last());
     f.world().exit(2000);
     let s = refresh(&mut t);
-    assert_eq!(ns(&s, 5000).processes, vec![2001]);
+    assert_eq!(ns(&s, Inode(5000)).processes, vec![2001]);
 }
 
 #[test]
@@ -151,11 +151,11 @@ fn stamps_are_trusted_until_the_next_full_pass() {
     let f = busy_host();
     let mut t = tracker(&f);
     refresh(&mut t);
-    f.world().proc_mut(2002).links = links_with(&[(NET, 5000)]);
-    assert_eq!(ns(&refresh(&mut t), 5001).processes, vec![2002]);
+    f.world().proc_mut(2002).links = links_with(&[(NET, Inode(5000))]);
+    assert_eq!(ns(&refresh(&mut t), Inode(5001)).processes, vec![2002]);
     let s = full(&mut t);
-    assert!(!s.namespaces.contains_key(&5001));
-    assert_eq!(ns(&s, 5000).processes, vec![2000, 2001, 2002]);
+    assert!(!s.namespaces.contains_key(&Inode(5001)));
+    assert_eq!(ns(&s, Inode(5000)).processes, vec![2000, 2001, 2002]);
 }
 
 #[test]
@@ -164,11 +164,11 @@ fn relations_of_namespaces_proven_the_same_are_not_read_again() {
     let mut t = tracker(&f);
     refresh(&mut t);
     asked(&f);
-    f.world().enter(2000, NsType::Net, 5001);
+    f.world().enter(2000, NsType::Net, Inode(5001));
     refresh(&mut t);
     let (_, _, relations) = asked(&f);
     // 5000 and 5001 are still held by processes that did not run (2001, 2002).
-    assert!(!relations.contains(&5000) && !relations.contains(&5001), "{relations:?}");
+    assert!(!relations.contains(&Inode(5000)) && !relations.contains(&Inode(5001)), "{relations:?}");
 }
 
 #[test]
@@ -176,27 +176,27 @@ fn an_inode_reused_by_another_namespace_gets_its_own_relations() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::User, 7000, Some(host_ns(NsType::User)));
-        w.add_ns(NsType::Net, 5000, Some(7000));
-        w.spawn(2000).links = links_with(&[(NET, 5000)]);
+        w.add_ns(NsType::User, Inode(7000), Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Net, Inode(5000), Some(Inode(7000)));
+        w.spawn(2000).links = links_with(&[(NET, Inode(5000))]);
     }
     let mut t = tracker(&f);
-    assert_eq!(ns(&refresh(&mut t), 5000).owner, Some(7000));
+    assert_eq!(ns(&refresh(&mut t), Inode(5000)).owner, Some(Inode(7000)));
     {
         let mut w = f.world();
         w.exit(2000);
-        w.namespaces.remove(&5000);
-        w.namespaces.remove(&7000);
+        w.namespaces.remove(&Inode(5000));
+        w.namespaces.remove(&Inode(7000));
         // The kernel hands the freed inode to a new uts namespace.
-        w.add_ns(NsType::Uts, 5000, Some(host_ns(NsType::User)));
-        w.spawn(2001).links = links_with(&[(UTS, 5000)]);
+        w.add_ns(NsType::Uts, Inode(5000), Some(host_ns(NsType::User)));
+        w.spawn(2001).links = links_with(&[(UTS, Inode(5000))]);
     }
     let s = refresh(&mut t);
     assert!(!t.last_pass_was_full());
-    let n = ns(&s, 5000);
+    let n = ns(&s, Inode(5000));
     assert_eq!(n.ns_type, NsType::Uts);
     assert_eq!(n.owner, Some(host_ns(NsType::User)));
-    assert!(!s.namespaces.contains_key(&7000));
+    assert!(!s.namespaces.contains_key(&Inode(7000)));
 }
 
 #[test]
@@ -205,16 +205,16 @@ fn an_unchanged_mount_table_is_not_read_again() {
     {
         let mut w = f.world();
         let own = w.own_mntns;
-        w.pin(own, "/run/netns/a", NsType::Net, 5001);
+        w.pin(own, "/run/netns/a", NsType::Net, Inode(5001));
     }
     let mut t = tracker(&f);
     refresh(&mut t);
     asked(&f);
     f.world().run(2000);
-    f.world().enter(2001, NsType::Net, 5001);
+    f.world().enter(2001, NsType::Net, Inode(5001));
     let s = refresh(&mut t);
     assert!(asked(&f).1.is_empty());
-    assert_eq!(ns(&s, 5001).pins.len(), 1);
+    assert_eq!(ns(&s, Inode(5001)).pins.len(), 1);
 }
 
 #[test]
@@ -225,16 +225,16 @@ fn a_pin_made_from_outside_shows_on_the_next_refresh() {
     {
         let mut w = f.world();
         let own = w.own_mntns;
-        w.add_ns(NsType::Ipc, 5002, Some(host_ns(NsType::User)));
-        w.pin(own, "/run/nsfuse/ipc/p", NsType::Ipc, 5002);
+        w.add_ns(NsType::Ipc, Inode(5002), Some(host_ns(NsType::User)));
+        w.pin(own, "/run/nsfuse/ipc/p", NsType::Ipc, Inode(5002));
     }
     let s = refresh(&mut t);
     assert!(!t.last_pass_kept_the_last());
-    assert_eq!(ns(&s, 5002).pins.len(), 1);
-    assert_eq!(s.named_pins.get(&(NsType::Ipc, "p".to_owned())), Some(&5002));
+    assert_eq!(ns(&s, Inode(5002)).pins.len(), 1);
+    assert_eq!(s.named_pins.get(&(NsType::Ipc, "p".to_owned())), Some(&Inode(5002)));
     f.world().unpin(host_ns(NsType::Mnt), "/run/nsfuse/ipc/p");
     let s = refresh(&mut t);
-    assert!(!s.namespaces.contains_key(&5002));
+    assert!(!s.namespaces.contains_key(&Inode(5002)));
     assert!(s.named_pins.is_empty());
 }
 
@@ -243,19 +243,19 @@ fn a_pin_in_a_members_mount_namespace_is_seen_although_no_member_ran() {
     let f = busy_host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Mnt, 6000, Some(host_ns(NsType::User)));
-        w.spawn(2010).links = links_with(&[(NsType::Mnt.index(), 6000)]);
+        w.add_ns(NsType::Mnt, Inode(6000), Some(host_ns(NsType::User)));
+        w.spawn(2010).links = links_with(&[(NsType::Mnt.index(), Inode(6000))]);
     }
     let mut t = tracker(&f);
     refresh(&mut t);
     {
         let mut w = f.world();
-        w.add_ns(NsType::Uts, 5003, Some(host_ns(NsType::User)));
-        w.pin(6000, "/keep", NsType::Uts, 5003); // by `nsenter -m`: 2010 did not run
+        w.add_ns(NsType::Uts, Inode(5003), Some(host_ns(NsType::User)));
+        w.pin(Inode(6000), "/keep", NsType::Uts, Inode(5003)); // by `nsenter -m`: 2010 did not run
     }
     let s = refresh(&mut t);
-    assert_eq!(ns(&s, 5003).pins.len(), 1);
-    assert!(asked(&f).1.contains(&6000));
+    assert_eq!(ns(&s, Inode(5003)).pins.len(), 1);
+    assert!(asked(&f).1.contains(&Inode(6000)));
 }
 
 #[test]
@@ -275,17 +275,17 @@ fn a_sockets_namespace_is_remembered_while_its_process_does_not_run() {
     let f = busy_host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Net, 5004, Some(host_ns(NsType::User)));
-        w.sockets.insert(900, 5004);
+        w.add_ns(NsType::Net, Inode(5004), Some(host_ns(NsType::User)));
+        w.sockets.insert(900, Inode(5004));
         w.proc_mut(2000).sockets = vec![(6, 900)];
     }
     let mut t = tracker(&f);
     refresh(&mut t);
     f.world().sockets_read.clear();
-    f.world().enter(2001, NsType::Net, 5001);
+    f.world().enter(2001, NsType::Net, Inode(5001));
     let s = refresh(&mut t);
     assert!(f.world().sockets_read.is_empty());
-    assert_eq!(ns(&s, 5004).holders, vec![Holder::Socket { pid: 2000, fd: 6 }]);
+    assert_eq!(ns(&s, Inode(5004)).holders, vec![Holder::Socket { pid: 2000, fd: 6 }]);
 }
 
 #[test]
@@ -293,17 +293,17 @@ fn a_thread_that_rejoins_its_process_stops_holding() {
     let f = busy_host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Uts, 5005, Some(host_ns(NsType::User)));
-        w.proc_mut(2000).threads = vec![(2100, links_with(&[(NET, 5000), (UTS, 5005)]))];
+        w.add_ns(NsType::Uts, Inode(5005), Some(host_ns(NsType::User)));
+        w.proc_mut(2000).threads = vec![(2100, links_with(&[(NET, Inode(5000)), (UTS, Inode(5005))]))];
     }
     let mut t = tracker(&f);
-    assert_eq!(ns(&refresh(&mut t), 5005).holders, vec![Holder::Task { pid: 2000, tid: 2100 }]);
+    assert_eq!(ns(&refresh(&mut t), Inode(5005)).holders, vec![Holder::Task { pid: 2000, tid: 2100 }]);
     {
         let mut w = f.world();
         w.proc_mut(2000).threads.clear();
         w.run(2000);
     }
-    assert!(!refresh(&mut t).namespaces.contains_key(&5005));
+    assert!(!refresh(&mut t).namespaces.contains_key(&Inode(5005)));
 }
 
 #[test]
@@ -326,16 +326,16 @@ fn a_namespace_held_by_a_mount_still_there_keeps_its_relations() {
     {
         let mut w = f.world();
         let own = w.own_mntns;
-        w.add_ns(NsType::Ipc, 5006, Some(host_ns(NsType::User)));
-        w.pin(own, "/run/nsfuse/ipc/kept", NsType::Ipc, 5006);
+        w.add_ns(NsType::Ipc, Inode(5006), Some(host_ns(NsType::User)));
+        w.pin(own, "/run/nsfuse/ipc/kept", NsType::Ipc, Inode(5006));
     }
     let mut t = tracker(&f);
     refresh(&mut t);
     asked(&f);
-    f.world().enter(2001, NsType::Net, 5001);
+    f.world().enter(2001, NsType::Net, Inode(5001));
     let s = refresh(&mut t);
-    assert!(!asked(&f).2.contains(&5006));
-    assert_eq!(ns(&s, 5006).owner, Some(host_ns(NsType::User)));
+    assert!(!asked(&f).2.contains(&Inode(5006)));
+    assert_eq!(ns(&s, Inode(5006)).owner, Some(host_ns(NsType::User)));
 }
 
 #[test]
@@ -344,20 +344,23 @@ fn a_mount_namespace_whose_last_member_left_is_read_from_inside() {
     {
         let mut w = f.world();
         let own = w.own_mntns;
-        w.add_ns(NsType::Mnt, 6001, Some(host_ns(NsType::User)));
-        w.add_ns(NsType::Uts, 5007, Some(host_ns(NsType::User)));
-        w.spawn(2011).links = links_with(&[(NsType::Mnt.index(), 6001)]);
-        w.pin(6001, "/inside", NsType::Uts, 5007);
-        w.pin(own, "/run/nsfuse/mnt/m", NsType::Mnt, 6001);
+        w.add_ns(NsType::Mnt, Inode(6001), Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Uts, Inode(5007), Some(host_ns(NsType::User)));
+        w.spawn(2011).links = links_with(&[(NsType::Mnt.index(), Inode(6001))]);
+        w.pin(Inode(6001), "/inside", NsType::Uts, Inode(5007));
+        w.pin(own, "/run/nsfuse/mnt/m", NsType::Mnt, Inode(6001));
     }
     let mut t = tracker(&f);
     let s = refresh(&mut t);
-    assert_eq!(ns(&s, 5007).path.as_deref(), Some(std::path::Path::new("/proc/2011/root/inside")));
+    assert_eq!(ns(&s, Inode(5007)).path.as_deref(), Some(std::path::Path::new("/proc/2011/root/inside")));
     f.world().exit(2011);
     let s = refresh(&mut t);
-    assert_eq!(ns(&s, 5007).pins, vec![crate::model::Pin { mntns: 6001, path: "/inside".into() }]);
-    assert_eq!(ns(&s, 5007).path, None);
-    assert!(ns(&s, 6001).processes.is_empty());
+    assert_eq!(
+        ns(&s, Inode(5007)).pins,
+        vec![crate::model::Pin { mntns: Inode(6001), path: "/inside".into() }]
+    );
+    assert_eq!(ns(&s, Inode(5007)).path, None);
+    assert!(ns(&s, Inode(6001)).processes.is_empty());
 }
 
 /// A small deterministic generator for the churn below.
@@ -377,9 +380,9 @@ fn churn_once(f: &Fake, rng: &mut Lcg, step: u64) {
     let pids: Vec<Pid> = w.procs.keys().copied().filter(|&p| p != OWN_PID).collect();
     let pick = |rng: &mut Lcg, v: &[Pid]| v.get(rng.below(v.len().max(1) as u64) as usize).copied();
     let net = 5000 + rng.below(6);
-    w.add_ns(NsType::Net, net, Some(host_ns(NsType::User)));
+    w.add_ns(NsType::Net, Inode(net), Some(host_ns(NsType::User)));
     match rng.below(7) {
-        0 => w.spawn(3000 + step as Pid).links = links_with(&[(NET, net)]),
+        0 => w.spawn(3000 + step as Pid).links = links_with(&[(NET, Inode(net))]),
         1 => {
             if let Some(p) = pick(rng, &pids) {
                 w.exit(p);
@@ -387,12 +390,12 @@ fn churn_once(f: &Fake, rng: &mut Lcg, step: u64) {
         }
         2 | 3 => {
             if let Some(p) = pick(rng, &pids) {
-                w.enter(p, NsType::Net, net);
+                w.enter(p, NsType::Net, Inode(net));
             }
         }
         4 => {
             let own = w.own_mntns;
-            w.pin(own, &format!("/run/netns/c{step}"), NsType::Net, net);
+            w.pin(own, &format!("/run/netns/c{step}"), NsType::Net, Inode(net));
         }
         5 => {
             let own = w.own_mntns;
@@ -404,7 +407,7 @@ fn churn_once(f: &Fake, rng: &mut Lcg, step: u64) {
         _ => {
             if let Some(p) = pick(rng, &pids) {
                 let sock = 10_000 + step;
-                w.sockets.insert(sock, net);
+                w.sockets.insert(sock, Inode(net));
                 w.proc_mut(p).sockets.push((100 + step as i32, sock));
                 w.run(p);
             }

@@ -272,7 +272,7 @@ pub(super) fn might_appear(dir: Node, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::NsType;
+    use crate::model::{Inode, NsType};
 
     #[test]
     fn forced_rescans_are_spaced_but_never_older_than_the_request() {
@@ -304,6 +304,6 @@ mod tests {
         assert!(lists_what_changes(Node::TypeDir(NsType::Net)));
         assert!(lists_what_changes(Node::ProcRoot));
         assert!(!lists_what_changes(Node::Root));
-        assert!(!lists_what_changes(Node::NsDir(NsType::Net, 1)));
+        assert!(!lists_what_changes(Node::NsDir(NsType::Net, Inode(1))));
     }
 }

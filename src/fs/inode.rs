@@ -169,12 +169,12 @@ fn pack(kind: u64, sub: u64, value: u64) -> Ino {
 }
 
 fn ns_value(ty: NsType, inode: Inode) -> u64 {
-    ((ty.index() as u64) << 32) | (inode & 0xffff_ffff)
+    ((ty.index() as u64) << 32) | (inode.get() & 0xffff_ffff)
 }
 
 fn ns_from(value: u64) -> Option<(NsType, Inode)> {
     let ty = *NsType::ALL.get((value >> 32) as usize)?;
-    Some((ty, value & 0xffff_ffff))
+    Some((ty, Inode(value & 0xffff_ffff)))
 }
 
 impl Node {
@@ -301,7 +301,7 @@ mod tests {
             Node::ContainerFile(3, ContainerFile::Id),
             Node::ContainerFile(3, ContainerFile::Processes),
             Node::ProcDir(4194304),
-            Node::TreeUser(4026531837),
+            Node::TreeUser(Inode(4026531837)),
         ]);
         for t in NsType::ALL {
             let i = 4026532177;
@@ -309,16 +309,16 @@ mod tests {
                 Node::TypeDir(t),
                 Node::PinnedType(t),
                 Node::PinnedLink(t, 7),
-                Node::TreeLink(t, i),
-                Node::NsDir(t, i),
-                Node::ChildLink(t, i),
-                Node::OwnsLink(t, i),
+                Node::TreeLink(t, Inode(i)),
+                Node::NsDir(t, Inode(i)),
+                Node::ChildLink(t, Inode(i)),
+                Node::OwnsLink(t, Inode(i)),
                 Node::OrphansType(t),
-                Node::OrphanLink(t, i),
+                Node::OrphanLink(t, Inode(i)),
                 Node::ContainerLink(3, t),
             ]);
-            nodes.extend(NsEntry::FIXED.iter().map(|e| Node::NsFile(t, i, *e)));
-            nodes.extend(Detail::for_type(t).iter().map(|d| Node::NsFile(t, i, NsEntry::Detail(*d))));
+            nodes.extend(NsEntry::FIXED.iter().map(|e| Node::NsFile(t, Inode(i), *e)));
+            nodes.extend(Detail::for_type(t).iter().map(|d| Node::NsFile(t, Inode(i), NsEntry::Detail(*d))));
         }
         for l in 0..LINKS as u8 {
             nodes.push(Node::ProcLink(1234, l));
@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn same_inode_other_type_is_another_entry() {
-        assert_ne!(Node::NsDir(NsType::Net, 5).ino(), Node::NsDir(NsType::Uts, 5).ino());
+        assert_ne!(Node::NsDir(NsType::Net, Inode(5)).ino(), Node::NsDir(NsType::Uts, Inode(5)).ino());
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub(super) fn visible_to(snap: &Snapshot, uid: u32) -> Visibility {
             .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid);
         if owned {
             pids.insert(*pid);
-            out.extend(links.0.iter().filter(|&&i| i != 0).map(|&i| i as Inode));
+            out.extend(links.0.iter().filter(|&&i| i != 0).map(|&i| Inode::from(i)));
         }
     }
     log::debug!("uid {uid} may see {} namespaces of its own processes", out.len());

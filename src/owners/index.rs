@@ -137,7 +137,7 @@ mod tests {
     use std::sync::Arc;
 
     fn snap() -> Snapshot {
-        let mut s = Snapshot { own_mntns: 9, ..Default::default() };
+        let mut s = Snapshot { own_mntns: Inode(9), ..Default::default() };
         let links = |net: u32| {
             let mut l = ProcessLinks::default();
             l.0[NsType::Net.index()] = net;
@@ -148,13 +148,13 @@ mod tests {
         s.cgroups =
             vec![(50, Arc::from("/docker/0123456789abcdef")), (60, Arc::from("/system.slice/x.service"))];
         for (i, procs) in [(100u64, vec![1]), (200, vec![50, 60]), (300, vec![])] {
-            let mut n = Namespace::new(NsType::Net, i);
+            let mut n = Namespace::new(NsType::Net, Inode(i));
             n.processes = procs;
             n.id = Some(i + 1);
             if i == 300 {
-                n.pins = vec![Pin { mntns: 9, path: "/run/netns/cni-abc".into() }];
+                n.pins = vec![Pin { mntns: Inode(9), path: "/run/netns/cni-abc".into() }];
             }
-            s.namespaces.insert(i, Arc::new(n));
+            s.namespaces.insert(Inode(i), Arc::new(n));
         }
         s
     }
@@ -164,10 +164,10 @@ mod tests {
         let c = current(&snap(), &PinDirs::default());
         let lines =
             |i| c.get(&i).map(|v| v.iter().map(|o| o.to_string()).collect::<Vec<_>>()).unwrap_or_default();
-        assert_eq!(lines(200), ["docker 0123456789abcdef", "systemd x.service"]);
-        assert_eq!(lines(300), ["cni abc"]);
-        assert!(lines(100).is_empty(), "the host's own namespace");
-        assert!(lines(9).is_empty(), "the host's mount namespace, shared by all");
+        assert_eq!(lines(Inode(200)), ["docker 0123456789abcdef", "systemd x.service"]);
+        assert_eq!(lines(Inode(300)), ["cni abc"]);
+        assert!(lines(Inode(100)).is_empty(), "the host's own namespace");
+        assert!(lines(Inode(9)).is_empty(), "the host's mount namespace, shared by all");
     }
 
     #[test]
@@ -176,8 +176,8 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH;
         let s = snap();
         let o = h.update(&s, &PinDirs::default(), t0);
-        assert_eq!(o.lines(200), "docker 0123456789abcdef\nsystemd x.service\n");
-        assert_eq!(o.orphaned_since.get(&300), Some(&t0));
+        assert_eq!(o.lines(Inode(200)), "docker 0123456789abcdef\nsystemd x.service\n");
+        assert_eq!(o.orphaned_since.get(&Inode(300)), Some(&t0));
         let dirs: Vec<String> = o.containers.values().map(|(c, _)| dir_name(c)).collect();
         assert_eq!(dirs.len(), 3);
         assert!(dirs.contains(&"docker-0123456789abcdef".to_owned()) && dirs.contains(&"cni-abc".to_owned()));
@@ -186,17 +186,17 @@ mod tests {
         let mut later = s.clone();
         later.cgroups.clear();
         later.processes = ProcessTable::new(vec![(1, s.processes.get(&1).copied().unwrap())]);
-        Arc::make_mut(later.namespaces.get_mut(&200).unwrap()).processes.clear();
+        Arc::make_mut(later.namespaces.get_mut(&Inode(200)).unwrap()).processes.clear();
         let t1 = t0 + std::time::Duration::from_secs(5);
         let o = h.update(&later, &PinDirs::default(), t1);
-        assert_eq!(o.lines(200), "was docker 0123456789abcdef\nwas systemd x.service\n");
+        assert_eq!(o.lines(Inode(200)), "was docker 0123456789abcdef\nwas systemd x.service\n");
         assert!(o.containers.keys().all(|k| numbers.contains(k)), "numbers are kept");
         assert_eq!(o.containers.len(), 1, "only the cni pin's owner is left");
-        assert_eq!(o.orphaned_since.get(&200), Some(&t1));
-        assert_eq!(o.orphaned_since.get(&300), Some(&t0), "first seen processless, not last");
+        assert_eq!(o.orphaned_since.get(&Inode(200)), Some(&t1));
+        assert_eq!(o.orphaned_since.get(&Inode(300)), Some(&t0), "first seen processless, not last");
         // The same inode number, now another namespace: no history.
-        Arc::make_mut(later.namespaces.get_mut(&200).unwrap()).id = Some(999);
+        Arc::make_mut(later.namespaces.get_mut(&Inode(200)).unwrap()).id = Some(999);
         let o = h.update(&later, &PinDirs::default(), t1);
-        assert_eq!(o.lines(200), "");
+        assert_eq!(o.lines(Inode(200)), "");
     }
 }

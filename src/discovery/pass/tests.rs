@@ -58,9 +58,9 @@ fn the_hosts_namespaces_are_found_with_their_owner_and_ids() {
 #[test]
 fn a_member_process_is_a_task_holder_and_gives_the_path() {
     let f = Fake::host();
-    in_new_net(&f, 2000, 5000);
+    in_new_net(&f, 2000, Inode(5000));
     let s = scan(&f);
-    let n = ns(&s, 5000);
+    let n = ns(&s, Inode(5000));
     assert_eq!(n.processes, vec![2000]);
     assert_eq!(n.holders, vec![Holder::Task { pid: 2000, tid: 2000 }]);
     assert_eq!(n.path.as_deref(), Some(Path::new("/proc/2000/ns/net")));
@@ -73,12 +73,12 @@ fn a_thread_in_another_namespace_is_a_holder_by_its_tid() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Uts, 5001, Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Uts, Inode(5001), Some(host_ns(NsType::User)));
         let p = w.spawn(2001);
-        p.threads = vec![(2002, links_with(&[(UTS, 5001)])), (2003, links_with(&[]))];
+        p.threads = vec![(2002, links_with(&[(UTS, Inode(5001))])), (2003, links_with(&[]))];
     }
     let s = scan(&f);
-    let n = ns(&s, 5001);
+    let n = ns(&s, Inode(5001));
     assert_eq!(n.processes, vec![2001]);
     assert_eq!(n.holders, vec![Holder::Task { pid: 2001, tid: 2002 }]);
     assert_eq!(n.path.as_deref(), Some(Path::new("/proc/2001/task/2002/ns/uts")));
@@ -93,21 +93,21 @@ fn a_pid_for_children_link_is_a_holder_of_its_own() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Pid, 5002, Some(host_ns(NsType::User))).parent = Some(host_ns(NsType::Pid));
+        w.add_ns(NsType::Pid, Inode(5002), Some(host_ns(NsType::User))).parent = Some(host_ns(NsType::Pid));
         let p = w.spawn(2004);
-        p.links = links_with(&[(PID_FOR_CHILDREN, 5002)]);
+        p.links = links_with(&[(PID_FOR_CHILDREN, Inode(5002))]);
         // Two threads share it: one holder.
-        p.threads = vec![(2005, links_with(&[(PID_FOR_CHILDREN, 5002)]))];
+        p.threads = vec![(2005, links_with(&[(PID_FOR_CHILDREN, Inode(5002))]))];
     }
     let s = scan(&f);
-    let n = ns(&s, 5002);
+    let n = ns(&s, Inode(5002));
     assert!(n.processes.is_empty());
     assert_eq!(n.holders, vec![Holder::ForChildren { pid: 2004 }]);
     assert_eq!(n.path.as_deref(), Some(Path::new("/proc/2004/ns/pid_for_children")));
     assert_eq!(n.parent, Some(host_ns(NsType::Pid)));
     let parent = ns(&s, host_ns(NsType::Pid));
-    assert!(parent.children.contains(&5002));
-    assert!(parent.holders.contains(&Holder::Child { ns_type: NsType::Pid, inode: 5002 }));
+    assert!(parent.children.contains(&Inode(5002)));
+    assert!(parent.holders.contains(&Holder::Child { ns_type: NsType::Pid, inode: Inode(5002) }));
 }
 
 #[test]
@@ -115,11 +115,11 @@ fn an_open_nsfs_descriptor_holds_its_namespace() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Ipc, 5003, Some(host_ns(NsType::User)));
-        w.spawn(2006).ns_fds = vec![(5, NsType::Ipc, 5003)];
+        w.add_ns(NsType::Ipc, Inode(5003), Some(host_ns(NsType::User)));
+        w.spawn(2006).ns_fds = vec![(5, NsType::Ipc, Inode(5003))];
     }
     let s = scan(&f);
-    let n = ns(&s, 5003);
+    let n = ns(&s, Inode(5003));
     assert!(n.processes.is_empty());
     assert_eq!(n.holders, vec![Holder::Fd { pid: 2006, fd: 5 }]);
     assert_eq!(n.path.as_deref(), Some(Path::new("/proc/2006/fd/5")));
@@ -131,10 +131,10 @@ fn our_own_descriptors_are_left_out() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Ipc, 5004, Some(host_ns(NsType::User)));
-        w.proc_mut(OWN_PID).ns_fds = vec![(9, NsType::Ipc, 5004)];
+        w.add_ns(NsType::Ipc, Inode(5004), Some(host_ns(NsType::User)));
+        w.proc_mut(OWN_PID).ns_fds = vec![(9, NsType::Ipc, Inode(5004))];
     }
-    assert!(!scan(&f).namespaces.contains_key(&5004));
+    assert!(!scan(&f).namespaces.contains_key(&Inode(5004)));
 }
 
 #[test]
@@ -142,12 +142,12 @@ fn a_socket_holds_the_network_namespace_it_was_made_in() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Net, 5005, Some(host_ns(NsType::User)));
-        w.sockets.insert(900, 5005);
+        w.add_ns(NsType::Net, Inode(5005), Some(host_ns(NsType::User)));
+        w.sockets.insert(900, Inode(5005));
         w.spawn(2007).sockets = vec![(7, 900)];
     }
     let s = scan(&f);
-    let n = ns(&s, 5005);
+    let n = ns(&s, Inode(5005));
     assert_eq!(n.holders, vec![Holder::Socket { pid: 2007, fd: 7 }]);
     assert!(n.processes.is_empty());
     // Reached through the socket's namespace descriptor: its owner is known.
@@ -160,13 +160,13 @@ fn a_socket_shared_by_two_processes_is_asked_about_once() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Net, 5006, Some(host_ns(NsType::User)));
-        w.sockets.insert(901, 5006);
+        w.add_ns(NsType::Net, Inode(5006), Some(host_ns(NsType::User)));
+        w.sockets.insert(901, Inode(5006));
         w.spawn(2008).sockets = vec![(3, 901)];
         w.spawn(2009).sockets = vec![(4, 901), (5, 901)];
     }
     let s = scan(&f);
-    let holders = &ns(&s, 5006).holders;
+    let holders = &ns(&s, Inode(5006)).holders;
     assert_eq!(holders.len(), 3, "{holders:?}");
     assert_eq!(f.world().sockets_read, vec![(2008, 3)]);
 }
@@ -176,14 +176,14 @@ fn a_socket_whose_descriptor_was_reused_is_not_counted() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Net, 5007, Some(host_ns(NsType::User)));
-        w.sockets.insert(902, 5007);
+        w.add_ns(NsType::Net, Inode(5007), Some(host_ns(NsType::User)));
+        w.sockets.insert(902, Inode(5007));
         w.spawn(2010).sockets = vec![(7, 902)];
         // Between the walk and the question, fd 7 became another file.
         w.reused_fds.insert((2010, 7));
     }
     let s = scan(&f);
-    assert!(!s.namespaces.contains_key(&5007));
+    assert!(!s.namespaces.contains_key(&Inode(5007)));
     assert_eq!(f.world().sockets_read, vec![(2010, 7)]);
 }
 
@@ -192,18 +192,18 @@ fn a_pin_here_is_the_best_path_and_has_a_name() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Net, 5008, Some(host_ns(NsType::User)));
-        w.spawn(2011).links = links_with(&[(NET, 5008)]);
+        w.add_ns(NsType::Net, Inode(5008), Some(host_ns(NsType::User)));
+        w.spawn(2011).links = links_with(&[(NET, Inode(5008))]);
         let own = w.own_mntns;
-        w.pin(own, "/run/netns/web", NsType::Net, 5008);
+        w.pin(own, "/run/netns/web", NsType::Net, Inode(5008));
     }
     let s = scan(&f);
-    let n = ns(&s, 5008);
+    let n = ns(&s, Inode(5008));
     let own = host_ns(NsType::Mnt);
     assert_eq!(n.pins, vec![Pin { mntns: own, path: "/run/netns/web".into() }]);
     assert!(n.holders.contains(&Holder::Mount { mntns: own, path: "/run/netns/web".into() }));
     assert_eq!(n.path.as_deref(), Some(Path::new("/run/netns/web")));
-    assert_eq!(s.named_pins.get(&(NsType::Net, "web".to_owned())), Some(&5008));
+    assert_eq!(s.named_pins.get(&(NsType::Net, "web".to_owned())), Some(&Inode(5008)));
 }
 
 #[test]
@@ -211,12 +211,12 @@ fn a_pin_outside_the_pin_directories_has_no_name() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Uts, 5009, Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Uts, Inode(5009), Some(host_ns(NsType::User)));
         let own = w.own_mntns;
-        w.pin(own, "/tmp/keep", NsType::Uts, 5009);
+        w.pin(own, "/tmp/keep", NsType::Uts, Inode(5009));
     }
     let s = scan(&f);
-    assert_eq!(ns(&s, 5009).path.as_deref(), Some(Path::new("/tmp/keep")));
+    assert_eq!(ns(&s, Inode(5009)).path.as_deref(), Some(Path::new("/tmp/keep")));
     assert!(s.named_pins.is_empty());
 }
 
@@ -225,19 +225,19 @@ fn a_processless_namespace_pinned_here_is_found_with_its_owner() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::User, 7000, Some(host_ns(NsType::User)));
-        w.add_ns(NsType::Ipc, 5010, Some(7000));
+        w.add_ns(NsType::User, Inode(7000), Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Ipc, Inode(5010), Some(Inode(7000)));
         let own = w.own_mntns;
-        w.pin(own, "/run/nsfuse/ipc/x", NsType::Ipc, 5010);
+        w.pin(own, "/run/nsfuse/ipc/x", NsType::Ipc, Inode(5010));
     }
     let s = scan(&f);
-    assert_eq!(ns(&s, 5010).owner, Some(7000));
-    let user = ns(&s, 7000);
+    assert_eq!(ns(&s, Inode(5010)).owner, Some(Inode(7000)));
+    let user = ns(&s, Inode(7000));
     assert_eq!(user.owner, Some(host_ns(NsType::User)));
     assert_eq!(user.parent, Some(host_ns(NsType::User)));
-    assert_eq!(user.owns, vec![(NsType::Ipc, 5010)]);
-    assert!(user.holders.contains(&Holder::Child { ns_type: NsType::Ipc, inode: 5010 }));
-    assert_eq!(s.named_pins.get(&(NsType::Ipc, "x".to_owned())), Some(&5010));
+    assert_eq!(user.owns, vec![(NsType::Ipc, Inode(5010))]);
+    assert!(user.holders.contains(&Holder::Child { ns_type: NsType::Ipc, inode: Inode(5010) }));
+    assert_eq!(s.named_pins.get(&(NsType::Ipc, "x".to_owned())), Some(&Inode(5010)));
 }
 
 #[test]
@@ -245,14 +245,14 @@ fn a_pin_in_a_members_mount_namespace_is_reached_through_its_root() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Mnt, 6000, Some(host_ns(NsType::User)));
-        w.add_ns(NsType::Uts, 5011, Some(host_ns(NsType::User)));
-        w.spawn(2012).links = links_with(&[(NsType::Mnt.index(), 6000)]);
-        w.pin(6000, "/run/x", NsType::Uts, 5011);
+        w.add_ns(NsType::Mnt, Inode(6000), Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Uts, Inode(5011), Some(host_ns(NsType::User)));
+        w.spawn(2012).links = links_with(&[(NsType::Mnt.index(), Inode(6000))]);
+        w.pin(Inode(6000), "/run/x", NsType::Uts, Inode(5011));
     }
     let s = scan(&f);
-    let n = ns(&s, 5011);
-    assert_eq!(n.pins, vec![Pin { mntns: 6000, path: "/run/x".into() }]);
+    let n = ns(&s, Inode(5011));
+    assert_eq!(n.pins, vec![Pin { mntns: Inode(6000), path: "/run/x".into() }]);
     assert_eq!(n.path.as_deref(), Some(Path::new("/proc/2012/root/run/x")));
     assert!(!s.named_pins.contains_key(&(NsType::Uts, "x".to_owned())));
 }
@@ -262,19 +262,19 @@ fn pins_inside_a_processless_mount_namespace_are_read_from_inside() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Mnt, 6001, Some(host_ns(NsType::User)));
-        w.add_ns(NsType::Mnt, 6002, Some(host_ns(NsType::User)));
-        w.add_ns(NsType::Ipc, 5012, Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Mnt, Inode(6001), Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Mnt, Inode(6002), Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Ipc, Inode(5012), Some(host_ns(NsType::User)));
         let own = w.own_mntns;
-        w.pin(own, "/run/nsfuse/mnt/outer", NsType::Mnt, 6001);
+        w.pin(own, "/run/nsfuse/mnt/outer", NsType::Mnt, Inode(6001));
         // Transitively: a mount namespace pinned only inside another.
-        w.pin(6001, "/inner", NsType::Mnt, 6002);
-        w.pin(6002, "/deep", NsType::Ipc, 5012);
+        w.pin(Inode(6001), "/inner", NsType::Mnt, Inode(6002));
+        w.pin(Inode(6002), "/deep", NsType::Ipc, Inode(5012));
     }
     let s = scan(&f);
-    assert_eq!(ns(&s, 6002).pins, vec![Pin { mntns: 6001, path: "/inner".into() }]);
-    let deep = ns(&s, 5012);
-    assert_eq!(deep.pins, vec![Pin { mntns: 6002, path: "/deep".into() }]);
+    assert_eq!(ns(&s, Inode(6002)).pins, vec![Pin { mntns: Inode(6001), path: "/inner".into() }]);
+    let deep = ns(&s, Inode(5012));
+    assert_eq!(deep.pins, vec![Pin { mntns: Inode(6002), path: "/deep".into() }]);
     assert_eq!(deep.owner, Some(host_ns(NsType::User)), "reached through the descriptor read inside");
     assert_eq!(deep.path, None);
 }
@@ -284,17 +284,17 @@ fn an_unseen_owner_is_adopted_with_its_own_owner() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::User, 7001, Some(host_ns(NsType::User)));
-        w.add_ns(NsType::User, 7002, Some(7001));
-        w.add_ns(NsType::Net, 5013, Some(7002));
-        w.spawn(2013).links = links_with(&[(NET, 5013)]);
+        w.add_ns(NsType::User, Inode(7001), Some(host_ns(NsType::User)));
+        w.add_ns(NsType::User, Inode(7002), Some(Inode(7001)));
+        w.add_ns(NsType::Net, Inode(5013), Some(Inode(7002)));
+        w.spawn(2013).links = links_with(&[(NET, Inode(5013))]);
     }
     let s = scan(&f);
-    assert_eq!(ns(&s, 5013).owner, Some(7002));
-    assert_eq!(ns(&s, 7002).parent, Some(7001));
-    assert_eq!(ns(&s, 7001).children, vec![7002]);
-    assert!(ns(&s, 7002).processes.is_empty());
-    assert!(ns(&s, host_ns(NsType::User)).children.contains(&7001));
+    assert_eq!(ns(&s, Inode(5013)).owner, Some(Inode(7002)));
+    assert_eq!(ns(&s, Inode(7002)).parent, Some(Inode(7001)));
+    assert_eq!(ns(&s, Inode(7001)).children, vec![Inode(7002)]);
+    assert!(ns(&s, Inode(7002)).processes.is_empty());
+    assert!(ns(&s, host_ns(NsType::User)).children.contains(&Inode(7001)));
 }
 
 #[test]
@@ -302,14 +302,15 @@ fn a_pid_namespaces_parent_chain_is_followed_to_the_top() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Pid, 7100, Some(host_ns(NsType::User))).parent = Some(host_ns(NsType::Pid));
-        w.add_ns(NsType::Pid, 7101, Some(host_ns(NsType::User))).parent = Some(7100);
-        w.spawn(2014).links = links_with(&[(NsType::Pid.index(), 7101), (PID_FOR_CHILDREN, 7101)]);
+        w.add_ns(NsType::Pid, Inode(7100), Some(host_ns(NsType::User))).parent = Some(host_ns(NsType::Pid));
+        w.add_ns(NsType::Pid, Inode(7101), Some(host_ns(NsType::User))).parent = Some(Inode(7100));
+        w.spawn(2014).links =
+            links_with(&[(NsType::Pid.index(), Inode(7101)), (PID_FOR_CHILDREN, Inode(7101))]);
     }
     let s = scan(&f);
-    assert_eq!(ns(&s, 7101).parent, Some(7100));
-    assert_eq!(ns(&s, 7100).parent, Some(host_ns(NsType::Pid)));
-    assert_eq!(ns(&s, 7100).holders, vec![Holder::Child { ns_type: NsType::Pid, inode: 7101 }]);
+    assert_eq!(ns(&s, Inode(7101)).parent, Some(Inode(7100)));
+    assert_eq!(ns(&s, Inode(7100)).parent, Some(host_ns(NsType::Pid)));
+    assert_eq!(ns(&s, Inode(7100)).holders, vec![Holder::Child { ns_type: NsType::Pid, inode: Inode(7101) }]);
 }
 
 #[test]
@@ -317,13 +318,13 @@ fn a_pin_path_that_leads_elsewhere_leaves_the_namespace_without_a_path() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Uts, 5014, Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Uts, Inode(5014), Some(host_ns(NsType::User)));
         let own = w.own_mntns;
-        w.pin(own, "/run/nsfuse/uts/t", NsType::Uts, 5014);
+        w.pin(own, "/run/nsfuse/uts/t", NsType::Uts, Inode(5014));
         w.traps.insert("/run/nsfuse/uts/t".into());
     }
     let s = scan(&f);
-    let n = ns(&s, 5014);
+    let n = ns(&s, Inode(5014));
     assert_eq!(n.path, None);
     assert_eq!(n.owner, None);
     assert_eq!(n.pins.len(), 1, "still listed with its pin");
@@ -334,15 +335,15 @@ fn a_member_path_is_opened_before_a_pin() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::Uts, 5015, Some(host_ns(NsType::User)));
-        w.spawn(2015).links = links_with(&[(UTS, 5015)]);
+        w.add_ns(NsType::Uts, Inode(5015), Some(host_ns(NsType::User)));
+        w.spawn(2015).links = links_with(&[(UTS, Inode(5015))]);
         let own = w.own_mntns;
-        w.pin(own, "/run/nsfuse/uts/m", NsType::Uts, 5015);
+        w.pin(own, "/run/nsfuse/uts/m", NsType::Uts, Inode(5015));
         // The pin is a trap now; the member still leads to it.
         w.traps.insert("/run/nsfuse/uts/m".into());
     }
     let s = scan(&f);
-    let n = ns(&s, 5015);
+    let n = ns(&s, Inode(5015));
     assert_eq!(n.path.as_deref(), Some(Path::new("/run/nsfuse/uts/m")));
     assert_eq!(n.owner, Some(host_ns(NsType::User)), "relations read through the member");
 }
@@ -367,15 +368,18 @@ fn a_namespace_owned_by_a_user_namespace_is_listed_under_owns_in_type_order() {
     let f = Fake::host();
     {
         let mut w = f.world();
-        w.add_ns(NsType::User, 7003, Some(host_ns(NsType::User)));
+        w.add_ns(NsType::User, Inode(7003), Some(host_ns(NsType::User)));
         for (i, ty) in [NsType::Uts, NsType::Net, NsType::Ipc].into_iter().enumerate() {
-            w.add_ns(ty, 5100 + i as Inode, Some(7003));
+            w.add_ns(ty, Inode(5100 + i as u64), Some(Inode(7003)));
             let own = w.own_mntns;
-            w.pin(own, &format!("/run/p{i}"), ty, 5100 + i as Inode);
+            w.pin(own, &format!("/run/p{i}"), ty, Inode(5100 + i as u64));
         }
     }
     let s = scan(&f);
-    assert_eq!(ns(&s, 7003).owns, vec![(NsType::Ipc, 5102), (NsType::Net, 5101), (NsType::Uts, 5100)]);
+    assert_eq!(
+        ns(&s, Inode(7003)).owns,
+        vec![(NsType::Ipc, Inode(5102)), (NsType::Net, Inode(5101)), (NsType::Uts, Inode(5100))]
+    );
 }
 
 #[test]

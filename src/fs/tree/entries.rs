@@ -123,7 +123,7 @@ impl Ctx<'_> {
     pub fn lookup(&self, dir: Node, name: &str) -> Option<Node> {
         let node = match dir {
             Node::Root => root_entry(name)?,
-            Node::TypeDir(t) => Node::NsDir(t, number(name)?),
+            Node::TypeDir(t) => Node::NsDir(t, Inode(number(name)?)),
             Node::PinnedRoot => Node::PinnedType(name.parse().ok()?),
             Node::OrphansRoot => Node::OrphansType(name.parse().ok()?),
             Node::ContainersRoot => {
@@ -134,15 +134,15 @@ impl Ctx<'_> {
                 "processes" => Node::ContainerFile(n, ContainerFile::Processes),
                 t => Node::ContainerLink(n, t.parse().ok()?),
             },
-            Node::OrphansType(t) => Node::OrphanLink(t, number(name)?),
+            Node::OrphansType(t) => Node::OrphanLink(t, Inode(number(name)?)),
             Node::PinnedType(t) => Node::PinnedLink(t, self.pins.id(t, name)?),
             Node::ProcRoot => Node::ProcDir(i32::try_from(number(name)?).ok()?),
             Node::ProcDir(pid) => Node::ProcLink(pid, LINK_NAMES.iter().position(|l| *l == name)? as u8),
-            Node::TreeRoot => Node::TreeUser(number(name.strip_prefix("user:")?)?),
+            Node::TreeRoot => Node::TreeUser(Inode(number(name.strip_prefix("user:")?)?)),
             Node::TreeUser(u) => self.owned_by(u, name)?,
             Node::NsDir(t, i) => Node::NsFile(t, i, NsEntry::from_name(t, name)?),
             Node::NsFile(t, i, NsEntry::Children) => {
-                let c = number(name)?;
+                let c = Inode(number(name)?);
                 if self.ns(t, c)?.parent != Some(i) {
                     return None;
                 }

@@ -315,5 +315,5 @@ use crate::discovery::parse::canonical_decimal as number;
 /// `TYPE:INODE`.
 fn typed_name(s: &str) -> Option<(NsType, Inode)> {
     let (t, i) = s.split_once(':')?;
-    Some((t.parse().ok()?, number(i)?))
+    Some((t.parse().ok()?, Inode(number(i)?)))
 }

@@ -12,27 +12,27 @@ fn host() -> Snapshot {
         let mut n = Namespace::new(ty, inode);
         n.owner = owner;
         n.parent = parent;
-        n.id = Some(inode * 10);
+        n.id = Some(inode.get() * 10);
         n.path = Some(format!("/proc/1/ns/{ty}").into());
         s.namespaces.insert(inode, Arc::new(n));
     };
-    add(NsType::User, 100, None, None);
-    add(NsType::Net, 101, Some(100), None);
-    add(NsType::User, 200, Some(100), Some(100));
-    add(NsType::Net, 201, Some(200), None);
-    ns_mut(&mut s, 100).owns = vec![(NsType::Net, 101), (NsType::User, 200)];
-    ns_mut(&mut s, 100).children = vec![200];
-    ns_mut(&mut s, 200).owns = vec![(NsType::Net, 201)];
-    ns_mut(&mut s, 200).owner_uid = Some(1000);
-    let n = ns_mut(&mut s, 201);
-    n.pins = vec![Pin { mntns: 5, path: "/run/netns/web".into() }];
-    n.holders = vec![Holder::Mount { mntns: 5, path: "/run/netns/web".into() }];
-    s.named_pins.insert((NsType::Net, "web".into()), 201);
+    add(NsType::User, Inode(100), None, None);
+    add(NsType::Net, Inode(101), Some(Inode(100)), None);
+    add(NsType::User, Inode(200), Some(Inode(100)), Some(Inode(100)));
+    add(NsType::Net, Inode(201), Some(Inode(200)), None);
+    ns_mut(&mut s, Inode(100)).owns = vec![(NsType::Net, Inode(101)), (NsType::User, Inode(200))];
+    ns_mut(&mut s, Inode(100)).children = vec![Inode(200)];
+    ns_mut(&mut s, Inode(200)).owns = vec![(NsType::Net, Inode(201))];
+    ns_mut(&mut s, Inode(200)).owner_uid = Some(1000);
+    let n = ns_mut(&mut s, Inode(201));
+    n.pins = vec![Pin { mntns: Inode(5), path: "/run/netns/web".into() }];
+    n.holders = vec![Holder::Mount { mntns: Inode(5), path: "/run/netns/web".into() }];
+    s.named_pins.insert((NsType::Net, "web".into()), Inode(201));
     let mut links = ProcessLinks::default();
     links.0[NsType::User.index()] = 100;
     links.0[NsType::Net.index()] = 101;
     s.processes = ProcessTable::new(vec![(1, links)]);
-    s.root_userns = Some(100);
+    s.root_userns = Some(Inode(100));
     s
 }
 
@@ -79,7 +79,7 @@ fn root_and_type_dirs() {
             ]
         );
         assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101", "201"]);
-        assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "201"), Some(Node::NsDir(NsType::Net, 201)));
+        assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "201"), Some(Node::NsDir(NsType::Net, Inode(201))));
         assert_eq!(c.lookup(Node::TypeDir(NsType::Uts), "201"), None, "wrong type");
         assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "0201"), None, "one name only");
         assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "999"), None);
@@ -105,21 +105,22 @@ fn namespace_directory() {
             head.chain(rest).map(|n| n.to_string()).collect::<Vec<_>>()
         };
         assert_eq!(
-            names(c.list(Node::NsDir(NsType::User, 200))),
+            names(c.list(Node::NsDir(NsType::User, Inode(200)))),
             listing(&["parent", "children", "owns"], &["uid_map", "gid_map", "owner_uid", "level"])
         );
-        let net = Node::NsDir(NsType::Net, 201);
+        let net = Node::NsDir(NsType::Net, Inode(201));
         assert_eq!(names(c.list(net)), listing(&[], &["interfaces", "netnsid"]));
-        let f = |e| c.content(Node::NsFile(NsType::Net, 201, e)).map(|b| String::from_utf8(b).unwrap());
+        let f =
+            |e| c.content(Node::NsFile(NsType::Net, Inode(201), e)).map(|b| String::from_utf8(b).unwrap());
         assert_eq!(f(NsEntry::Type).as_deref(), Some("net\n"));
         assert_eq!(f(NsEntry::Inode).as_deref(), Some("201\n"));
         assert_eq!(f(NsEntry::Id).as_deref(), Some("2010\n"));
         assert_eq!(f(NsEntry::Pins).as_deref(), Some("5 /run/netns/web\n"));
         assert_eq!(f(NsEntry::Holders).as_deref(), Some("mount 5 /run/netns/web\n"));
         assert_eq!(c.owner_uid(net), 1000);
-        assert_eq!(c.owner_uid(Node::NsFile(NsType::Net, 201, NsEntry::Ctl)), 0);
-        assert_eq!(c.lookup(Node::NsDir(NsType::Net, 201), "parent"), None, "net has no parent");
-        assert_eq!(c.lookup(Node::NsDir(NsType::Net, 201), "hostname"), None, "not a uts ns");
+        assert_eq!(c.owner_uid(Node::NsFile(NsType::Net, Inode(201), NsEntry::Ctl)), 0);
+        assert_eq!(c.lookup(Node::NsDir(NsType::Net, Inode(201)), "parent"), None, "net has no parent");
+        assert_eq!(c.lookup(Node::NsDir(NsType::Net, Inode(201)), "hostname"), None, "not a uts ns");
     });
     // With no way in (no path, no member), no type-specific files, and
     // no `ns` link; the user namespace without owner_uid has no file for it.
@@ -127,13 +128,16 @@ fn namespace_directory() {
     for n in s.namespaces.values_mut() {
         Arc::make_mut(n).path = None;
     }
-    ns_mut(&mut s, 200).owner_uid = None;
+    ns_mut(&mut s, Inode(200)).owner_uid = None;
     s.processes = ProcessTable::default();
     with_ctx(&s, false, |c| {
-        let user = names(c.list(Node::NsDir(NsType::User, 200)));
+        let user = names(c.list(Node::NsDir(NsType::User, Inode(200))));
         assert_eq!(&user[user.len() - 2..], ["age", "level"]);
         assert!(!user.contains(&"ns".to_string()));
-        assert_eq!(names(c.list(Node::NsDir(NsType::Net, 201))).last().map(String::as_str), Some("age"));
+        assert_eq!(
+            names(c.list(Node::NsDir(NsType::Net, Inode(201)))).last().map(String::as_str),
+            Some("age")
+        );
     });
 }
 
@@ -142,16 +146,16 @@ fn gone_directories() {
     let old = host();
     assert!(gone_dirs(&old, &old).is_empty());
     let mut new = host();
-    new.namespaces.remove(&201);
+    new.namespaces.remove(&Inode(201));
     new.processes = ProcessTable::default();
     // 200 now names a user namespace under another parent (a reused number).
-    ns_mut(&mut new, 200).parent = Some(999);
+    ns_mut(&mut new, Inode(200)).parent = Some(Inode(999));
     let mut gone = gone_dirs(&old, &new);
     gone.sort_by_key(|(n, name)| (n.ino(), name.clone()));
     let mut want = vec![
         (Node::TypeDir(NsType::Net), "201".to_string()),
         (Node::TypeDir(NsType::User), "200".to_string()),
-        (Node::TreeUser(100), "user:200".to_string()),
+        (Node::TreeUser(Inode(100)), "user:200".to_string()),
         (Node::ProcRoot, "1".to_string()),
     ];
     want.sort_by_key(|(n, name)| (n.ino(), name.clone()));
@@ -163,11 +167,14 @@ fn symlinks_are_relative() {
     let s = host();
     with_ctx(&s, false, |c| {
         let l = |n| c.link_target(n);
-        assert_eq!(l(Node::NsFile(NsType::Net, 201, NsEntry::Owner)).as_deref(), Some("../../user/200"));
-        assert_eq!(l(Node::NsFile(NsType::User, 200, NsEntry::Parent)).as_deref(), Some("../100"));
-        let child = c.lookup(Node::NsFile(NsType::User, 100, NsEntry::Children), "200").unwrap();
+        assert_eq!(
+            l(Node::NsFile(NsType::Net, Inode(201), NsEntry::Owner)).as_deref(),
+            Some("../../user/200")
+        );
+        assert_eq!(l(Node::NsFile(NsType::User, Inode(200), NsEntry::Parent)).as_deref(), Some("../100"));
+        let child = c.lookup(Node::NsFile(NsType::User, Inode(100), NsEntry::Children), "200").unwrap();
         assert_eq!(l(child).as_deref(), Some("../../200"));
-        let owned = c.lookup(Node::NsFile(NsType::User, 200, NsEntry::Owns), "net:201").unwrap();
+        let owned = c.lookup(Node::NsFile(NsType::User, Inode(200), NsEntry::Owns), "net:201").unwrap();
         assert_eq!(l(owned).as_deref(), Some("../../../net/201"));
         let pin = c.lookup(Node::PinnedType(NsType::Net), "web").unwrap();
         assert_eq!(l(pin).as_deref(), Some("../../net/201"));
@@ -182,15 +189,15 @@ fn ownership_tree() {
     let s = host();
     with_ctx(&s, false, |c| {
         assert_eq!(names(c.list(Node::TreeRoot)), ["user:100"]);
-        assert_eq!(names(c.list(Node::TreeUser(100))), ["net:101", "user:200"]);
-        assert_eq!(names(c.list(Node::TreeUser(200))), ["net:201"]);
+        assert_eq!(names(c.list(Node::TreeUser(Inode(100)))), ["net:101", "user:200"]);
+        assert_eq!(names(c.list(Node::TreeUser(Inode(200)))), ["net:201"]);
         assert_eq!(c.lookup(Node::TreeRoot, "user:200"), None, "nested, not top-level");
-        let deep = c.lookup(Node::TreeUser(200), "net:201").unwrap();
+        let deep = c.lookup(Node::TreeUser(Inode(200)), "net:201").unwrap();
         // tree/user:100/user:200/net:201 -> ../../../net/201
         assert_eq!(c.link_target(deep).as_deref(), Some("../../../net/201"));
-        let top = c.lookup(Node::TreeUser(100), "net:101").unwrap();
+        let top = c.lookup(Node::TreeUser(Inode(100)), "net:101").unwrap();
         assert_eq!(c.link_target(top).as_deref(), Some("../../net/101"));
-        assert_eq!(c.lookup(Node::TreeUser(100), "net:201"), None, "owned by 200, not 100");
+        assert_eq!(c.lookup(Node::TreeUser(Inode(100)), "net:201"), None, "owned by 200, not 100");
     });
 }
 
@@ -198,32 +205,35 @@ fn ownership_tree() {
 fn visibility_filter() {
     let s = host();
     let pins = PinNames::default();
-    let visible = Visibility { pids: [1].into(), namespaces: [100, 101].into() };
+    let visible = Visibility { pids: [1].into(), namespaces: [Inode(100), Inode(101)].into() };
     let c =
         Ctx { snap: &s, pins: &pins, read_only: false, visible: Some(&visible), owners: &Owners::default() };
     assert_eq!(names(c.list(Node::ProcRoot)), ["1"]);
     assert_eq!(names(c.list(Node::TypeDir(NsType::Net))), ["101"]);
     assert_eq!(c.lookup(Node::TypeDir(NsType::Net), "201"), None);
-    assert_eq!(names(c.list(Node::NsFile(NsType::User, 100, NsEntry::Children))), Vec::<String>::new());
+    assert_eq!(
+        names(c.list(Node::NsFile(NsType::User, Inode(100), NsEntry::Children))),
+        Vec::<String>::new()
+    );
     // Contents follow the same rule: user 100 owns 200, which is hidden.
     let mut s2 = host();
-    let user = ns_mut(&mut s2, 100);
+    let user = ns_mut(&mut s2, Inode(100));
     user.holders = vec![
         Holder::Task { pid: 1, tid: 1 },
         Holder::Fd { pid: 77, fd: 3 },
-        Holder::Child { ns_type: NsType::User, inode: 200 },
-        Holder::Child { ns_type: NsType::Net, inode: 101 },
+        Holder::Child { ns_type: NsType::User, inode: Inode(200) },
+        Holder::Child { ns_type: NsType::Net, inode: Inode(101) },
     ];
     user.processes = vec![1, 77];
     let c =
         Ctx { snap: &s2, pins: &pins, read_only: false, visible: Some(&visible), owners: &Owners::default() };
     let text = |n| String::from_utf8(c.content(n).unwrap_or_default()).unwrap();
-    assert_eq!(text(Node::NsFile(NsType::User, 100, NsEntry::Holders)), "task 1 1\nchild net 101\n");
-    let json = text(Node::NsFile(NsType::User, 100, NsEntry::InfoJson));
+    assert_eq!(text(Node::NsFile(NsType::User, Inode(100), NsEntry::Holders)), "task 1 1\nchild net 101\n");
+    let json = text(Node::NsFile(NsType::User, Inode(100), NsEntry::InfoJson));
     assert!(!json.contains("200") && !json.contains("77"), "{json}");
     let root = Ctx { snap: &s2, pins: &pins, read_only: false, visible: None, owners: &Owners::default() };
     assert_eq!(
-        String::from_utf8(root.content(Node::NsFile(NsType::User, 100, NsEntry::Holders)).unwrap())
+        String::from_utf8(root.content(Node::NsFile(NsType::User, Inode(100), NsEntry::Holders)).unwrap())
             .unwrap()
             .lines()
             .count(),
