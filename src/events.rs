@@ -3,7 +3,7 @@
 //! whose byte offsets only grow, so `tail -f` follows it by size and a
 //! reader whose place was dropped resumes at the oldest line kept.
 
-use crate::model::{Inode, Namespace, Pin, Snapshot};
+use crate::model::{Inode, Namespace, Pid, Pin, Snapshot};
 use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,7 +50,7 @@ fn same(a: &Namespace, b: &Namespace) -> bool {
 
 /// What changed from `old` to `new`, in inode order. `comm` names a
 /// process for `new` events.
-pub fn diff(old: &Snapshot, new: &Snapshot, comm: &dyn Fn(i32) -> Option<String>) -> Vec<Event> {
+pub fn diff(old: &Snapshot, new: &Snapshot, comm: &dyn Fn(Pid) -> Option<String>) -> Vec<Event> {
     let mut out = Vec::new();
     let ev = |kind, n: &Namespace, detail: String| Event { kind, ns: n.ns_type, inode: n.inode, detail };
     for (i, n) in &new.namespaces {
@@ -184,7 +184,7 @@ mod tests {
         for (inode, id, procs, pins) in nss {
             let mut n = Namespace::new(NsType::Net, Inode(*inode));
             n.id = Some(*id);
-            n.processes = procs.clone();
+            n.processes = procs.iter().map(|&p| Pid(p)).collect();
             n.pins = pins.iter().map(|p| Pin { mntns: Inode(1), path: p.into() }).collect();
             s.namespaces.insert(Inode(*inode), Arc::new(n));
         }
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_namespace_life_in_events() {
-        let comm = |p: i32| Some(format!("cmd{p}"));
+        let comm = |p: Pid| Some(format!("cmd{p}"));
         let empty = snap(&[]);
         let born = snap(&[(5, 50, vec![7], vec![])]);
         let pinned = snap(&[(5, 50, vec![7], vec!["/run/netns/x"])]);

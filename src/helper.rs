@@ -4,6 +4,7 @@
 //! new pid namespace. Modes: `hold` (wait for stdin to close), `pid-init`,
 //! `read-userns FILE` (stdin is a user namespace: print /proc/self/FILE in it).
 
+use crate::model::Pid;
 use crate::sys;
 use std::ffi::CString;
 use std::io::Write;
@@ -78,7 +79,7 @@ fn init_main() -> ! {
         let _ = sys::set_comm(&name);
     }
     loop {
-        if sys::waitpid(-1, 0).is_err() {
+        if sys::waitpid(Pid(-1), 0).is_err() {
             // No children now (ECHILD); orphans may be reparented to us later.
             std::thread::sleep(std::time::Duration::from_millis(500));
         }

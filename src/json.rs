@@ -274,19 +274,22 @@ mod tests {
 
     #[test]
     fn holders_are_objects() {
-        assert_eq!(holder(&Holder::Task { pid: 5, tid: 6 }), json!({"kind": "task", "pid": 5, "tid": 6}));
+        assert_eq!(
+            holder(&Holder::Task { pid: Pid(5), tid: Pid(6) }),
+            json!({"kind": "task", "pid": 5, "tid": 6})
+        );
         let m = Holder::Mount { mntns: Inode(9), path: "/run/netns/a\nb".into() };
         assert_eq!(holder(&m), json!({"kind": "mount", "mntns": 9, "path": "/run/netns/a\nb"}));
         let c = Holder::Child { ns_type: NsType::Pid, inode: Inode(3) };
         assert_eq!(holder(&c), json!({"kind": "child", "type": "pid", "inode": 3}));
-        assert_eq!(holder(&Holder::ForChildren { pid: 2 }), json!({"kind": "for-children", "pid": 2}));
+        assert_eq!(holder(&Holder::ForChildren { pid: Pid(2) }), json!({"kind": "for-children", "pid": 2}));
     }
 
     #[test]
     fn a_namespace_is_typed() {
         let mut ns = Namespace::new(NsType::User, Inode(100));
         ns.owns = vec![(NsType::Net, Inode(7))];
-        ns.processes = vec![42];
+        ns.processes = vec![Pid(42)];
         ns.pins = vec![Pin { mntns: Inode(1), path: "/run/nsfuse/user/x".into() }];
         let docker = vec![Owner::new(Kind::Docker, "abc")];
         let v = serde_json::to_value(namespace(&ns, &|p| Some(format!("c{p}")), owners(Some(&docker), None)))
@@ -344,8 +347,12 @@ mod tests {
     #[test]
     fn lsns_columns_keep_lsns_names() {
         let ns = Namespace::new(NsType::Net, Inode(77));
-        let cols =
-            LsnsColumns { nprocs: 2, pid: Some(5), netnsid: Some("unassigned".into()), ..Default::default() };
+        let cols = LsnsColumns {
+            nprocs: 2,
+            pid: Some(Pid(5)),
+            netnsid: Some("unassigned".into()),
+            ..Default::default()
+        };
         let entries = [
             cols.clone().entry(&ns, namespace(&ns, &|_| None, Vec::new())),
             cols.entry(&ns, namespace(&ns, &|_| None, Vec::new())),

@@ -123,15 +123,15 @@ pub fn render(snap: &Snapshot, dirs: &PinDirs, owners: &HashMap<Inode, Vec<Owner
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Namespace, Pin};
+    use crate::model::{Namespace, Pid, Pin};
     use std::sync::Arc;
 
     #[test]
     fn counts_by_type_orphans_pins_and_holders() {
         let mut s = Snapshot { own_mntns: Inode(9), ..Default::default() };
         let mut a = Namespace::new(NsType::Net, Inode(1));
-        a.processes = vec![5];
-        a.holders = vec![Holder::Task { pid: 5, tid: 5 }];
+        a.processes = vec![Pid(5)];
+        a.holders = vec![Holder::Task { pid: Pid(5), tid: Pid(5) }];
         let mut b = Namespace::new(NsType::Net, Inode(2));
         b.pins = vec![Pin { mntns: Inode(9), path: "/run/netns/x".into() }];
         b.holders = vec![Holder::Mount { mntns: Inode(9), path: "/run/netns/x".into() }];

@@ -188,7 +188,29 @@ impl Inode {
     }
 }
 /// A process or thread id in nsfuse's pid namespace.
-pub type Pid = i32;
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Pid(pub i32);
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for Pid {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Pid, Self::Err> {
+        s.parse().map(Pid)
+    }
+}
+
+impl Pid {
+    /// The number, as the kernel's calls take it.
+    pub const fn get(self) -> i32 {
+        self.0
+    }
+}
 
 /// One reference that keeps a namespace alive. Serialized as its
 /// `holders` line (`task 1 1`). Sorted in variant order, `Task` first
@@ -433,10 +455,10 @@ mod tests {
 
     #[test]
     fn process_table_sorts_and_keeps_the_last_entry_of_a_pid() {
-        let t = ProcessTable::new(vec![(30, links(1)), (10, links(2)), (30, links(3))]);
-        assert_eq!(t.keys().copied().collect::<Vec<_>>(), [10, 30]);
-        assert_eq!(t.get(&30).and_then(|l| l.get(NsType::Net.index())), Some(Inode(3)));
-        assert!(t.contains_key(&10) && !t.contains_key(&20));
+        let t = ProcessTable::new(vec![(Pid(30), links(1)), (Pid(10), links(2)), (Pid(30), links(3))]);
+        assert_eq!(t.keys().copied().collect::<Vec<_>>(), [Pid(10), Pid(30)]);
+        assert_eq!(t.get(&Pid(30)).and_then(|l| l.get(NsType::Net.index())), Some(Inode(3)));
+        assert!(t.contains_key(&Pid(10)) && !t.contains_key(&Pid(20)));
         assert_eq!((t.len(), t.is_empty()), (2, false));
         assert!(ProcessTable::default().is_empty());
     }

@@ -32,9 +32,9 @@ pub fn only_ours_between(then: Pid, now: Pid) -> bool {
 
 /// Whether every PID in `then+1..=now` is in `ours`.
 fn covered(ours: &VecDeque<Pid>, then: Pid, now: Pid) -> bool {
-    match now.checked_sub(then) {
+    match now.get().checked_sub(then.get()) {
         Some(0) => true,
-        Some(n) if (1..=512).contains(&n) => ((then + 1)..=now).all(|p| ours.contains(&p)),
+        Some(n) if (1..=512).contains(&n) => ((then.get() + 1)..=now.get()).all(|p| ours.contains(&Pid(p))),
         _ => false,
     }
 }
@@ -45,12 +45,12 @@ mod tests {
 
     #[test]
     fn a_range_is_ours_only_if_every_pid_in_it_is() {
-        let ours: VecDeque<Pid> = [101, 102, 104].into_iter().collect();
-        assert!(covered(&ours, 100, 100));
-        assert!(covered(&ours, 100, 102));
-        assert!(!covered(&ours, 100, 104), "103 went to someone else");
-        assert!(!covered(&ours, 104, 101), "a wrap-around is never ours");
-        assert!(!covered(&ours, 1, 100_000), "too many to check");
+        let ours: VecDeque<Pid> = [101, 102, 104].into_iter().map(Pid).collect();
+        assert!(covered(&ours, Pid(100), Pid(100)));
+        assert!(covered(&ours, Pid(100), Pid(102)));
+        assert!(!covered(&ours, Pid(100), Pid(104)), "103 went to someone else");
+        assert!(!covered(&ours, Pid(104), Pid(101)), "a wrap-around is never ours");
+        assert!(!covered(&ours, Pid(1), Pid(100_000)), "too many to check");
     }
 
     #[test]
@@ -62,7 +62,8 @@ mod tests {
         .join()
         .unwrap();
         assert!(OURS.lock().unwrap().contains(&tid));
-        assert!(only_ours_between(tid - 1, tid) || !OURS.lock().unwrap().contains(&(tid - 1)));
+        let before = Pid(tid.get() - 1);
+        assert!(only_ours_between(before, tid) || !OURS.lock().unwrap().contains(&before));
         assert!(only_ours_between(tid, tid));
     }
 }

@@ -225,7 +225,7 @@ fn leftovers_are_orphans_with_their_owner_and_release_all_clears_them() {
     cg.enter(p.pid());
     // SIGHUP: a full pass reads the moved process's cgroup now.
     for pid in m.daemon_pids() {
-        nsfuse::sys::kill(pid, libc::SIGHUP).unwrap();
+        nsfuse::sys::kill(nsfuse::model::Pid(pid), libc::SIGHUP).unwrap();
     }
     assert!(
         wait_for(5.0, || std::fs::read_to_string(m.path(&format!("uts/{uts}/container")))
@@ -405,8 +405,8 @@ fn a_real_podman_container_and_the_netns_it_leaks() {
     assert!(!m.path(&format!("orphans/net/{net}")).exists(), "a running container's netns is no orphan");
     // kill -9 the container and conmon: podman never cleans up, and the
     // netns pin is leaked, as on hosts that lose their containers.
-    nsfuse::sys::kill(conmon, libc::SIGKILL).unwrap();
-    nsfuse::sys::kill(pid, libc::SIGKILL).unwrap();
+    nsfuse::sys::kill(nsfuse::model::Pid(conmon), libc::SIGKILL).unwrap();
+    nsfuse::sys::kill(nsfuse::model::Pid(pid), libc::SIGKILL).unwrap();
     assert!(
         wait_for(10.0, || m.path(&format!("orphans/net/{net}")).exists()),
         "the leaked netns is not listed under orphans/"

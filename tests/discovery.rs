@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use nsfuse::discovery::{scan, ScanOptions};
-use nsfuse::model::{Inode, NsType, Snapshot};
+use nsfuse::model::{Inode, NsType, Pid, Snapshot};
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -51,9 +51,12 @@ fn process_namespaces_with_task_holders() {
             assert!(has(s, *ident), "{t} namespace {ident:?} not found");
             let ns = &s.namespaces[&Inode(ident.0)];
             assert_eq!(ns.ns_type.name(), *t);
-            assert_eq!(ns.processes, vec![pid]);
+            assert_eq!(ns.processes, vec![Pid(pid)]);
             assert!(holders(s, ident.0).contains(&format!("task {pid} {pid}")));
-            assert_eq!(s.processes.get(&pid).expect("listed").get(ns.ns_type.index()), Some(Inode(ident.0)));
+            assert_eq!(
+                s.processes.get(&Pid(pid)).expect("listed").get(ns.ns_type.index()),
+                Some(Inode(ident.0))
+            );
         }
     });
     p.kill();
@@ -123,7 +126,7 @@ fn thread_that_unshared_itself() {
     let s = snap();
     assert!(has(&s, ident), "thread's uts namespace not found");
     assert!(holders(&s, ident.0).contains(&format!("task {pid} {tid}")));
-    assert!(s.namespaces[&Inode(ident.0)].processes.contains(&pid));
+    assert!(s.namespaces[&Inode(ident.0)].processes.contains(&Pid(pid)));
     drop(tx);
     t.join().unwrap();
     assert!(wait_for(5.0, || !has(&snap(), ident)), "still there with its last holder gone");

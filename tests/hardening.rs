@@ -234,7 +234,7 @@ fn kill_9_keeps_every_pin_and_a_restart_finds_them_all() {
     write_ctl(&mnt.join(format!("uts/{uts}/ctl")), b"pin keep\n").unwrap();
     write_ctl(&mnt.join(format!("net/{net}/ctl")), format!("pin {net_name}\n").as_bytes()).unwrap();
     p.kill();
-    nsfuse::sys::kill(fg.proc.pid(), libc::SIGKILL).unwrap();
+    nsfuse::sys::kill(nsfuse::model::Pid(fg.proc.pid()), libc::SIGKILL).unwrap();
     let _ = fg.proc.0.wait();
     // The pins outlive the daemon.
     let mounts = nsfs_mounts_below(&[&dir.join("pins"), Path::new("/run/netns")]);
@@ -277,7 +277,7 @@ fn sighup_rescans_and_logs_name_command_path_and_reason() {
     // A listing is made from a refresh that started after the opendir,
     // whatever the refresh interval.
     assert!(listed(), "a listing right after unshare lacks the namespace");
-    nsfuse::sys::kill(fg.proc.pid(), libc::SIGHUP).unwrap();
+    nsfuse::sys::kill(nsfuse::model::Pid(fg.proc.pid()), libc::SIGHUP).unwrap();
     assert!(wait_for(5.0, || fg.log().contains("full pass")), "SIGHUP did not make a full pass");
     assert!(wait_for(2.0, || fg.log().contains("SIGHUP")), "SIGHUP not logged");
     // A refused command: one line with the command, the ctl path and the reason.
@@ -325,7 +325,7 @@ fn sigterm_during_a_burst_of_writes_leaves_no_half_made_pin() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    nsfuse::sys::kill(fg.proc.pid(), libc::SIGTERM).unwrap();
+    nsfuse::sys::kill(nsfuse::model::Pid(fg.proc.pid()), libc::SIGTERM).unwrap();
     let status = fg.proc.0.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
     for w in writers {

@@ -32,7 +32,7 @@ fn a_quiet_refresh_serves_what_a_full_scan_finds() {
         kept += 1;
         // Ours, always exactly right.
         let ns = snap.namespaces.get(&Inode(net)).expect("our net namespace");
-        assert_eq!(ns.processes, [p.pid()]);
+        assert_eq!(ns.processes, [nsfuse::model::Pid(p.pid())]);
         assert!(ns.pins.iter().any(|x| x.path == pin), "{:?}", ns.pins);
         // All of it, against a full scan (which another process's start
         // or end between the two may make differ: counted, not failed).

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use nsfuse::model::{Inode, NsType, Snapshot};
+use nsfuse::model::{Inode, NsType, Pid, Snapshot};
 use std::path::Path;
 
 /// A shell that waits on a fifo, then runs `then` in place (same PID).
@@ -76,11 +76,11 @@ fn a_remembered_process_that_enters_a_new_namespace_is_read_again() {
     let uts = wait_unshared(pid, "uts");
     sc.both(|s| {
         for inode in [net, uts] {
-            assert_eq!(s.namespaces.get(&Inode(inode)).map(|n| n.processes.clone()), Some(vec![pid]));
+            assert_eq!(s.namespaces.get(&Inode(inode)).map(|n| n.processes.clone()), Some(vec![Pid(pid)]));
         }
-        assert_eq!(s.processes.get(&pid).expect("listed").get(NsType::Net.index()), Some(Inode(net)));
+        assert_eq!(s.processes.get(&Pid(pid)).expect("listed").get(NsType::Net.index()), Some(Inode(net)));
     });
-    assert!(sc.0.last_read().contains(&pid), "the change was seen by reading the process again");
+    assert!(sc.0.last_read().contains(&Pid(pid)), "the change was seen by reading the process again");
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn a_remembered_process_that_joins_an_existing_namespace_is_read_again() {
     assert!(wait_for(5.0, || is_ns(format!("/proc/{pid}/ns/ipc"), ipc)));
     target.kill();
     sc.both(|s| {
-        assert_eq!(s.namespaces.get(&Inode(ipc)).map(|n| n.processes.clone()), Some(vec![pid]));
+        assert_eq!(s.namespaces.get(&Inode(ipc)).map(|n| n.processes.clone()), Some(vec![Pid(pid)]));
         assert!(holders(s, ipc).contains(&format!("task {pid} {pid}")));
     });
 }
@@ -144,7 +144,7 @@ fn a_pin_made_in_a_remembered_process_mount_namespace_is_seen() {
         assert_eq!(holders(s, net), vec![line.clone()]);
         s.namespaces[&Inode(net)].pins.len()
     });
-    assert!(!sc.0.last_read().contains(&m), "the member did not run: it is remembered");
+    assert!(!sc.0.last_read().contains(&Pid(m)), "the member did not run: it is remembered");
     assert!(run_ok(&["nsenter", "-t", &m_s, "--mount", "umount", pin_s]));
     sc.both(|s| assert!(!s.namespaces.contains_key(&Inode(net)), "released in the member's mount namespace"));
     member.kill();
@@ -197,15 +197,15 @@ fn a_refresh_reads_only_what_changed() {
     let s = sc.0.refresh().expect("refresh");
     let read = sc.0.last_read().to_vec();
     for p in &sleepers {
-        assert!(s.processes.contains_key(&p.pid()));
-        assert!(!read.contains(&p.pid()), "sleeper {} was read again", p.pid());
+        assert!(s.processes.contains_key(&Pid(p.pid())));
+        assert!(!read.contains(&Pid(p.pid())), "sleeper {} was read again", p.pid());
     }
     assert!(read.len() < s.processes.len(), "{} of {} read", read.len(), s.processes.len());
     // One ends: it is gone from the next refresh without being read.
     let gone = sleepers[0].pid();
     sleepers[0].kill();
     let s = sc.0.refresh().expect("refresh");
-    assert!(!s.processes.contains_key(&gone));
+    assert!(!s.processes.contains_key(&Pid(gone)));
     assert!(Path::new("/proc/self").exists());
 }
 
@@ -231,7 +231,7 @@ fn a_refresh_shares_the_namespaces_that_did_not_change() {
     let after = sc.0.refresh().expect("refresh");
     assert!(!Arc::ptr_eq(&again.namespaces[&Inode(net)], &after.namespaces[&Inode(net)]));
     assert!(Arc::ptr_eq(&again.namespaces[&Inode(uts)], &after.namespaces[&Inode(uts)]));
-    let mut members = vec![target.pid(), joined.pid()];
+    let mut members = vec![Pid(target.pid()), Pid(joined.pid())];
     members.sort_unstable();
     assert_eq!(after.namespaces[&Inode(net)].processes, members);
     sc.both(|s| s.namespaces.get(&Inode(net)).map(|n| (n.processes.clone(), holders(s, net))));
@@ -250,14 +250,14 @@ fn with_no_stamp_file_open_a_refresh_still_reads_only_what_ran() {
     }
     let s = sc.0.refresh().expect("refresh");
     for p in &sleepers {
-        assert!(s.processes.contains_key(&p.pid()));
-        assert!(!sc.0.last_read().contains(&p.pid()), "sleeper {} was read again", p.pid());
+        assert!(s.processes.contains_key(&Pid(p.pid())));
+        assert!(!sc.0.last_read().contains(&Pid(p.pid())), "sleeper {} was read again", p.pid());
     }
     w.go();
     let net = wait_unshared(pid, "net");
-    sc.both(|s| assert_eq!(s.namespaces.get(&Inode(net)).map(|n| n.processes.clone()), Some(vec![pid])));
-    assert!(sc.0.last_read().contains(&pid), "the change was seen by reading the process again");
+    sc.both(|s| assert_eq!(s.namespaces.get(&Inode(net)).map(|n| n.processes.clone()), Some(vec![Pid(pid)])));
+    assert!(sc.0.last_read().contains(&Pid(pid)), "the change was seen by reading the process again");
     let gone = sleepers[0].pid();
     sleepers[0].kill();
-    assert!(!sc.0.refresh().expect("refresh").processes.contains_key(&gone));
+    assert!(!sc.0.refresh().expect("refresh").processes.contains_key(&Pid(gone)));
 }

@@ -338,7 +338,7 @@ fn sigterm_unmounts_cleanly() {
     let mnt = dir.join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let mut p = foreground(&dir, &mnt);
-    nsfuse::sys::kill(p.pid(), libc::SIGTERM).unwrap();
+    nsfuse::sys::kill(nsfuse::model::Pid(p.pid()), libc::SIGTERM).unwrap();
     let status = p.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(!is_mounted(&mnt));
@@ -350,12 +350,12 @@ fn stale_mount_after_kill_9_is_cleared_on_restart() {
     let mnt = dir.join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let mut p = foreground(&dir, &mnt);
-    nsfuse::sys::kill(p.pid(), libc::SIGKILL).unwrap();
+    nsfuse::sys::kill(nsfuse::model::Pid(p.pid()), libc::SIGKILL).unwrap();
     let _ = p.0.wait();
     assert_eq!(errno_of(std::fs::metadata(&mnt)), Some(libc::ENOTCONN));
     let mut q = foreground(&dir, &mnt);
     assert!(mnt.join("net").is_dir());
-    nsfuse::sys::kill(q.pid(), libc::SIGTERM).unwrap();
+    nsfuse::sys::kill(nsfuse::model::Pid(q.pid()), libc::SIGTERM).unwrap();
     let _ = q.0.wait();
 }
 

@@ -37,7 +37,7 @@ fn scan_command(limit: Duration) -> (bool, String, Duration) {
     let pid = child.id() as i32;
     let done = wait_for(limit.as_secs_f64(), || matches!(child.try_wait(), Ok(Some(_))));
     if !done {
-        let _ = nsfuse::sys::kill(pid, libc::SIGKILL);
+        let _ = nsfuse::sys::kill(nsfuse::model::Pid(pid), libc::SIGKILL);
     }
     let out = child.wait_with_output().expect("wait nsfuse scan");
     (done, String::from_utf8_lossy(&out.stdout).into_owned(), started.elapsed())
@@ -212,7 +212,7 @@ impl StuckExecve {
         );
         let stuck = Proc::cmd(&["python3", "-c", &script]);
         assert!(wait_for(5.0, || dir.join("opened").exists()));
-        nsfuse::sys::kill(server.pid(), libc::SIGSTOP).unwrap();
+        nsfuse::sys::kill(nsfuse::model::Pid(server.pid()), libc::SIGSTOP).unwrap();
         let trap = StuckExecve { server, stuck, mnt, _dir: dir };
         // Stuck once a readlink of its ns links no longer answers (the
         // waiting thread is let go when the trap is dropped).
@@ -232,7 +232,7 @@ impl StuckExecve {
 
 impl Drop for StuckExecve {
     fn drop(&mut self) {
-        let _ = nsfuse::sys::kill(self.server.pid(), libc::SIGCONT);
+        let _ = nsfuse::sys::kill(nsfuse::model::Pid(self.server.pid()), libc::SIGCONT);
         self.stuck.kill();
         let _ = detach(&self.mnt);
         self.server.kill();
@@ -499,7 +499,7 @@ impl Topology {
                 let p = Proc(child);
                 let fd: i32 = out.split_whitespace().next().unwrap().parse().unwrap();
                 // The socket's namespace, as the kernel says (SIOCGSKNS).
-                let pidfd = nsfuse::sys::pidfd_open(p.pid()).unwrap();
+                let pidfd = nsfuse::sys::pidfd_open(nsfuse::model::Pid(p.pid())).unwrap();
                 let sock = nsfuse::sys::pidfd_getfd(std::os::fd::AsFd::as_fd(&pidfd), fd).unwrap();
                 let netns = nsfuse::sys::socket_netns(std::os::fd::AsFd::as_fd(&sock)).unwrap();
                 let inode = nsfuse::sys::fstat(std::os::fd::AsFd::as_fd(&netns)).unwrap().st_ino;

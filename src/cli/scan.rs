@@ -3,7 +3,7 @@
 //! and `column` work) or as JSON for `jq`.
 
 use crate::discovery::{self, details, netlink, nsfile, ScanOptions};
-use crate::model::{Inode, Namespace, NsType, Snapshot};
+use crate::model::{Inode, Namespace, NsType, Pid, Snapshot};
 use crate::owners::index::{current, is_orphan};
 use crate::owners::Owner;
 use crate::{json, render};
@@ -65,20 +65,20 @@ pub fn run(format: Format, ns_type: Option<NsType>, orphans_only: bool) -> i32 {
 
 fn to_json(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec<Owner>>) -> String {
     // Each PID is in up to ten namespaces: read its comm once.
-    let pids: Vec<i32> = snap.processes.keys().copied().collect();
-    let comms: HashMap<i32, String> = pids
+    let pids: Vec<Pid> = snap.processes.keys().copied().collect();
+    let comms: HashMap<Pid, String> = pids
         .iter()
         .zip(crate::par::map(&pids, |&p| render::comm(p)))
         .filter_map(|(p, c)| Some((*p, c?)))
         .collect();
-    let comm_of = |p: i32| comms.get(&p).cloned();
+    let comm_of = |p: Pid| comms.get(&p).cloned();
     let netnsids = lsns_netnsids(snap, selected);
     let mut by_pid = ProcessColumns::new();
     let list: Vec<_> = selected
         .iter()
         .map(|ns| {
             let rest = json::namespace(ns, &comm_of, json::owners(owners.get(&ns.inode), None));
-            let members: Vec<i32> = details::members(snap, ns).collect();
+            let members: Vec<Pid> = details::members(snap, ns).collect();
             let pid = members.first().copied();
             let (user, command) = by_pid.of(pid);
             let netnsid = netnsids.get(&ns.inode).cloned();
@@ -143,7 +143,7 @@ pub fn to_table(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode
     let mut by_pid = ProcessColumns::new();
     for ns in selected {
         // NPROCS and PID as lsns counts them: processes whose own link it is.
-        let members: Vec<i32> = details::members(snap, ns).collect();
+        let members: Vec<Pid> = details::members(snap, ns).collect();
         let pid = members.first().copied();
         let (user, command) = by_pid.of(pid);
         // Escaped: a newline in a command line cannot add a row.
@@ -206,7 +206,7 @@ fn container_cell(owners: &[Owner]) -> String {
 /// (namespaces of one process share its lowest PID).
 struct ProcessColumns {
     users: HashMap<u32, String>,
-    seen: HashMap<i32, (Option<String>, Option<String>)>,
+    seen: HashMap<Pid, (Option<String>, Option<String>)>,
 }
 
 impl ProcessColumns {
@@ -215,7 +215,7 @@ impl ProcessColumns {
     }
 
     /// The user and command line of `pid`, if there is one.
-    fn of(&mut self, pid: Option<i32>) -> (Option<String>, Option<String>) {
+    fn of(&mut self, pid: Option<Pid>) -> (Option<String>, Option<String>) {
         let Some(pid) = pid else { return (None, None) };
         let users = &self.users;
         self.seen.entry(pid).or_insert_with(|| (process_user(pid, users), command_line(pid))).clone()
@@ -223,7 +223,7 @@ impl ProcessColumns {
 }
 
 /// The name (or uid) of a process's owner.
-fn process_user(pid: i32, users: &HashMap<u32, String>) -> Option<String> {
+fn process_user(pid: Pid, users: &HashMap<u32, String>) -> Option<String> {
     let m = std::fs::metadata(format!("/proc/{pid}")).ok()?;
     let uid = std::os::unix::fs::MetadataExt::uid(&m);
     Some(users.get(&uid).cloned().unwrap_or_else(|| uid.to_string()))
@@ -231,7 +231,7 @@ fn process_user(pid: i32, users: &HashMap<u32, String>) -> Option<String> {
 
 /// A process's command line as lsns shows it: NULs as spaces, its comm
 /// if it has none.
-fn command_line(pid: i32) -> Option<String> {
+fn command_line(pid: Pid) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let s: String = String::from_utf8_lossy(&raw).trim_end_matches('\0').replace('\0', " ");
     if s.is_empty() {

@@ -99,7 +99,7 @@ pub fn end_init(pid: Pid) {
     if sys::kill(pid, libc::SIGKILL).is_ok() {
         for _ in 0..100 {
             match sys::waitpid(pid, libc::WNOHANG) {
-                Ok(0) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
                 _ => break,
             }
         }

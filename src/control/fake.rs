@@ -180,7 +180,7 @@ impl PinHost for Fake {
         let inode = 9000 + s.next;
         s.made.push((ty, Inode(inode)));
         let init = (ty == NsType::Pid).then(|| {
-            let pid = 30000 + s.next as Pid;
+            let pid = Pid(30000 + s.next as i32);
             s.comms.insert(pid, super::create::INIT_COMM.to_owned());
             pid
         });

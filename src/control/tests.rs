@@ -5,7 +5,7 @@
 use super::fake::{listing, Fake, Node};
 use super::*;
 use crate::discovery::parse::NsfsMount;
-use crate::model::Pin;
+use crate::model::{Pid, Pin};
 
 const OWN_MNTNS: Inode = Inode(12);
 
@@ -344,10 +344,10 @@ fn releasing_the_last_pin_of_a_new_pid_namespace_ends_only_its_init() {
     let mut r = Rig::new();
     r.ok(Target::Top, "new pid p");
     let (_, inode) = r.host().state().made[0];
-    let init = 30001;
-    r.host().state().comms.insert(4242, "sh".into());
+    let init = Pid(30001);
+    r.host().state().comms.insert(Pid(4242), "sh".into());
     r = r.with(NsType::Pid, inode);
-    r.ns_mut(inode).processes = vec![init, 4242];
+    r.ns_mut(inode).processes = vec![init, Pid(4242)];
     r.ok(Target::Ns(NsType::Pid, inode), "release p");
     assert_eq!(r.host().state().ended, vec![init]);
 }
@@ -358,7 +358,7 @@ fn a_pid_namespace_still_pinned_elsewhere_keeps_its_init() {
     r.ok(Target::Top, "new pid p");
     let (_, inode) = r.host().state().made[0];
     r = r.with(NsType::Pid, inode);
-    r.ns_mut(inode).processes = vec![30001];
+    r.ns_mut(inode).processes = vec![Pid(30001)];
     r.ns_mut(inode).pins.push(Pin { mntns: Inode(600), path: "/elsewhere".into() });
     r.ok(Target::Ns(NsType::Pid, inode), "release p");
     assert!(r.host().state().ended.is_empty());

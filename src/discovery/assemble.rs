@@ -21,7 +21,7 @@ pub fn namespaces(
 ) -> BTreeMap<Inode, Arc<Namespace>> {
     // One integer compare per step: by namespace, then PID, then TID.
     tasks.sort_unstable_by_key(|&(i, (p, t))| {
-        (u128::from(i.get()) << 64) | (u128::from(p as u32) << 32) | u128::from(t as u32)
+        (u128::from(i.get()) << 64) | (u128::from(p.get() as u32) << 32) | u128::from(t.get() as u32)
     });
     tasks.dedup();
     holders.sort_unstable();
@@ -142,10 +142,11 @@ mod tests {
 
     #[test]
     fn lists_give_each_pid_once_and_tasks_before_other_holders() {
-        let tasks = [(Inode(7), (5, 5)), (Inode(7), (5, 6)), (Inode(7), (9, 9))];
-        let others = [(Inode(7), Holder::Fd { pid: 2, fd: 3 })];
+        let tasks =
+            [(Inode(7), (Pid(5), Pid(5))), (Inode(7), (Pid(5), Pid(6))), (Inode(7), (Pid(9), Pid(9)))];
+        let others = [(Inode(7), Holder::Fd { pid: Pid(2), fd: 3 })];
         let lists = Lists { tasks: &tasks, others: &others };
-        assert_eq!(lists.processes().collect::<Vec<_>>(), [5, 9]);
+        assert_eq!(lists.processes().collect::<Vec<_>>(), [Pid(5), Pid(9)]);
         let holders: Vec<Holder> = lists.holders().collect();
         let mut sorted = holders.clone();
         sorted.sort();
@@ -153,32 +154,37 @@ mod tests {
         assert_eq!(holders.len(), 4);
         assert!(lists.same_holders(&holders));
         assert!(!lists.same_holders(&holders[1..]));
-        assert!(!lists.same_holders(&[&holders[..3], &[Holder::Fd { pid: 2, fd: 4 }]].concat()));
+        assert!(!lists.same_holders(&[&holders[..3], &[Holder::Fd { pid: Pid(2), fd: 4 }]].concat()));
     }
 
     #[test]
     fn a_namespace_is_the_same_only_if_every_field_is() {
         let mut old = Namespace::new(NsType::Net, Inode(7));
-        old.processes = vec![5];
-        old.holders = vec![Holder::Task { pid: 5, tid: 5 }];
+        old.processes = vec![Pid(5)];
+        old.holders = vec![Holder::Task { pid: Pid(5), tid: Pid(5) }];
         let new = Namespace::new(NsType::Net, Inode(7));
         let lists = |tasks| Lists { tasks, others: &[] };
-        assert!(same_namespace(&old, &new, &lists(&[(Inode(7), (5, 5))])));
-        assert!(!same_namespace(&old, &new, &lists(&[(Inode(7), (6, 6))])));
-        assert!(!same_namespace(&old, &new, &lists(&[(Inode(7), (5, 6))])));
+        assert!(same_namespace(&old, &new, &lists(&[(Inode(7), (Pid(5), Pid(5)))])));
+        assert!(!same_namespace(&old, &new, &lists(&[(Inode(7), (Pid(6), Pid(6)))])));
+        assert!(!same_namespace(&old, &new, &lists(&[(Inode(7), (Pid(5), Pid(6)))])));
         assert!(!same_namespace(&old, &new, &lists(&[])));
         let mut owned = new.clone();
         owned.owner = Some(Inode(1));
-        assert!(!same_namespace(&old, &owned, &lists(&[(Inode(7), (5, 5))])));
+        assert!(!same_namespace(&old, &owned, &lists(&[(Inode(7), (Pid(5), Pid(5)))])));
         let mut reached = new.clone();
         reached.path = Some("/proc/5/ns/net".into());
-        assert!(!same_namespace(&old, &reached, &lists(&[(Inode(7), (5, 5))])));
+        assert!(!same_namespace(&old, &reached, &lists(&[(Inode(7), (Pid(5), Pid(5)))])));
     }
 
     #[test]
     fn equal_namespaces_are_shared_and_changed_ones_made_anew() {
         let draft = |inode| (inode, Namespace::new(NsType::Uts, inode));
-        let tasks = vec![(Inode(2), (9, 9)), (Inode(1), (5, 5)), (Inode(1), (5, 5)), (Inode(1), (3, 3))];
+        let tasks = vec![
+            (Inode(2), (Pid(9), Pid(9))),
+            (Inode(1), (Pid(5), Pid(5))),
+            (Inode(1), (Pid(5), Pid(5))),
+            (Inode(1), (Pid(3), Pid(3))),
+        ];
         let first = namespaces(
             [draft(Inode(1)), draft(Inode(2))].into_iter().collect(),
             tasks.clone(),
@@ -186,14 +192,14 @@ mod tests {
             HashMap::default(),
             None,
         );
-        assert_eq!(first[&Inode(1)].processes, [3, 5], "sorted, each once");
+        assert_eq!(first[&Inode(1)].processes, [Pid(3), Pid(5)], "sorted, each once");
         assert_eq!(
             first[&Inode(1)].holders,
-            [Holder::Task { pid: 3, tid: 3 }, Holder::Task { pid: 5, tid: 5 }]
+            [Holder::Task { pid: Pid(3), tid: Pid(3) }, Holder::Task { pid: Pid(5), tid: Pid(5) }]
         );
         let prev: HashMap<_, _> = first.iter().map(|(i, n)| (*i, n.clone())).collect();
         let mut kept = HashMap::default();
-        let changed = vec![(Inode(2), (9, 10))];
+        let changed = vec![(Inode(2), (Pid(9), Pid(10)))];
         let mut tasks2 = tasks;
         tasks2.extend(changed);
         let second = namespaces(

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Our own PID on the fake host.
-pub const OWN_PID: Pid = 1000;
+pub const OWN_PID: Pid = Pid(1000);
 
 /// The host's namespace of type `ty`: 100 + its index (user: 106).
 pub fn host_ns(ty: NsType) -> Inode {
@@ -68,7 +68,7 @@ pub struct World {
     /// Socket inode -> its network namespace.
     pub sockets: HashMap<u64, Inode>,
     pub mounts: BTreeMap<Inode, Mounts>,
-    pub last_pid: i32,
+    pub last_pid: Pid,
     /// Whether the kernel has listmount(2) (else no tables).
     pub listmount: bool,
     /// Paths that lead elsewhere (a trap put in a pin's place).
@@ -146,7 +146,7 @@ impl World {
 
     /// A new process in the host's namespaces (or `pid` made again).
     pub fn spawn(&mut self, pid: Pid) -> &mut Proc {
-        self.last_pid += 1;
+        self.last_pid = Pid(self.last_pid.get() + 1);
         self.procs.insert(pid, Proc { links: links_of_host(), ..Proc::default() });
         self.procs.entry(pid).or_default()
     }
@@ -251,7 +251,7 @@ impl Kernel for Fake {
         Ok(w.procs.keys().copied().collect())
     }
 
-    fn last_pid(&self) -> Option<i32> {
+    fn last_pid(&self) -> Option<Pid> {
         Some(self.world().last_pid)
     }
 

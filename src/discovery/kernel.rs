@@ -45,7 +45,7 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// Every PID in /proc.
     fn list_pids(&self, capacity: usize) -> Result<Vec<Pid>>;
     /// The last PID handed out in our pid namespace, where /proc says it.
-    fn last_pid(&self) -> Option<i32>;
+    fn last_pid(&self) -> Option<Pid>;
     /// For each process read before: whether every task of it is still
     /// there and has not run since (its stamps).
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool>;
@@ -117,7 +117,7 @@ impl Kernel for Host {
         Ok(pids)
     }
 
-    fn last_pid(&self) -> Option<i32> {
+    fn last_pid(&self) -> Option<Pid> {
         let proc = open_proc().ok()?;
         let mut buf = [0u8; 16];
         let me = sys::readlinkat(proc.as_fd(), c"self", &mut buf).ok()?;

@@ -2,7 +2,7 @@
 //! (`net:[4026531840]`), socket links, and mountinfo lines. No I/O here, so
 //! every rule is tested on literal strings.
 
-use crate::model::{Inode, NsType};
+use crate::model::{Inode, NsType, Pid};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
@@ -67,12 +67,18 @@ pub fn canonical_decimal(s: &str) -> Option<u64> {
 }
 
 /// The process a `/proc/PID/...` path goes through, if it is one.
-pub fn proc_pid(path: &std::path::Path) -> Option<i32> {
+pub fn proc_pid(path: &std::path::Path) -> Option<Pid> {
     pid_name(path.strip_prefix("/proc").ok()?.iter().next()?.as_encoded_bytes())
 }
 
 /// A decimal PID from a /proc directory entry name.
-pub fn pid_name(name: &[u8]) -> Option<i32> {
+pub fn pid_name(name: &[u8]) -> Option<Pid> {
+    small_number(name).map(Pid)
+}
+
+/// A non-negative decimal that fits an i32 (a task or descriptor number
+/// in /proc).
+pub fn small_number(name: &[u8]) -> Option<i32> {
     if name.len() > 10 {
         return None;
     }
@@ -81,7 +87,7 @@ pub fn pid_name(name: &[u8]) -> Option<i32> {
 
 /// The last field of `/proc/loadavg` (`0.00 0.01 0.05 1/180 12345`): the
 /// PID most recently handed out in the reader's pid namespace.
-pub fn loadavg_last_pid(text: &[u8]) -> Option<i32> {
+pub fn loadavg_last_pid(text: &[u8]) -> Option<Pid> {
     let field = text.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()).nth(4)?;
     pid_name(field)
 }
@@ -290,8 +296,8 @@ mod tests {
 
     #[test]
     fn pids() {
-        assert_eq!(pid_name(b"1"), Some(1));
-        assert_eq!(pid_name(b"4194304"), Some(4194304));
+        assert_eq!(pid_name(b"1"), Some(Pid(1)));
+        assert_eq!(pid_name(b"4194304"), Some(Pid(4194304)));
         assert_eq!(pid_name(b"self"), None);
         assert_eq!(pid_name(b""), None);
         assert_eq!(pid_name(b"99999999999"), None);
@@ -302,8 +308,8 @@ mod tests {
     #[test]
     fn pids_of_proc_paths() {
         use std::path::Path;
-        assert_eq!(proc_pid(Path::new("/proc/12/ns/net")), Some(12));
-        assert_eq!(proc_pid(Path::new("/proc/12/root/run/netns/x")), Some(12));
+        assert_eq!(proc_pid(Path::new("/proc/12/ns/net")), Some(Pid(12)));
+        assert_eq!(proc_pid(Path::new("/proc/12/root/run/netns/x")), Some(Pid(12)));
         assert_eq!(proc_pid(Path::new("/proc/self/ns/net")), None);
         assert_eq!(proc_pid(Path::new("/run/netns/x")), None);
         assert_eq!(proc_pid(Path::new("/processes/12")), None);
@@ -423,7 +429,7 @@ mod tests {
 
     #[test]
     fn loadavg() {
-        assert_eq!(loadavg_last_pid(b"0.00 0.01 0.05 1/180 12345\n"), Some(12345));
+        assert_eq!(loadavg_last_pid(b"0.00 0.01 0.05 1/180 12345\n"), Some(Pid(12345)));
         assert_eq!(loadavg_last_pid(b"0.00 0.01 0.05 1/180\n"), None);
         assert_eq!(loadavg_last_pid(b"0.00 0.01 0.05 1/180 x\n"), None);
     }

@@ -91,8 +91,8 @@ impl Stamp {
     fn open(proc: BorrowedFd<'_>, (pid, tid): (Pid, Option<Pid>)) -> Option<OwnedFd> {
         let mut p = [0u8; 64];
         let path = match tid {
-            None => cpath(&mut p, &[N(pid), S("/schedstat")]),
-            Some(tid) => cpath(&mut p, &[N(pid), S("/task/"), N(tid), S("/schedstat")]),
+            None => cpath(&mut p, &[N(pid.get()), S("/schedstat")]),
+            Some(tid) => cpath(&mut p, &[N(pid.get()), S("/task/"), N(tid.get()), S("/schedstat")]),
         }?;
         sys::openat(Some(proc), path, libc::O_RDONLY).ok()
     }
@@ -208,11 +208,11 @@ impl Walker {
         if let Some(b) = budget {
             self.stamp(&mut stamps, &mut tracked, b, (pid, None));
         }
-        let links = self.links(cpath(&mut p, &[N(pid), S("/ns")])?)?;
+        let links = self.links(cpath(&mut p, &[N(pid.get()), S("/ns")])?)?;
         let mut out = Process { links, ..Default::default() };
         // /proc/PID/task has 2 + (number of threads) links: skip the
         // directory walk for single-threaded processes.
-        let multi = sys::fstatat(Some(self.proc.as_fd()), cpath(&mut p, &[N(pid), S("/task")])?)
+        let multi = sys::fstatat(Some(self.proc.as_fd()), cpath(&mut p, &[N(pid.get()), S("/task")])?)
             .is_ok_and(|st| st.st_nlink > 3);
         if multi {
             self.threads(pid, &mut out, budget, &mut stamps, &mut tracked);
@@ -249,9 +249,12 @@ impl Walker {
     /// The process's cgroup path, when it is not the host's own.
     fn cgroup(&mut self, pid: Pid) -> Option<Arc<str>> {
         let mut p = [0u8; 64];
-        let file =
-            sys::openat(Some(self.proc.as_fd()), cpath(&mut p, &[N(pid), S("/cgroup")])?, libc::O_RDONLY)
-                .ok()?;
+        let file = sys::openat(
+            Some(self.proc.as_fd()),
+            cpath(&mut p, &[N(pid.get()), S("/cgroup")])?,
+            libc::O_RDONLY,
+        )
+        .ok()?;
         let mut buf = [0u8; 4096];
         let n = sys::pread0(file.as_fd(), &mut buf).ok()?;
         let text = if n < buf.len() {
@@ -285,12 +288,12 @@ impl Walker {
     /// its numbers into `self.names`.
     fn numbered(&mut self, pid: Pid, sub: &str) -> Option<OwnedFd> {
         let mut p = [0u8; 64];
-        let path = cpath(&mut p, &[N(pid), S("/"), S(sub)])?;
+        let path = cpath(&mut p, &[N(pid.get()), S("/"), S(sub)])?;
         let dir = sys::openat(Some(self.proc.as_fd()), path, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
         self.names.clear();
         let names = &mut self.names;
         let _ = sys::for_each_dirent(dir.as_fd(), &mut self.dirbuf, |name, _| {
-            if let Some(n) = parse::pid_name(name) {
+            if let Some(n) = parse::small_number(name) {
                 names.push(n);
             }
         });
@@ -311,11 +314,11 @@ impl Walker {
         }
         let mut p = [0u8; 64];
         let tids = std::mem::take(&mut self.names);
-        for &tid in tids.iter().filter(|&&t| t != pid) {
+        for tid in tids.iter().map(|&t| Pid(t)).filter(|&t| t != pid) {
             if let Some(b) = budget {
                 self.stamp(stamps, tracked, b, (pid, Some(tid)));
             }
-            let Some(path) = cpath(&mut p, &[N(pid), S("/task/"), N(tid), S("/ns")]) else {
+            let Some(path) = cpath(&mut p, &[N(pid.get()), S("/task/"), N(tid.get()), S("/ns")]) else {
                 continue;
             };
             if let Some(tl) = self.links(path) {

@@ -42,7 +42,7 @@ fn busy_host() -> Fake {
         let mut w = f.world();
         for (pid, net) in [(2000, 5000), (2001, 5000), (2002, 5001)] {
             w.add_ns(NsType::Net, Inode(net), Some(host_ns(NsType::User)));
-            w.spawn(pid).links = links_with(&[(NET, Inode(net))]);
+            w.spawn(Pid(pid)).links = links_with(&[(NET, Inode(net))]);
         }
     }
     f
@@ -73,8 +73,8 @@ fn the_first_refresh_is_full_and_reads_everything() {
     let mut t = tracker(&f);
     let s = refresh(&mut t);
     assert!(t.last_pass_was_full());
-    assert_eq!(asked(&f).0, vec![2000, 2001, 2002]);
-    assert_eq!(ns(&s, Inode(5000)).processes, vec![2000, 2001]);
+    assert_eq!(asked(&f).0, vec![Pid(2000), Pid(2001), Pid(2002)]);
+    assert_eq!(ns(&s, Inode(5000)).processes, vec![Pid(2000), Pid(2001)]);
 }
 
 #[test]
@@ -97,13 +97,13 @@ fn only_a_process_that_ran_is_read_again() {
     let mut t = tracker(&f);
     refresh(&mut t);
     asked(&f);
-    f.world().enter(2001, NsType::Net, Inode(5001));
+    f.world().enter(Pid(2001), NsType::Net, Inode(5001));
     let s = refresh(&mut t);
-    assert_eq!(asked(&f).0, vec![2001]);
-    assert_eq!(t.last_read(), &[OWN_PID, 2001]);
+    assert_eq!(asked(&f).0, vec![Pid(2001)]);
+    assert_eq!(t.last_read(), &[OWN_PID, Pid(2001)]);
     assert!(!t.last_pass_kept_the_last());
-    assert_eq!(ns(&s, Inode(5000)).processes, vec![2000]);
-    assert_eq!(ns(&s, Inode(5001)).processes, vec![2001, 2002]);
+    assert_eq!(ns(&s, Inode(5000)).processes, vec![Pid(2000)]);
+    assert_eq!(ns(&s, Inode(5001)).processes, vec![Pid(2001), Pid(2002)]);
 }
 
 #[test]
@@ -111,9 +111,9 @@ fn a_process_that_ran_and_holds_the_same_keeps_the_snapshot() {
     let f = busy_host();
     let mut t = tracker(&f);
     refresh(&mut t);
-    f.world().run(2000);
+    f.world().run(Pid(2000));
     refresh(&mut t);
-    assert_eq!(t.last_read(), &[OWN_PID, 2000]);
+    assert_eq!(t.last_read(), &[OWN_PID, Pid(2000)]);
     assert!(t.last_pass_kept_the_last());
 }
 
@@ -123,10 +123,10 @@ fn a_new_process_is_read_and_listed() {
     let mut t = tracker(&f);
     refresh(&mut t);
     asked(&f);
-    f.world().spawn(2003).links = links_with(&[(NET, Inode(5001))]);
+    f.world().spawn(Pid(2003)).links = links_with(&[(NET, Inode(5001))]);
     let s = refresh(&mut t);
-    assert_eq!(asked(&f).0, vec![2003]);
-    assert_eq!(ns(&s, Inode(5001)).processes, vec![2002, 2003]);
+    assert_eq!(asked(&f).0, vec![Pid(2003)]);
+    assert_eq!(ns(&s, Inode(5001)).processes, vec![Pid(2002), Pid(2003)]);
 }
 
 #[test]
@@ -134,13 +134,13 @@ fn a_namespace_goes_with_its_last_member() {
     let f = busy_host();
     let mut t = tracker(&f);
     refresh(&mut t);
-    f.world().exit(2002);
+    f.world().exit(Pid(2002));
     let s = refresh(&mut t);
     assert!(!s.namespaces.contains_key(&Inode(5001)));
     assert!(!t.last_pass_kept_the_last());
-    f.world().exit(2000);
+    f.world().exit(Pid(2000));
     let s = refresh(&mut t);
-    assert_eq!(ns(&s, Inode(5000)).processes, vec![2001]);
+    assert_eq!(ns(&s, Inode(5000)).processes, vec![Pid(2001)]);
 }
 
 #[test]
@@ -151,11 +151,11 @@ fn stamps_are_trusted_until_the_next_full_pass() {
     let f = busy_host();
     let mut t = tracker(&f);
     refresh(&mut t);
-    f.world().proc_mut(2002).links = links_with(&[(NET, Inode(5000))]);
-    assert_eq!(ns(&refresh(&mut t), Inode(5001)).processes, vec![2002]);
+    f.world().proc_mut(Pid(2002)).links = links_with(&[(NET, Inode(5000))]);
+    assert_eq!(ns(&refresh(&mut t), Inode(5001)).processes, vec![Pid(2002)]);
     let s = full(&mut t);
     assert!(!s.namespaces.contains_key(&Inode(5001)));
-    assert_eq!(ns(&s, Inode(5000)).processes, vec![2000, 2001, 2002]);
+    assert_eq!(ns(&s, Inode(5000)).processes, vec![Pid(2000), Pid(2001), Pid(2002)]);
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn relations_of_namespaces_proven_the_same_are_not_read_again() {
     let mut t = tracker(&f);
     refresh(&mut t);
     asked(&f);
-    f.world().enter(2000, NsType::Net, Inode(5001));
+    f.world().enter(Pid(2000), NsType::Net, Inode(5001));
     refresh(&mut t);
     let (_, _, relations) = asked(&f);
     // 5000 and 5001 are still held by processes that did not run (2001, 2002).
@@ -178,18 +178,18 @@ fn an_inode_reused_by_another_namespace_gets_its_own_relations() {
         let mut w = f.world();
         w.add_ns(NsType::User, Inode(7000), Some(host_ns(NsType::User)));
         w.add_ns(NsType::Net, Inode(5000), Some(Inode(7000)));
-        w.spawn(2000).links = links_with(&[(NET, Inode(5000))]);
+        w.spawn(Pid(2000)).links = links_with(&[(NET, Inode(5000))]);
     }
     let mut t = tracker(&f);
     assert_eq!(ns(&refresh(&mut t), Inode(5000)).owner, Some(Inode(7000)));
     {
         let mut w = f.world();
-        w.exit(2000);
+        w.exit(Pid(2000));
         w.namespaces.remove(&Inode(5000));
         w.namespaces.remove(&Inode(7000));
         // The kernel hands the freed inode to a new uts namespace.
         w.add_ns(NsType::Uts, Inode(5000), Some(host_ns(NsType::User)));
-        w.spawn(2001).links = links_with(&[(UTS, Inode(5000))]);
+        w.spawn(Pid(2001)).links = links_with(&[(UTS, Inode(5000))]);
     }
     let s = refresh(&mut t);
     assert!(!t.last_pass_was_full());
@@ -210,8 +210,8 @@ fn an_unchanged_mount_table_is_not_read_again() {
     let mut t = tracker(&f);
     refresh(&mut t);
     asked(&f);
-    f.world().run(2000);
-    f.world().enter(2001, NsType::Net, Inode(5001));
+    f.world().run(Pid(2000));
+    f.world().enter(Pid(2001), NsType::Net, Inode(5001));
     let s = refresh(&mut t);
     assert!(asked(&f).1.is_empty());
     assert_eq!(ns(&s, Inode(5001)).pins.len(), 1);
@@ -244,7 +244,7 @@ fn a_pin_in_a_members_mount_namespace_is_seen_although_no_member_ran() {
     {
         let mut w = f.world();
         w.add_ns(NsType::Mnt, Inode(6000), Some(host_ns(NsType::User)));
-        w.spawn(2010).links = links_with(&[(NsType::Mnt.index(), Inode(6000))]);
+        w.spawn(Pid(2010)).links = links_with(&[(NsType::Mnt.index(), Inode(6000))]);
     }
     let mut t = tracker(&f);
     refresh(&mut t);
@@ -277,15 +277,15 @@ fn a_sockets_namespace_is_remembered_while_its_process_does_not_run() {
         let mut w = f.world();
         w.add_ns(NsType::Net, Inode(5004), Some(host_ns(NsType::User)));
         w.sockets.insert(900, Inode(5004));
-        w.proc_mut(2000).sockets = vec![(6, 900)];
+        w.proc_mut(Pid(2000)).sockets = vec![(6, 900)];
     }
     let mut t = tracker(&f);
     refresh(&mut t);
     f.world().sockets_read.clear();
-    f.world().enter(2001, NsType::Net, Inode(5001));
+    f.world().enter(Pid(2001), NsType::Net, Inode(5001));
     let s = refresh(&mut t);
     assert!(f.world().sockets_read.is_empty());
-    assert_eq!(ns(&s, Inode(5004)).holders, vec![Holder::Socket { pid: 2000, fd: 6 }]);
+    assert_eq!(ns(&s, Inode(5004)).holders, vec![Holder::Socket { pid: Pid(2000), fd: 6 }]);
 }
 
 #[test]
@@ -294,14 +294,18 @@ fn a_thread_that_rejoins_its_process_stops_holding() {
     {
         let mut w = f.world();
         w.add_ns(NsType::Uts, Inode(5005), Some(host_ns(NsType::User)));
-        w.proc_mut(2000).threads = vec![(2100, links_with(&[(NET, Inode(5000)), (UTS, Inode(5005))]))];
+        w.proc_mut(Pid(2000)).threads =
+            vec![(Pid(2100), links_with(&[(NET, Inode(5000)), (UTS, Inode(5005))]))];
     }
     let mut t = tracker(&f);
-    assert_eq!(ns(&refresh(&mut t), Inode(5005)).holders, vec![Holder::Task { pid: 2000, tid: 2100 }]);
+    assert_eq!(
+        ns(&refresh(&mut t), Inode(5005)).holders,
+        vec![Holder::Task { pid: Pid(2000), tid: Pid(2100) }]
+    );
     {
         let mut w = f.world();
-        w.proc_mut(2000).threads.clear();
-        w.run(2000);
+        w.proc_mut(Pid(2000)).threads.clear();
+        w.run(Pid(2000));
     }
     assert!(!refresh(&mut t).namespaces.contains_key(&Inode(5005)));
 }
@@ -332,7 +336,7 @@ fn a_namespace_held_by_a_mount_still_there_keeps_its_relations() {
     let mut t = tracker(&f);
     refresh(&mut t);
     asked(&f);
-    f.world().enter(2001, NsType::Net, Inode(5001));
+    f.world().enter(Pid(2001), NsType::Net, Inode(5001));
     let s = refresh(&mut t);
     assert!(!asked(&f).2.contains(&Inode(5006)));
     assert_eq!(ns(&s, Inode(5006)).owner, Some(host_ns(NsType::User)));
@@ -346,14 +350,14 @@ fn a_mount_namespace_whose_last_member_left_is_read_from_inside() {
         let own = w.own_mntns;
         w.add_ns(NsType::Mnt, Inode(6001), Some(host_ns(NsType::User)));
         w.add_ns(NsType::Uts, Inode(5007), Some(host_ns(NsType::User)));
-        w.spawn(2011).links = links_with(&[(NsType::Mnt.index(), Inode(6001))]);
+        w.spawn(Pid(2011)).links = links_with(&[(NsType::Mnt.index(), Inode(6001))]);
         w.pin(Inode(6001), "/inside", NsType::Uts, Inode(5007));
         w.pin(own, "/run/nsfuse/mnt/m", NsType::Mnt, Inode(6001));
     }
     let mut t = tracker(&f);
     let s = refresh(&mut t);
     assert_eq!(ns(&s, Inode(5007)).path.as_deref(), Some(std::path::Path::new("/proc/2011/root/inside")));
-    f.world().exit(2011);
+    f.world().exit(Pid(2011));
     let s = refresh(&mut t);
     assert_eq!(
         ns(&s, Inode(5007)).pins,
@@ -382,7 +386,7 @@ fn churn_once(f: &Fake, rng: &mut Lcg, step: u64) {
     let net = 5000 + rng.below(6);
     w.add_ns(NsType::Net, Inode(net), Some(host_ns(NsType::User)));
     match rng.below(7) {
-        0 => w.spawn(3000 + step as Pid).links = links_with(&[(NET, Inode(net))]),
+        0 => w.spawn(Pid(3000 + step as i32)).links = links_with(&[(NET, Inode(net))]),
         1 => {
             if let Some(p) = pick(rng, &pids) {
                 w.exit(p);

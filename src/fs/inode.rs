@@ -201,8 +201,8 @@ impl Node {
             Node::TypeDir(t) => pack(2, t.index() as u64, 0),
             Node::PinnedType(t) => pack(3, t.index() as u64, 0),
             Node::PinnedLink(t, id) => pack(4, t.index() as u64, id as u64),
-            Node::ProcDir(pid) => pack(5, 0, pid as u64),
-            Node::ProcLink(pid, link) => pack(6, link as u64, pid as u64),
+            Node::ProcDir(pid) => pack(5, 0, pid.get() as u64),
+            Node::ProcLink(pid, link) => pack(6, link as u64, pid.get() as u64),
             Node::TreeUser(i) => pack(7, 0, ns_value(NsType::User, i)),
             Node::TreeLink(t, i) => pack(8, 0, ns_value(t, i)),
             Node::NsDir(t, i) => pack(9, 0, ns_value(t, i)),
@@ -245,8 +245,8 @@ impl Node {
             2 => Node::TypeDir(ty()?),
             3 => Node::PinnedType(ty()?),
             4 => Node::PinnedLink(ty()?, u32::try_from(value).ok()?),
-            5 => Node::ProcDir(i32::try_from(value).ok()?),
-            6 if (sub as usize) < LINKS => Node::ProcLink(i32::try_from(value).ok()?, sub as u8),
+            5 => Node::ProcDir(Pid(i32::try_from(value).ok()?)),
+            6 if (sub as usize) < LINKS => Node::ProcLink(Pid(i32::try_from(value).ok()?), sub as u8),
             7 => Node::TreeUser(ns_from(value)?.1),
             8 => {
                 let (t, i) = ns_from(value)?;
@@ -300,7 +300,7 @@ mod tests {
             Node::ContainerDir(3),
             Node::ContainerFile(3, ContainerFile::Id),
             Node::ContainerFile(3, ContainerFile::Processes),
-            Node::ProcDir(4194304),
+            Node::ProcDir(Pid(4194304)),
             Node::TreeUser(Inode(4026531837)),
         ]);
         for t in NsType::ALL {
@@ -321,7 +321,7 @@ mod tests {
             nodes.extend(Detail::for_type(t).iter().map(|d| Node::NsFile(t, Inode(i), NsEntry::Detail(*d))));
         }
         for l in 0..LINKS as u8 {
-            nodes.push(Node::ProcLink(1234, l));
+            nodes.push(Node::ProcLink(Pid(1234), l));
         }
         let mut seen = std::collections::HashSet::new();
         for n in &nodes {

@@ -5,7 +5,7 @@
 
 use super::tree::Ctx;
 use super::{Caller, NsFs, View};
-use crate::model::{Holder, Inode, Namespace, NsType, Snapshot};
+use crate::model::{Holder, Inode, Namespace, NsType, Pid, Snapshot};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -55,7 +55,7 @@ pub struct Visibility {
 }
 
 impl Ctx<'_> {
-    pub(super) fn pid_visible(&self, pid: i32) -> bool {
+    pub(super) fn pid_visible(&self, pid: Pid) -> bool {
         self.visible.is_none_or(|v| v.pids.contains(&pid))
     }
 

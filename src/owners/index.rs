@@ -3,7 +3,7 @@
 //! it belonged to), and which namespaces have no task left in them.
 
 use super::{cgroup, pin_names, Owner};
-use crate::model::{Inode, Namespace, PinDirs, Snapshot};
+use crate::model::{Inode, Namespace, Pid, PinDirs, Snapshot};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
@@ -64,7 +64,7 @@ pub fn is_orphan(ns: &Namespace) -> bool {
 /// for a namespace with no process, what its pins in nsfuse's mount
 /// namespace name.
 pub fn current(snap: &Snapshot, dirs: &PinDirs) -> HashMap<Inode, Vec<Owner>> {
-    let host_links = snap.processes.get(&1).or_else(|| snap.processes.get(&crate::sys::getpid()));
+    let host_links = snap.processes.get(&Pid(1)).or_else(|| snap.processes.get(&crate::sys::getpid()));
     let host: HashSet<Inode> =
         host_links.map(|l| (0..l.0.len()).filter_map(|i| l.get(i)).collect()).unwrap_or_default();
     let mut out: HashMap<Inode, BTreeSet<Owner>> = HashMap::new();
@@ -144,12 +144,15 @@ mod tests {
             l.0[NsType::Mnt.index()] = 9;
             l
         };
-        s.processes = ProcessTable::new(vec![(1, links(100)), (50, links(200)), (60, links(200))]);
-        s.cgroups =
-            vec![(50, Arc::from("/docker/0123456789abcdef")), (60, Arc::from("/system.slice/x.service"))];
+        s.processes =
+            ProcessTable::new(vec![(Pid(1), links(100)), (Pid(50), links(200)), (Pid(60), links(200))]);
+        s.cgroups = vec![
+            (Pid(50), Arc::from("/docker/0123456789abcdef")),
+            (Pid(60), Arc::from("/system.slice/x.service")),
+        ];
         for (i, procs) in [(100u64, vec![1]), (200, vec![50, 60]), (300, vec![])] {
             let mut n = Namespace::new(NsType::Net, Inode(i));
-            n.processes = procs;
+            n.processes = procs.into_iter().map(Pid).collect();
             n.id = Some(i + 1);
             if i == 300 {
                 n.pins = vec![Pin { mntns: Inode(9), path: "/run/netns/cni-abc".into() }];
@@ -185,7 +188,7 @@ mod tests {
         // The container's processes are gone; the namespace lives on, pinned.
         let mut later = s.clone();
         later.cgroups.clear();
-        later.processes = ProcessTable::new(vec![(1, s.processes.get(&1).copied().unwrap())]);
+        later.processes = ProcessTable::new(vec![(Pid(1), s.processes.get(&Pid(1)).copied().unwrap())]);
         Arc::make_mut(later.namespaces.get_mut(&Inode(200)).unwrap()).processes.clear();
         let t1 = t0 + std::time::Duration::from_secs(5);
         let o = h.update(&later, &PinDirs::default(), t1);

@@ -2,11 +2,12 @@
 //! prctl, waitpid, stdio, blocked signals and sigwait.
 
 use super::*;
+use crate::model::Pid;
 
 /// pidfd_open(2).
-pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments; the result is checked.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.get(), 0) };
     owned(r as libc::c_int)
 }
 
@@ -18,14 +19,14 @@ pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target_fd: i32) -> io::Result<OwnedFd>
 }
 
 /// getpid/gettid/geteuid: never fail.
-pub fn getpid() -> i32 {
-    std::process::id() as i32
+pub fn getpid() -> Pid {
+    Pid(std::process::id() as i32)
 }
 
 /// The calling thread's id.
-pub fn gettid() -> i32 {
+pub fn gettid() -> Pid {
     // SAFETY: gettid cannot fail.
-    unsafe { libc::gettid() }
+    Pid(unsafe { libc::gettid() })
 }
 
 /// The effective uid of this process.
@@ -35,9 +36,9 @@ pub fn geteuid() -> u32 {
 }
 
 /// kill(2).
-pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
+pub fn kill(pid: Pid, sig: libc::c_int) -> io::Result<()> {
     // SAFETY: kill takes only integers.
-    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+    cvt(unsafe { libc::kill(pid.get(), sig) }).map(drop)
 }
 
 /// fork(2): 0 in the child, the child's PID in the parent.
@@ -74,11 +75,12 @@ pub fn set_child_subreaper() -> io::Result<()> {
     cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) }).map(drop)
 }
 
-/// waitpid(2); returns the pid reaped (0 with WNOHANG if none yet).
-pub fn waitpid(pid: i32, flags: libc::c_int) -> io::Result<i32> {
+/// waitpid(2); returns the pid reaped (None with WNOHANG if none yet).
+pub fn waitpid(pid: Pid, flags: libc::c_int) -> io::Result<Option<Pid>> {
     let mut status = 0;
     // SAFETY: status is a valid out pointer.
-    cvt(unsafe { libc::waitpid(pid, &mut status, flags) })
+    let reaped = cvt(unsafe { libc::waitpid(pid.get(), &mut status, flags) })?;
+    Ok((reaped != 0).then_some(Pid(reaped)))
 }
 
 /// Redirect stdin, stdout and stderr to /dev/null.

@@ -239,7 +239,7 @@ pub struct PidGuard(pub i32);
 
 impl Drop for PidGuard {
     fn drop(&mut self) {
-        let _ = nsfuse::sys::kill(self.0, libc::SIGKILL);
+        let _ = nsfuse::sys::kill(nsfuse::model::Pid(self.0), libc::SIGKILL);
     }
 }
 
@@ -328,7 +328,7 @@ impl Drop for Nsfuse {
         let gone = wait_for(5.0, || daemons_of(&self.mnt).is_empty());
         if !gone {
             for p in pids {
-                let _ = nsfuse::sys::kill(p, libc::SIGKILL);
+                let _ = nsfuse::sys::kill(nsfuse::model::Pid(p), libc::SIGKILL);
             }
         }
         // TempDir's drop unmounts the pin directories and removes it all.
@@ -381,7 +381,7 @@ impl Scans {
         let settled = (0..50).any(|_| {
             std::thread::sleep(Duration::from_millis(20));
             self.0.refresh().expect("refresh");
-            !self.0.last_read().contains(&pid)
+            !self.0.last_read().contains(&nsfuse::model::Pid(pid))
         });
         assert!(settled, "process {pid} was read on every refresh");
     }

@@ -51,7 +51,7 @@ pub struct Memory {
     /// (`/proc/loadavg`): while every PID handed out since went to our own
     /// worker threads, no process was made, so the listing is still whole
     /// (those gone fail their stamps) and /proc need not be read again.
-    pub listing: Option<(i32, Vec<Pid>)>,
+    pub listing: Option<(Pid, Vec<Pid>)>,
     /// The last snapshot, and whether every mount namespace it read has a
     /// `Table` (so the tables alone prove the pins unchanged): a refresh
     /// that finds every process holding what it held, no process made or

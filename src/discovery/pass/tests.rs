@@ -58,14 +58,14 @@ fn the_hosts_namespaces_are_found_with_their_owner_and_ids() {
 #[test]
 fn a_member_process_is_a_task_holder_and_gives_the_path() {
     let f = Fake::host();
-    in_new_net(&f, 2000, Inode(5000));
+    in_new_net(&f, Pid(2000), Inode(5000));
     let s = scan(&f);
     let n = ns(&s, Inode(5000));
-    assert_eq!(n.processes, vec![2000]);
-    assert_eq!(n.holders, vec![Holder::Task { pid: 2000, tid: 2000 }]);
+    assert_eq!(n.processes, vec![Pid(2000)]);
+    assert_eq!(n.holders, vec![Holder::Task { pid: Pid(2000), tid: Pid(2000) }]);
     assert_eq!(n.path.as_deref(), Some(Path::new("/proc/2000/ns/net")));
     assert_eq!(n.owner, Some(host_ns(NsType::User)));
-    assert!(!ns(&s, host_ns(NsType::Net)).processes.contains(&2000));
+    assert!(!ns(&s, host_ns(NsType::Net)).processes.contains(&Pid(2000)));
 }
 
 #[test]
@@ -74,18 +74,18 @@ fn a_thread_in_another_namespace_is_a_holder_by_its_tid() {
     {
         let mut w = f.world();
         w.add_ns(NsType::Uts, Inode(5001), Some(host_ns(NsType::User)));
-        let p = w.spawn(2001);
-        p.threads = vec![(2002, links_with(&[(UTS, Inode(5001))])), (2003, links_with(&[]))];
+        let p = w.spawn(Pid(2001));
+        p.threads = vec![(Pid(2002), links_with(&[(UTS, Inode(5001))])), (Pid(2003), links_with(&[]))];
     }
     let s = scan(&f);
     let n = ns(&s, Inode(5001));
-    assert_eq!(n.processes, vec![2001]);
-    assert_eq!(n.holders, vec![Holder::Task { pid: 2001, tid: 2002 }]);
+    assert_eq!(n.processes, vec![Pid(2001)]);
+    assert_eq!(n.holders, vec![Holder::Task { pid: Pid(2001), tid: Pid(2002) }]);
     assert_eq!(n.path.as_deref(), Some(Path::new("/proc/2001/task/2002/ns/uts")));
     // A thread like its process adds nothing of its own.
     let host_uts = ns(&s, host_ns(NsType::Uts));
-    assert!(host_uts.holders.contains(&Holder::Task { pid: 2001, tid: 2001 }));
-    assert!(!host_uts.holders.iter().any(|h| matches!(h, Holder::Task { tid: 2003, .. })));
+    assert!(host_uts.holders.contains(&Holder::Task { pid: Pid(2001), tid: Pid(2001) }));
+    assert!(!host_uts.holders.iter().any(|h| matches!(h, Holder::Task { tid: Pid(2003), .. })));
 }
 
 #[test]
@@ -94,15 +94,15 @@ fn a_pid_for_children_link_is_a_holder_of_its_own() {
     {
         let mut w = f.world();
         w.add_ns(NsType::Pid, Inode(5002), Some(host_ns(NsType::User))).parent = Some(host_ns(NsType::Pid));
-        let p = w.spawn(2004);
+        let p = w.spawn(Pid(2004));
         p.links = links_with(&[(PID_FOR_CHILDREN, Inode(5002))]);
         // Two threads share it: one holder.
-        p.threads = vec![(2005, links_with(&[(PID_FOR_CHILDREN, Inode(5002))]))];
+        p.threads = vec![(Pid(2005), links_with(&[(PID_FOR_CHILDREN, Inode(5002))]))];
     }
     let s = scan(&f);
     let n = ns(&s, Inode(5002));
     assert!(n.processes.is_empty());
-    assert_eq!(n.holders, vec![Holder::ForChildren { pid: 2004 }]);
+    assert_eq!(n.holders, vec![Holder::ForChildren { pid: Pid(2004) }]);
     assert_eq!(n.path.as_deref(), Some(Path::new("/proc/2004/ns/pid_for_children")));
     assert_eq!(n.parent, Some(host_ns(NsType::Pid)));
     let parent = ns(&s, host_ns(NsType::Pid));
@@ -116,12 +116,12 @@ fn an_open_nsfs_descriptor_holds_its_namespace() {
     {
         let mut w = f.world();
         w.add_ns(NsType::Ipc, Inode(5003), Some(host_ns(NsType::User)));
-        w.spawn(2006).ns_fds = vec![(5, NsType::Ipc, Inode(5003))];
+        w.spawn(Pid(2006)).ns_fds = vec![(5, NsType::Ipc, Inode(5003))];
     }
     let s = scan(&f);
     let n = ns(&s, Inode(5003));
     assert!(n.processes.is_empty());
-    assert_eq!(n.holders, vec![Holder::Fd { pid: 2006, fd: 5 }]);
+    assert_eq!(n.holders, vec![Holder::Fd { pid: Pid(2006), fd: 5 }]);
     assert_eq!(n.path.as_deref(), Some(Path::new("/proc/2006/fd/5")));
     assert_eq!(n.owner, Some(host_ns(NsType::User)));
 }
@@ -144,11 +144,11 @@ fn a_socket_holds_the_network_namespace_it_was_made_in() {
         let mut w = f.world();
         w.add_ns(NsType::Net, Inode(5005), Some(host_ns(NsType::User)));
         w.sockets.insert(900, Inode(5005));
-        w.spawn(2007).sockets = vec![(7, 900)];
+        w.spawn(Pid(2007)).sockets = vec![(7, 900)];
     }
     let s = scan(&f);
     let n = ns(&s, Inode(5005));
-    assert_eq!(n.holders, vec![Holder::Socket { pid: 2007, fd: 7 }]);
+    assert_eq!(n.holders, vec![Holder::Socket { pid: Pid(2007), fd: 7 }]);
     assert!(n.processes.is_empty());
     // Reached through the socket's namespace descriptor: its owner is known.
     assert_eq!(n.owner, Some(host_ns(NsType::User)));
@@ -162,13 +162,13 @@ fn a_socket_shared_by_two_processes_is_asked_about_once() {
         let mut w = f.world();
         w.add_ns(NsType::Net, Inode(5006), Some(host_ns(NsType::User)));
         w.sockets.insert(901, Inode(5006));
-        w.spawn(2008).sockets = vec![(3, 901)];
-        w.spawn(2009).sockets = vec![(4, 901), (5, 901)];
+        w.spawn(Pid(2008)).sockets = vec![(3, 901)];
+        w.spawn(Pid(2009)).sockets = vec![(4, 901), (5, 901)];
     }
     let s = scan(&f);
     let holders = &ns(&s, Inode(5006)).holders;
     assert_eq!(holders.len(), 3, "{holders:?}");
-    assert_eq!(f.world().sockets_read, vec![(2008, 3)]);
+    assert_eq!(f.world().sockets_read, vec![(Pid(2008), 3)]);
 }
 
 #[test]
@@ -178,13 +178,13 @@ fn a_socket_whose_descriptor_was_reused_is_not_counted() {
         let mut w = f.world();
         w.add_ns(NsType::Net, Inode(5007), Some(host_ns(NsType::User)));
         w.sockets.insert(902, Inode(5007));
-        w.spawn(2010).sockets = vec![(7, 902)];
+        w.spawn(Pid(2010)).sockets = vec![(7, 902)];
         // Between the walk and the question, fd 7 became another file.
-        w.reused_fds.insert((2010, 7));
+        w.reused_fds.insert((Pid(2010), 7));
     }
     let s = scan(&f);
     assert!(!s.namespaces.contains_key(&Inode(5007)));
-    assert_eq!(f.world().sockets_read, vec![(2010, 7)]);
+    assert_eq!(f.world().sockets_read, vec![(Pid(2010), 7)]);
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn a_pin_here_is_the_best_path_and_has_a_name() {
     {
         let mut w = f.world();
         w.add_ns(NsType::Net, Inode(5008), Some(host_ns(NsType::User)));
-        w.spawn(2011).links = links_with(&[(NET, Inode(5008))]);
+        w.spawn(Pid(2011)).links = links_with(&[(NET, Inode(5008))]);
         let own = w.own_mntns;
         w.pin(own, "/run/netns/web", NsType::Net, Inode(5008));
     }
@@ -247,7 +247,7 @@ fn a_pin_in_a_members_mount_namespace_is_reached_through_its_root() {
         let mut w = f.world();
         w.add_ns(NsType::Mnt, Inode(6000), Some(host_ns(NsType::User)));
         w.add_ns(NsType::Uts, Inode(5011), Some(host_ns(NsType::User)));
-        w.spawn(2012).links = links_with(&[(NsType::Mnt.index(), Inode(6000))]);
+        w.spawn(Pid(2012)).links = links_with(&[(NsType::Mnt.index(), Inode(6000))]);
         w.pin(Inode(6000), "/run/x", NsType::Uts, Inode(5011));
     }
     let s = scan(&f);
@@ -287,7 +287,7 @@ fn an_unseen_owner_is_adopted_with_its_own_owner() {
         w.add_ns(NsType::User, Inode(7001), Some(host_ns(NsType::User)));
         w.add_ns(NsType::User, Inode(7002), Some(Inode(7001)));
         w.add_ns(NsType::Net, Inode(5013), Some(Inode(7002)));
-        w.spawn(2013).links = links_with(&[(NET, Inode(5013))]);
+        w.spawn(Pid(2013)).links = links_with(&[(NET, Inode(5013))]);
     }
     let s = scan(&f);
     assert_eq!(ns(&s, Inode(5013)).owner, Some(Inode(7002)));
@@ -304,7 +304,7 @@ fn a_pid_namespaces_parent_chain_is_followed_to_the_top() {
         let mut w = f.world();
         w.add_ns(NsType::Pid, Inode(7100), Some(host_ns(NsType::User))).parent = Some(host_ns(NsType::Pid));
         w.add_ns(NsType::Pid, Inode(7101), Some(host_ns(NsType::User))).parent = Some(Inode(7100));
-        w.spawn(2014).links =
+        w.spawn(Pid(2014)).links =
             links_with(&[(NsType::Pid.index(), Inode(7101)), (PID_FOR_CHILDREN, Inode(7101))]);
     }
     let s = scan(&f);
@@ -336,7 +336,7 @@ fn a_member_path_is_opened_before_a_pin() {
     {
         let mut w = f.world();
         w.add_ns(NsType::Uts, Inode(5015), Some(host_ns(NsType::User)));
-        w.spawn(2015).links = links_with(&[(UTS, Inode(5015))]);
+        w.spawn(Pid(2015)).links = links_with(&[(UTS, Inode(5015))]);
         let own = w.own_mntns;
         w.pin(own, "/run/nsfuse/uts/m", NsType::Uts, Inode(5015));
         // The pin is a trap now; the member still leads to it.
@@ -358,9 +358,9 @@ fn a_scan_as_another_user_is_partial() {
 #[test]
 fn cgroups_are_kept_per_process() {
     let f = Fake::host();
-    f.world().spawn(2016).cgroup = Some("/system.slice/docker-abc.scope".into());
+    f.world().spawn(Pid(2016)).cgroup = Some("/system.slice/docker-abc.scope".into());
     let s = scan(&f);
-    assert_eq!(s.cgroups, vec![(2016, Arc::from("/system.slice/docker-abc.scope"))]);
+    assert_eq!(s.cgroups, vec![(Pid(2016), Arc::from("/system.slice/docker-abc.scope"))]);
 }
 
 #[test]

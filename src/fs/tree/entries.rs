@@ -136,7 +136,7 @@ impl Ctx<'_> {
             },
             Node::OrphansType(t) => Node::OrphanLink(t, Inode(number(name)?)),
             Node::PinnedType(t) => Node::PinnedLink(t, self.pins.id(t, name)?),
-            Node::ProcRoot => Node::ProcDir(i32::try_from(number(name)?).ok()?),
+            Node::ProcRoot => Node::ProcDir(Pid(i32::try_from(number(name)?).ok()?)),
             Node::ProcDir(pid) => Node::ProcLink(pid, LINK_NAMES.iter().position(|l| *l == name)? as u8),
             Node::TreeRoot => Node::TreeUser(Inode(number(name.strip_prefix("user:")?)?)),
             Node::TreeUser(u) => self.owned_by(u, name)?,

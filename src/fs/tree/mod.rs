@@ -7,7 +7,7 @@
 use super::inode::{ContainerFile, Node, NsEntry};
 use super::visibility::Visibility;
 use crate::discovery::details::{self, Detail};
-use crate::model::{Inode, Namespace, NsType, Snapshot, LINK_NAMES, LINK_TYPES};
+use crate::model::{Inode, Namespace, NsType, Pid, Snapshot, LINK_NAMES, LINK_TYPES};
 use crate::owners::index::{dir_name, is_orphan, Owners};
 use crate::owners::Owner;
 

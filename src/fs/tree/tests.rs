@@ -31,7 +31,7 @@ fn host() -> Snapshot {
     let mut links = ProcessLinks::default();
     links.0[NsType::User.index()] = 100;
     links.0[NsType::Net.index()] = 101;
-    s.processes = ProcessTable::new(vec![(1, links)]);
+    s.processes = ProcessTable::new(vec![(Pid(1), links)]);
     s.root_userns = Some(Inode(100));
     s
 }
@@ -178,9 +178,9 @@ fn symlinks_are_relative() {
         assert_eq!(l(owned).as_deref(), Some("../../../net/201"));
         let pin = c.lookup(Node::PinnedType(NsType::Net), "web").unwrap();
         assert_eq!(l(pin).as_deref(), Some("../../net/201"));
-        let proc_net = c.lookup(Node::ProcDir(1), "net").unwrap();
+        let proc_net = c.lookup(Node::ProcDir(Pid(1)), "net").unwrap();
         assert_eq!(l(proc_net).as_deref(), Some("../../net/101"));
-        assert_eq!(names(c.list(Node::ProcDir(1))), ["net", "user"]);
+        assert_eq!(names(c.list(Node::ProcDir(Pid(1)))), ["net", "user"]);
     });
 }
 
@@ -205,7 +205,7 @@ fn ownership_tree() {
 fn visibility_filter() {
     let s = host();
     let pins = PinNames::default();
-    let visible = Visibility { pids: [1].into(), namespaces: [Inode(100), Inode(101)].into() };
+    let visible = Visibility { pids: [Pid(1)].into(), namespaces: [Inode(100), Inode(101)].into() };
     let c =
         Ctx { snap: &s, pins: &pins, read_only: false, visible: Some(&visible), owners: &Owners::default() };
     assert_eq!(names(c.list(Node::ProcRoot)), ["1"]);
@@ -219,12 +219,12 @@ fn visibility_filter() {
     let mut s2 = host();
     let user = ns_mut(&mut s2, Inode(100));
     user.holders = vec![
-        Holder::Task { pid: 1, tid: 1 },
-        Holder::Fd { pid: 77, fd: 3 },
+        Holder::Task { pid: Pid(1), tid: Pid(1) },
+        Holder::Fd { pid: Pid(77), fd: 3 },
         Holder::Child { ns_type: NsType::User, inode: Inode(200) },
         Holder::Child { ns_type: NsType::Net, inode: Inode(101) },
     ];
-    user.processes = vec![1, 77];
+    user.processes = vec![Pid(1), Pid(77)];
     let c =
         Ctx { snap: &s2, pins: &pins, read_only: false, visible: Some(&visible), owners: &Owners::default() };
     let text = |n| String::from_utf8(c.content(n).unwrap_or_default()).unwrap();
