@@ -183,20 +183,8 @@ where
             Err(RecvTimeoutError::Disconnected) => break,
         }
         // Abandon a worker over its time, and replace it.
-        let now = u64::try_from(shared.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let stall_ns = u64::try_from(stall.as_nanos()).unwrap_or(u64::MAX);
-        let mut replaced = Vec::new();
-        workers.retain(|w| {
-            let since = w.busy_since.load(Ordering::Acquire);
-            if since == 0 || now.saturating_sub(since - 1) <= stall_ns {
-                return true;
-            }
-            w.abandoned.store(true, Ordering::Release);
-            abandon(what, &keys[w.current.load(Ordering::Acquire)], w.clone(), stall);
-            replaced.push(());
-            false
-        });
-        for () in replaced {
+        let abandoned = abandon_overdue(what, &mut workers, &keys, shared.base, stall);
+        for _ in 0..abandoned {
             running -= 1;
             if let Some(w) = spawn_worker(what, &shared, &done_tx) {
                 workers.push(w);
@@ -206,6 +194,30 @@ where
     }
     let mut results = shared.results.lock().unwrap_or_else(|e| e.into_inner());
     std::mem::take(&mut *results)
+}
+
+/// Abandon every worker busy on one item for longer than `stall` (its key
+/// becomes stuck); how many were abandoned.
+fn abandon_overdue(
+    what: &str,
+    workers: &mut Vec<Arc<Worker>>,
+    keys: &[String],
+    base: Instant,
+    stall: Duration,
+) -> usize {
+    let now = u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let stall_ns = u64::try_from(stall.as_nanos()).unwrap_or(u64::MAX);
+    let before = workers.len();
+    workers.retain(|w| {
+        let since = w.busy_since.load(Ordering::Acquire);
+        if since == 0 || now.saturating_sub(since - 1) <= stall_ns {
+            return true;
+        }
+        w.abandoned.store(true, Ordering::Release);
+        abandon(what, &keys[w.current.load(Ordering::Acquire)], w.clone(), stall);
+        false
+    });
+    before - workers.len()
 }
 
 /// Run `work` on a detached thread and wait at most `stall` for it; `None`

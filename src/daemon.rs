@@ -55,13 +55,7 @@ pub fn run(cfg: MountConfig) -> i32 {
         return 1;
     }
     if cfg.foreground {
-        return match serve(&cfg, None) {
-            Ok(()) => 0,
-            Err(msg) => {
-                log::error!("{msg}");
-                1
-            }
-        };
+        return exit_code(serve(&cfg, None));
     }
     // Background: the child mounts and says "ok" (or why not) on a pipe;
     // the parent returns only then, so `nsfuse X && ls X` never races.
@@ -79,32 +73,40 @@ pub fn run(cfg: MountConfig) -> i32 {
             drop(rx);
             let _ = sys::setsid();
             let _ = std::env::set_current_dir("/");
-            match serve(&cfg, Some(tx)) {
-                Ok(()) => 0,
-                Err(msg) => {
-                    log::error!("{msg}");
-                    1
-                }
-            }
+            exit_code(serve(&cfg, Some(tx)))
         }
         Ok(_) => {
             drop(tx);
-            let mut answer = String::new();
-            let _ = std::fs::File::from(rx).read_to_string(&mut answer);
-            if answer == "ok" {
-                0
-            } else {
-                let why =
-                    if answer.is_empty() { "the daemon died while mounting".to_owned() } else { answer };
-                eprintln!("nsfuse: {why}");
-                1
-            }
+            wait_for_the_child(rx)
         }
         Err(e) => {
             eprintln!("nsfuse: cannot fork: {e}");
             1
         }
     }
+}
+
+/// The exit code of a daemon that served until unmounted (its error logged).
+fn exit_code(served: Result<(), Error>) -> i32 {
+    match served {
+        Ok(()) => 0,
+        Err(msg) => {
+            log::error!("{msg}");
+            1
+        }
+    }
+}
+
+/// The parent's exit code: 0 once the child said "ok", else 1 and why.
+fn wait_for_the_child(rx: OwnedFd) -> i32 {
+    let mut answer = String::new();
+    let _ = std::fs::File::from(rx).read_to_string(&mut answer);
+    if answer == "ok" {
+        return 0;
+    }
+    let why = if answer.is_empty() { "the daemon died while mounting".to_owned() } else { answer };
+    eprintln!("nsfuse: {why}");
+    1
 }
 
 /// The mount point must be a directory, not a live nsfuse mount (a second

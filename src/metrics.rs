@@ -52,6 +52,14 @@ fn holder_kind(h: &Holder) -> &'static str {
 /// The whole exposition.
 pub fn render(snap: &Snapshot, dirs: &PinDirs, owners: &HashMap<Inode, Vec<Owner>>, c: &Counters) -> String {
     let mut out = String::new();
+    snapshot_families(&mut out, snap, dirs);
+    owner_family(&mut out, owners);
+    daemon_families(&mut out, snap, c);
+    out
+}
+
+/// Namespaces, orphans, pins and holders, counted over the snapshot.
+fn snapshot_families(out: &mut String, snap: &Snapshot, dirs: &PinDirs) {
     let mut by_type: BTreeMap<NsType, (u64, u64)> = NsType::ALL.iter().map(|t| (*t, (0, 0))).collect();
     let mut pins: BTreeMap<(NsType, &'static str), u64> = BTreeMap::new();
     let mut holders: BTreeMap<&'static str, u64> = HOLDER_KINDS.iter().map(|k| (*k, 0)).collect();
@@ -73,39 +81,47 @@ pub fn render(snap: &Snapshot, dirs: &PinDirs, owners: &HashMap<Inode, Vec<Owner
             *holders.entry(holder_kind(h)).or_default() += 1;
         }
     }
-    family(&mut out, "nsfuse_namespaces", "gauge", "Live namespaces, by type.");
+    family(out, "nsfuse_namespaces", "gauge", "Live namespaces, by type.");
     for (t, (n, _)) in &by_type {
         let _ = writeln!(out, "nsfuse_namespaces{{type=\"{t}\"}} {n}");
     }
-    family(&mut out, "nsfuse_namespaces_orphaned", "gauge", "Namespaces with no task in them, by type.");
+    family(out, "nsfuse_namespaces_orphaned", "gauge", "Namespaces with no task in them, by type.");
     for (t, (_, n)) in &by_type {
         let _ = writeln!(out, "nsfuse_namespaces_orphaned{{type=\"{t}\"}} {n}");
     }
-    family(&mut out, "nsfuse_pins", "gauge", "Bind mounts holding namespaces, by type and directory.");
+    family(out, "nsfuse_pins", "gauge", "Bind mounts holding namespaces, by type and directory.");
     for ((t, dir), n) in &pins {
         let _ = writeln!(out, "nsfuse_pins{{type=\"{t}\",dir=\"{dir}\"}} {n}");
     }
-    family(&mut out, "nsfuse_holders", "gauge", "References keeping namespaces alive, by kind.");
+    family(out, "nsfuse_holders", "gauge", "References keeping namespaces alive, by kind.");
     for (k, n) in &holders {
         let _ = writeln!(out, "nsfuse_holders{{kind=\"{k}\"}} {n}");
     }
+}
+
+/// Namespaces with an owner line, by owner kind.
+fn owner_family(out: &mut String, owners: &HashMap<Inode, Vec<Owner>>) {
     let mut by_owner: BTreeMap<&'static str, u64> = BTreeMap::new();
     for o in owners.values().flatten() {
         *by_owner.entry(o.kind.name()).or_default() += 1;
     }
-    family(&mut out, "nsfuse_namespaces_by_owner", "gauge", "Namespaces with an owner line, by owner kind.");
+    family(out, "nsfuse_namespaces_by_owner", "gauge", "Namespaces with an owner line, by owner kind.");
     for (k, n) in &by_owner {
         let _ = writeln!(out, "nsfuse_namespaces_by_owner{{kind=\"{k}\"}} {n}");
     }
-    family(&mut out, "nsfuse_events_total", "counter", "Lifecycle events logged, by event.");
+}
+
+/// The daemon's own counters: events, refreshes, scan times, memory.
+fn daemon_families(out: &mut String, snap: &Snapshot, c: &Counters) {
+    family(out, "nsfuse_events_total", "counter", "Lifecycle events logged, by event.");
     for e in ["new", "pinned", "released", "orphaned", "adopted", "gone"] {
         let _ =
             writeln!(out, "nsfuse_events_total{{event=\"{e}\"}} {}", c.events.get(e).copied().unwrap_or(0));
     }
-    family(&mut out, "nsfuse_refreshes_total", "counter", "Refreshes made, by kind.");
+    family(out, "nsfuse_refreshes_total", "counter", "Refreshes made, by kind.");
     let _ = writeln!(out, "nsfuse_refreshes_total{{kind=\"full\"}} {}", c.full_refreshes);
     let _ = writeln!(out, "nsfuse_refreshes_total{{kind=\"incremental\"}} {}", c.incremental_refreshes);
-    family(&mut out, "nsfuse_scan_duration_seconds", "gauge", "How long the last scan of each kind took.");
+    family(out, "nsfuse_scan_duration_seconds", "gauge", "How long the last scan of each kind took.");
     let duration = c.last_full_seconds.or(snap.taken_at.is_some().then_some(snap.duration.as_secs_f64()));
     if let Some(s) = duration {
         let _ = writeln!(out, "nsfuse_scan_duration_seconds{{kind=\"full\"}} {s}");
@@ -114,10 +130,9 @@ pub fn render(snap: &Snapshot, dirs: &PinDirs, owners: &HashMap<Inode, Vec<Owner
         let _ = writeln!(out, "nsfuse_scan_duration_seconds{{kind=\"incremental\"}} {s}");
     }
     if let Some(b) = c.resident_bytes {
-        family(&mut out, "nsfuse_daemon_resident_bytes", "gauge", "Resident memory of the nsfuse process.");
+        family(out, "nsfuse_daemon_resident_bytes", "gauge", "Resident memory of the nsfuse process.");
         let _ = writeln!(out, "nsfuse_daemon_resident_bytes {b}");
     }
-    out
 }
 
 #[cfg(test)]

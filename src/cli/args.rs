@@ -114,30 +114,7 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, UsageError> {
             _ if a.starts_with("-o") && a.len() > 2 => {
                 opts.extend(a[2..].split(',').filter(|s| !s.is_empty()).map(str::to_owned));
             }
-            _ if a.starts_with("--") => {
-                let (name, value) = match a[2..].split_once('=') {
-                    Some((n, v)) => (n.replace('-', "_"), Some(v.to_owned())),
-                    None => (a[2..].replace('-', "_"), None),
-                };
-                let takes_value =
-                    matches!(name.as_str(), "pin_dir" | "netns_dir" | "refresh_ms" | "events_max" | "fsname");
-                let value = match (value, takes_value) {
-                    (Some(v), _) => Some(v),
-                    (None, true) => {
-                        i += 1;
-                        Some(
-                            args.get(i)
-                                .ok_or_else(|| UsageError(format!("--{name} needs a value")))?
-                                .to_string(),
-                        )
-                    }
-                    (None, false) => None,
-                };
-                opts.push(match value {
-                    Some(v) => format!("{name}={v}"),
-                    None => name,
-                });
-            }
+            _ if a.starts_with("--") => opts.push(long_option(&args, &mut i)?),
             _ if a.starts_with('-') && a.len() > 1 => return Err(UsageError(format!("unknown flag '{a}'"))),
             _ => positional.push(a),
         }
@@ -154,6 +131,30 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, UsageError> {
         apply_option(&mut cfg, &o)?;
     }
     Ok(Command::Mount(cfg))
+}
+
+/// `--name[=value]` at `args[*i]` as a mount option (`name=value`); a
+/// name that takes a value and has none here takes the next argument.
+fn long_option(args: &[&str], i: &mut usize) -> Result<String, UsageError> {
+    let a = args[*i];
+    let (name, value) = match a[2..].split_once('=') {
+        Some((n, v)) => (n.replace('-', "_"), Some(v.to_owned())),
+        None => (a[2..].replace('-', "_"), None),
+    };
+    let takes_value =
+        matches!(name.as_str(), "pin_dir" | "netns_dir" | "refresh_ms" | "events_max" | "fsname");
+    let value = match (value, takes_value) {
+        (Some(v), _) => Some(v),
+        (None, true) => {
+            *i += 1;
+            Some(args.get(*i).ok_or_else(|| UsageError(format!("--{name} needs a value")))?.to_string())
+        }
+        (None, false) => None,
+    };
+    Ok(match value {
+        Some(v) => format!("{name}={v}"),
+        None => name,
+    })
 }
 
 fn apply_option(cfg: &mut MountConfig, opt: &str) -> Result<(), UsageError> {

@@ -221,6 +221,22 @@ impl Node {
         }
     }
 
+    /// The top-level entry with sub-kind `sub` (kind 1).
+    fn top_level(sub: u64) -> Option<Node> {
+        Some(match sub {
+            1 => Node::Readme,
+            2 => Node::TopCtl,
+            3 => Node::PinnedRoot,
+            4 => Node::ProcRoot,
+            5 => Node::TreeRoot,
+            6 => Node::OrphansRoot,
+            7 => Node::ContainersRoot,
+            8 => Node::Events,
+            9 => Node::Metrics,
+            _ => return None,
+        })
+    }
+
     pub fn from_ino(ino: Ino) -> Option<Node> {
         if ino.0 == 1 {
             return Some(Node::Root);
@@ -230,43 +246,23 @@ impl Node {
         let value = ino.0 & ((1 << VALUE_BITS) - 1);
         let ty = || NsType::ALL.get(sub as usize).copied();
         Some(match kind {
-            1 => match sub {
-                1 => Node::Readme,
-                2 => Node::TopCtl,
-                3 => Node::PinnedRoot,
-                4 => Node::ProcRoot,
-                5 => Node::TreeRoot,
-                6 => Node::OrphansRoot,
-                7 => Node::ContainersRoot,
-                8 => Node::Events,
-                9 => Node::Metrics,
-                _ => return None,
-            },
+            1 => Node::top_level(sub)?,
             2 => Node::TypeDir(ty()?),
             3 => Node::PinnedType(ty()?),
             4 => Node::PinnedLink(ty()?, u32::try_from(value).ok()?),
             5 => Node::ProcDir(Pid(i32::try_from(value).ok()?)),
             6 if (sub as usize) < LINKS => Node::ProcLink(Pid(i32::try_from(value).ok()?), sub as u8),
             7 => Node::TreeUser(ns_from(value)?.1),
-            8 => {
+            8..=12 | 14 => {
                 let (t, i) = ns_from(value)?;
-                Node::TreeLink(t, i)
-            }
-            9 => {
-                let (t, i) = ns_from(value)?;
-                Node::NsDir(t, i)
-            }
-            10 => {
-                let (t, i) = ns_from(value)?;
-                Node::NsFile(t, i, NsEntry::from_code(sub)?)
-            }
-            11 => {
-                let (t, i) = ns_from(value)?;
-                Node::ChildLink(t, i)
-            }
-            12 => {
-                let (t, i) = ns_from(value)?;
-                Node::OwnsLink(t, i)
+                match kind {
+                    8 => Node::TreeLink(t, i),
+                    9 => Node::NsDir(t, i),
+                    10 => Node::NsFile(t, i, NsEntry::from_code(sub)?),
+                    11 => Node::ChildLink(t, i),
+                    12 => Node::OwnsLink(t, i),
+                    _ => Node::OrphanLink(t, i),
+                }
             }
             13 => Node::OrphansType(ty()?),
             15 => Node::ContainerDir(u32::try_from(value).ok()?),
@@ -279,10 +275,6 @@ impl Node {
                     _ => return None,
                 },
             ),
-            14 => {
-                let (t, i) = ns_from(value)?;
-                Node::OrphanLink(t, i)
-            }
             _ => return None,
         })
     }

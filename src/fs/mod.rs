@@ -14,6 +14,8 @@ mod handles;
 pub mod inode;
 mod listing;
 pub mod tree;
+mod view;
+use view::View;
 pub mod visibility;
 
 use crate::control::{Controller, Target};
@@ -38,25 +40,6 @@ pub use visibility::Visibility;
 
 /// Called once when new events arrive (a poll(2) waiting on `events`).
 pub type Waker = Box<dyn FnOnce() + Send>;
-
-/// A file's bytes as rendered once (None: the kernel would not tell).
-type Rendered = Option<Arc<[u8]>>;
-
-/// One snapshot and what was rendered from it.
-struct View {
-    snap: Arc<Snapshot>,
-    pins: Arc<PinNames>,
-    /// Owners of its namespaces (now and before) and its orphans' ages.
-    owners: Arc<Owners>,
-    started: Instant,
-    /// Contents rendered for this view, by file and by the uid that asked
-    /// (what a non-root caller sees is filtered), only of files that were
-    /// used (None: the kernel would not tell); shared by every handle and
-    /// dropped with the view.
-    cache: Mutex<HashMap<(Ino, u32), Rendered>>,
-    /// What each non-root uid may see.
-    visible: Mutex<HashMap<u32, Arc<Visibility>>>,
-}
 
 /// The filesystem.
 pub struct NsFs {
@@ -171,71 +154,6 @@ impl NsFs {
         } else {
             self.cfg.dir_ttl.min(self.cfg.refresh).min(Duration::from_secs(1))
         }
-    }
-
-    fn current(&self) -> Arc<View> {
-        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Swap in a new snapshot.
-    fn install(&self, snap: Snapshot, started: Instant) -> Arc<View> {
-        let pins = {
-            let mut names = self.pin_names.lock().unwrap_or_else(|e| e.into_inner());
-            for (t, n) in snap.named_pins.keys() {
-                names.register(*t, n);
-            }
-            Arc::new(names.clone())
-        };
-        {
-            let now = SystemTime::now();
-            let mut seen = self.first_seen.lock().unwrap_or_else(|e| e.into_inner());
-            seen.retain(|i, _| snap.namespaces.contains_key(i));
-            for i in snap.namespaces.keys() {
-                seen.entry(*i).or_insert(now);
-            }
-        }
-        let owners = Arc::new(self.history.lock().unwrap_or_else(|e| e.into_inner()).update(
-            &snap,
-            &self.cfg.scan.dirs,
-            SystemTime::now(),
-        ));
-        let view = Arc::new(View {
-            snap: Arc::new(snap),
-            pins,
-            owners,
-            started,
-            cache: Mutex::new(HashMap::new()),
-            visible: Mutex::new(HashMap::new()),
-        });
-        let old = std::mem::replace(&mut *self.view.write().unwrap_or_else(|e| e.into_inner()), view.clone());
-        // Events: what changed since the view before (none for the first).
-        if old.snap.taken_at.is_some() {
-            let now = SystemTime::now();
-            let changes = crate::events::diff(&old.snap, &view.snap, &crate::render::comm);
-            let mut log = self.events.lock().unwrap_or_else(|e| e.into_inner());
-            let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-            for e in &changes {
-                log.push(now, e);
-                *counters.events.entry(e.kind.name()).or_default() += 1;
-            }
-            drop((log, counters));
-            if !changes.is_empty() {
-                let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|e| e.into_inner()));
-                for wake in wakers {
-                    wake();
-                }
-            }
-        }
-        if let Some(tx) = self.forget_entries.get() {
-            let gone: Vec<(Ino, String)> = tree::gone_dirs(&old.snap, &view.snap)
-                .into_iter()
-                .map(|(dir, name)| (dir.ino(), name))
-                .collect();
-            if !gone.is_empty() {
-                let _ = tx.send(gone);
-            }
-        }
-        view
     }
 
     /// Send, at every view swap, the directory entries that went away (as
@@ -408,18 +326,5 @@ impl NsFs {
     /// The snapshot currently served (for tests and logging).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current().snap.clone()
-    }
-}
-
-impl View {
-    fn empty() -> View {
-        View {
-            snap: Arc::new(Snapshot::default()),
-            pins: Arc::new(PinNames::default()),
-            owners: Arc::new(Owners::default()),
-            started: Instant::now(),
-            cache: Mutex::new(HashMap::new()),
-            visible: Mutex::new(HashMap::new()),
-        }
     }
 }

@@ -11,6 +11,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+mod ids;
+mod processes;
+pub use ids::*;
+pub use processes::*;
+
 /// The eight Linux namespace types, in the order nsfuse lists them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -153,65 +158,6 @@ impl PinDirs {
     }
 }
 
-/// An nsfs inode number: the N of `net:[N]` (not a FUSE inode: `fs::inode::Ino`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Inode(pub u64);
-
-impl fmt::Display for Inode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl From<u64> for Inode {
-    fn from(n: u64) -> Inode {
-        Inode(n)
-    }
-}
-
-impl From<u32> for Inode {
-    fn from(n: u32) -> Inode {
-        Inode(u64::from(n))
-    }
-}
-
-impl Inode {
-    /// The number.
-    pub const fn get(self) -> u64 {
-        self.0
-    }
-
-    /// The inode of what `st` describes.
-    pub fn of(st: &libc::stat) -> Inode {
-        Inode(st.st_ino)
-    }
-}
-/// A process or thread id in nsfuse's pid namespace.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Pid(pub i32);
-
-impl fmt::Display for Pid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::str::FromStr for Pid {
-    type Err = std::num::ParseIntError;
-    fn from_str(s: &str) -> Result<Pid, Self::Err> {
-        s.parse().map(Pid)
-    }
-}
-
-impl Pid {
-    /// The number, as the kernel's calls take it.
-    pub const fn get(self) -> i32 {
-        self.0
-    }
-}
-
 /// One reference that keeps a namespace alive. Serialized as its
 /// `holders` line (`task 1 1`). Sorted in variant order, `Task` first
 /// (discovery builds the task holders apart and puts them in front).
@@ -304,85 +250,6 @@ impl Namespace {
             path: None,
             owner_uid: None,
         }
-    }
-}
-
-/// Number of ns links per process: the eight types plus pid_for_children
-/// and time_for_children.
-pub const LINKS: usize = 10;
-/// Link names in /proc/PID/ns, in the order of `ProcessLinks`.
-pub const LINK_NAMES: [&str; LINKS] =
-    ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts", "pid_for_children", "time_for_children"];
-/// The namespace type each entry of `LINK_NAMES` points to.
-pub const LINK_TYPES: [NsType; LINKS] = {
-    let t = NsType::ALL;
-    [t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], NsType::Pid, NsType::Time]
-};
-
-/// The namespace inodes of one process's `ns/*` links (0 = unreadable).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ProcessLinks(pub [u32; LINKS]);
-
-impl ProcessLinks {
-    pub fn get(&self, i: usize) -> Option<Inode> {
-        match self.0[i] {
-            0 => None,
-            n => Some(Inode::from(n)),
-        }
-    }
-}
-
-/// Every process's ns links, sorted by PID: one allocation however many
-/// processes there are (a map would be one per handful).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProcessTable(Vec<(Pid, ProcessLinks)>);
-
-impl ProcessTable {
-    /// A table of these entries, in any order; a later entry for the same
-    /// PID wins.
-    pub fn new(mut entries: Vec<(Pid, ProcessLinks)>) -> ProcessTable {
-        entries.reverse();
-        entries.sort_by_key(|e| e.0);
-        entries.dedup_by_key(|e| e.0);
-        entries.shrink_to_fit();
-        ProcessTable(entries)
-    }
-
-    pub fn get(&self, pid: &Pid) -> Option<&ProcessLinks> {
-        self.0.binary_search_by_key(pid, |e| e.0).ok().map(|i| &self.0[i].1)
-    }
-
-    pub fn contains_key(&self, pid: &Pid) -> bool {
-        self.get(pid).is_some()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// PIDs in order.
-    pub fn keys(&self) -> impl Iterator<Item = &Pid> {
-        self.0.iter().map(|e| &e.0)
-    }
-
-    /// (PID, links) in PID order.
-    pub fn iter(&self) -> <&ProcessTable as IntoIterator>::IntoIter {
-        self.into_iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a ProcessTable {
-    type Item = (&'a Pid, &'a ProcessLinks);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Pid, ProcessLinks)>,
-        fn(&'a (Pid, ProcessLinks)) -> (&'a Pid, &'a ProcessLinks),
-    >;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|e| (&e.0, &e.1))
     }
 }
 

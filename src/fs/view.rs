@@ -1,0 +1,105 @@
+//! A view: one snapshot and what was rendered from it (contents per file
+//! and uid, what each uid may see, owners), and how a new one is swapped
+//! in under the snapshot lock, with the events and forgotten entries the
+//! swap makes.
+
+use super::*;
+
+/// A file's bytes as rendered once (None: the kernel would not tell).
+pub(super) type Rendered = Option<Arc<[u8]>>;
+
+/// One snapshot and what was rendered from it.
+pub(super) struct View {
+    pub(super) snap: Arc<Snapshot>,
+    pub(super) pins: Arc<PinNames>,
+    /// Owners of its namespaces (now and before) and its orphans' ages.
+    pub(super) owners: Arc<Owners>,
+    pub(super) started: Instant,
+    /// Contents rendered for this view, by file and by the uid that asked
+    /// (what a non-root caller sees is filtered), only of files that were
+    /// used (None: the kernel would not tell); shared by every handle and
+    /// dropped with the view.
+    pub(super) cache: Mutex<HashMap<(Ino, u32), Rendered>>,
+    /// What each non-root uid may see.
+    pub(super) visible: Mutex<HashMap<u32, Arc<Visibility>>>,
+}
+
+impl View {
+    pub(super) fn empty() -> View {
+        View {
+            snap: Arc::new(Snapshot::default()),
+            pins: Arc::new(PinNames::default()),
+            owners: Arc::new(Owners::default()),
+            started: Instant::now(),
+            cache: Mutex::new(HashMap::new()),
+            visible: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl NsFs {
+    pub(super) fn current(&self) -> Arc<View> {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Swap in a new snapshot.
+    pub(super) fn install(&self, snap: Snapshot, started: Instant) -> Arc<View> {
+        let pins = {
+            let mut names = self.pin_names.lock().unwrap_or_else(|e| e.into_inner());
+            for (t, n) in snap.named_pins.keys() {
+                names.register(*t, n);
+            }
+            Arc::new(names.clone())
+        };
+        {
+            let now = SystemTime::now();
+            let mut seen = self.first_seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.retain(|i, _| snap.namespaces.contains_key(i));
+            for i in snap.namespaces.keys() {
+                seen.entry(*i).or_insert(now);
+            }
+        }
+        let owners = Arc::new(self.history.lock().unwrap_or_else(|e| e.into_inner()).update(
+            &snap,
+            &self.cfg.scan.dirs,
+            SystemTime::now(),
+        ));
+        let view = Arc::new(View {
+            snap: Arc::new(snap),
+            pins,
+            owners,
+            started,
+            cache: Mutex::new(HashMap::new()),
+            visible: Mutex::new(HashMap::new()),
+        });
+        let old = std::mem::replace(&mut *self.view.write().unwrap_or_else(|e| e.into_inner()), view.clone());
+        // Events: what changed since the view before (none for the first).
+        if old.snap.taken_at.is_some() {
+            let now = SystemTime::now();
+            let changes = crate::events::diff(&old.snap, &view.snap, &crate::render::comm);
+            let mut log = self.events.lock().unwrap_or_else(|e| e.into_inner());
+            let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            for e in &changes {
+                log.push(now, e);
+                *counters.events.entry(e.kind.name()).or_default() += 1;
+            }
+            drop((log, counters));
+            if !changes.is_empty() {
+                let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+                for wake in wakers {
+                    wake();
+                }
+            }
+        }
+        if let Some(tx) = self.forget_entries.get() {
+            let gone: Vec<(Ino, String)> = tree::gone_dirs(&old.snap, &view.snap)
+                .into_iter()
+                .map(|(dir, name)| (dir.ino(), name))
+                .collect();
+            if !gone.is_empty() {
+                let _ = tx.send(gone);
+            }
+        }
+        view
+    }
+}
