@@ -82,6 +82,8 @@ pub struct World {
     pub tables_read: Vec<Inode>,
     pub relations_read: Vec<Inode>,
     pub sockets_read: Vec<(Pid, i32)>,
+    /// Pins opened from inside a mount namespace.
+    pub opened_inside: Vec<Inode>,
 }
 
 /// A shared handle on a `World`: what a pass runs on.
@@ -318,11 +320,17 @@ impl Kernel for Fake {
         (m.pins, table)
     }
 
-    fn read_inside(&self, mntns: &Opened) -> io::Result<Vec<(NsfsMount, Option<Opened>)>> {
+    fn read_inside(
+        &self,
+        mntns: &Opened,
+        wants_fd: &(dyn Fn(Inode) -> bool + Sync),
+    ) -> io::Result<Vec<(NsfsMount, Option<Opened>)>> {
         let mut w = self.world();
         w.tables_read.push(mntns.0);
         let pins = w.mounts.get(&mntns.0).map(|m| m.pins.clone()).unwrap_or_default();
-        let reachable = |m: &NsfsMount| w.namespaces.get(&m.inode).is_some_and(|n| n.reachable);
+        w.opened_inside.extend(pins.iter().map(|m| m.inode).filter(|&i| wants_fd(i)));
+        let reachable =
+            |m: &NsfsMount| wants_fd(m.inode) && w.namespaces.get(&m.inode).is_some_and(|n| n.reachable);
         Ok(pins
             .into_iter()
             .map(|m| (reachable(&m).then_some(Opened(m.inode)), m))

@@ -65,8 +65,14 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// The nsfs mounts of mount namespace `mntns` through `reader`, and
     /// `with_table` what tells a later pass that they are unchanged.
     fn read_mounts(&self, reader: Reader, mntns: Inode, with_table: bool) -> (Vec<NsfsMount>, Option<Table>);
-    /// The nsfs mounts of a mount namespace no process is in, each opened.
-    fn read_inside(&self, mntns: &Self::Ns) -> io::Result<Vec<(NsfsMount, Option<Self::Ns>)>>;
+    /// The nsfs mounts of a mount namespace no process is in, each opened
+    /// where `wants_fd` says (a namespace reached another way needs none:
+    /// an open file would keep that mount busy).
+    fn read_inside(
+        &self,
+        mntns: &Self::Ns,
+        wants_fd: &(dyn Fn(Inode) -> bool + Sync),
+    ) -> io::Result<Vec<(NsfsMount, Option<Self::Ns>)>>;
     /// Open the namespace at `path`, only if it is still `inode`.
     fn open(&self, path: &Path, inode: Inode) -> Option<Self::Ns>;
     /// Its owner, parent, id and owner uid.
@@ -179,9 +185,13 @@ impl Kernel for Host {
         mounts::read(reader, mntns, with_table)
     }
 
-    fn read_inside(&self, mntns: &OwnedFd) -> io::Result<Vec<(NsfsMount, Option<OwnedFd>)>> {
+    fn read_inside(
+        &self,
+        mntns: &OwnedFd,
+        wants_fd: &(dyn Fn(Inode) -> bool + Sync),
+    ) -> io::Result<Vec<(NsfsMount, Option<OwnedFd>)>> {
         let proc = open_proc().map_err(|Error::Io { source, .. }| source)?;
-        mounts::read_inside(proc.as_fd(), mntns.as_fd())
+        mounts::read_inside(proc.as_fd(), mntns.as_fd(), wants_fd)
     }
 
     fn open(&self, path: &Path, inode: Inode) -> Option<OwnedFd> {

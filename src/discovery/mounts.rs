@@ -95,13 +95,14 @@ pub fn read(reader: Reader, mntns: Inode, with_table: bool) -> (Vec<NsfsMount>, 
 pub fn read_inside(
     proc: BorrowedFd<'_>,
     mntns: BorrowedFd<'_>,
+    wants_fd: &(dyn Fn(Inode) -> bool + Sync),
 ) -> io::Result<Vec<(NsfsMount, Option<OwnedFd>)>> {
     enter::run_in_one(mntns, NsType::Mnt, || {
         let f = sys::openat(Some(proc), c"thread-self/mountinfo", libc::O_RDONLY)?;
         Ok(parse::mountinfo_nsfs_stream(std::fs::File::from(f))?
             .into_iter()
             .map(|m| {
-                let fd = super::nsfile::open(&m.mount_point, m.inode);
+                let fd = wants_fd(m.inode).then(|| super::nsfile::open(&m.mount_point, m.inode)).flatten();
                 (m, fd)
             })
             .collect())

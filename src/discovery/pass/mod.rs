@@ -214,6 +214,8 @@ struct Pass<'o, K: Kernel> {
     /// Whether what this pass reads is kept for the next (a tracker's);
     /// a one-off scan keeps nothing in `next`.
     tracking: bool,
+    /// Namespaces whose relations no path could read (yet).
+    unreached: HashSet<Inode>,
     /// Whether the /proc listing is the last pass's (no process made).
     listing_reused: bool,
     /// Whether every mount namespace read got a `Table`.
@@ -255,6 +257,7 @@ impl<'o, K: Kernel> Pass<'o, K> {
             prev,
             same: HashSet::with_capacity_and_hasher(n_nss, Default::default()),
             tracking,
+            unreached: HashSet::default(),
             listing_reused: false,
             tables_complete: true,
             unchanged: None,

@@ -44,13 +44,14 @@ impl<K: Kernel> Pass<'_, K> {
             let kernel = self.kernel.clone();
             let tracking = self.tracking;
             let threads = crate::par::threads();
+            let reached = Arc::new(self.reached_here());
             let found = bounded::map(
                 "reading mount tables",
                 todo,
                 threads,
                 bounded::STALL,
                 || (),
-                move |_, w| w.run(&kernel, tracking),
+                move |_, w| w.run(&kernel, tracking, &reached),
             );
             for answer in found {
                 match answer {
@@ -60,6 +61,12 @@ impl<K: Kernel> Pass<'_, K> {
                 }
             }
         }
+    }
+
+    /// Namespaces reached by a pin here or a member: a pin of one found
+    /// inside another mount namespace need not be opened.
+    fn reached_here(&self) -> HashSet<Inode> {
+        self.ranks.iter().filter(|(_, r)| **r <= PathRank::Member).map(|(i, _)| *i).collect()
     }
 
     fn add_mount_table(&mut self, work: Work<K>, outcome: TableRead<K>) {
@@ -104,15 +111,15 @@ impl<K: Kernel> Pass<'_, K> {
         path: Option<(PathBuf, PathRank)>,
         fd: Option<K::Ns>,
     ) {
-        let known = self.nss.contains_key(&m.inode);
         let ns = match path {
             Some((p, rank)) => self.note_at(m.ns_type, m.inode, rank, || p),
             None => self.note(m.ns_type, m.inode),
         };
         ns.pins.push(Pin { mntns, path: m.mount_point.clone() });
         self.holders.push((m.inode, Holder::Mount { mntns, path: m.mount_point }));
-        if let (false, Some(fd)) = (known, fd) {
-            self.fds.insert(m.inode, fd);
+        // Kept even if it was seen by a path already (see `sockets`).
+        if let Some(fd) = fd {
+            self.fds.entry(m.inode).or_insert(fd);
         }
     }
 }
@@ -149,7 +156,7 @@ enum TableRead<K: Kernel> {
 impl<K: Kernel> Work<K> {
     /// Read it; the work comes back with the outcome (a table to keep, a
     /// descriptor opened).
-    fn run(self, kernel: &K, tracking: bool) -> (Work<K>, TableRead<K>) {
+    fn run(self, kernel: &K, tracking: bool, reached: &HashSet<Inode>) -> (Work<K>, TableRead<K>) {
         let outcome = match &self.how {
             How::Read(_, Some(table)) if table.unchanged_on(kernel) => TableRead::Unchanged,
             How::Read(reader, _) => {
@@ -166,10 +173,12 @@ impl<K: Kernel> Work<K> {
                     None => self,
                 };
                 let pins = match &work.how {
-                    How::Inside(Some(fd), _) => kernel.read_inside(fd).unwrap_or_else(|e| {
-                        log::debug!("cannot look inside mount namespace {}: {e}", work.mntns);
-                        Vec::new()
-                    }),
+                    How::Inside(Some(fd), _) => {
+                        kernel.read_inside(fd, &|i| !reached.contains(&i)).unwrap_or_else(|e| {
+                            log::debug!("cannot look inside mount namespace {}: {e}", work.mntns);
+                            Vec::new()
+                        })
+                    }
                     _ => Vec::new(),
                 };
                 return (work, TableRead::Inside(pins));

@@ -68,7 +68,13 @@ impl<K: Kernel> Pass<'_, K> {
             );
             for (inode, rel) in inodes.into_iter().zip(found) {
                 let Some(rel) = rel.flatten() else {
-                    self.unreachable(inode);
+                    // A descriptor for it turned up meanwhile (an owner's or
+                    // parent's): try once more with that.
+                    if self.fds.contains_key(&inode) {
+                        todo.push(inode);
+                    } else {
+                        self.unreachable(inode);
+                    }
                     continue;
                 };
                 let owner = rel.owner.and_then(|o| self.adopt(o, NsType::User, &mut todo));
@@ -87,6 +93,7 @@ impl<K: Kernel> Pass<'_, K> {
     /// trap put in its place, a holder gone since the walk): still listed,
     /// with its pins, but no `ns` link to a path that does not lead to it.
     pub(super) fn unreachable(&mut self, inode: Inode) {
+        self.unreached.insert(inode);
         if let Some(ns) = self.nss.get_mut(&inode) {
             if let Some(path) = ns.path.take() {
                 log::debug!(
@@ -130,6 +137,14 @@ impl<K: Kernel> Pass<'_, K> {
             self.note(ty, inode);
             self.fds.insert(inode, fd);
             todo.push(inode);
+        } else if self.unreached.remove(&inode) {
+            // Seen before only by a path that no longer led to it: its
+            // relations can be read through this descriptor after all.
+            self.fds.insert(inode, fd);
+            todo.push(inode);
+        } else {
+            // Not read yet, or read: a descriptor for a retry if needed.
+            self.fds.entry(inode).or_insert(fd);
         }
         Some(inode)
     }

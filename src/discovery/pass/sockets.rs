@@ -51,7 +51,9 @@ impl<K: Kernel> Pass<'_, K> {
         );
         for (pid, fd, netns, netns_fd) in found.into_iter().flatten().flatten() {
             let Some(inode) = netns else { continue };
-            if let (false, Some(f)) = (self.nss.contains_key(&inode), netns_fd) {
+            // Kept even if it was seen by a path already: that path may be
+            // another process's descriptor, closed by the time it is opened.
+            if let Some(f) = netns_fd {
                 self.fds.entry(inode).or_insert(f);
             }
             self.note(NsType::Net, inode);
