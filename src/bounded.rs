@@ -12,6 +12,7 @@
 //! goes on on a fresh thread. A caller always gets an answer for every item,
 //! `None` for the abandoned and skipped ones.
 
+use crate::locks::Locked;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -33,7 +34,7 @@ fn stuck() -> &'static Mutex<HashMap<String, Arc<Worker>>> {
 
 /// Whether work on `key` was abandoned and has not come back.
 pub fn is_stuck(key: &str) -> bool {
-    let mut map = stuck().lock().unwrap_or_else(|e| e.into_inner());
+    let mut map = stuck().locked();
     match map.get(key) {
         Some(w) if w.idle() => {
             log::info!("{key} answers again");
@@ -47,13 +48,13 @@ pub fn is_stuck(key: &str) -> bool {
 
 /// The keys stuck now (for tests and logs).
 pub fn stuck_keys() -> Vec<String> {
-    let map = stuck().lock().unwrap_or_else(|e| e.into_inner());
+    let map = stuck().locked();
     map.iter().filter(|(_, w)| !w.idle()).map(|(k, _)| k.clone()).collect()
 }
 
 fn abandon(what: &str, key: &str, worker: Arc<Worker>, stall: Duration) {
     log::warn!("{what}: {key} gave no answer within {stall:?}; left behind and skipped until it answers");
-    stuck().lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_owned(), worker);
+    stuck().locked().insert(key.to_owned(), worker);
 }
 
 /// A worker's state maker, and its work on one item.
@@ -108,7 +109,7 @@ where
         let mut state = (shared.init)();
         loop {
             let i = shared.next.fetch_add(1, Ordering::Relaxed);
-            let item = match shared.items.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
+            let item = match shared.items.locked().get_mut(i) {
                 Some(slot) => slot.take(),
                 None => break,
             };
@@ -121,7 +122,7 @@ where
             if w.abandoned.load(Ordering::Acquire) {
                 return;
             }
-            if let Some(slot) = shared.results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
+            if let Some(slot) = shared.results.locked().get_mut(i) {
                 *slot = Some(result);
             }
         }
@@ -192,7 +193,7 @@ where
             }
         }
     }
-    let mut results = shared.results.lock().unwrap_or_else(|e| e.into_inner());
+    let mut results = shared.results.locked();
     std::mem::take(&mut *results)
 }
 
@@ -236,7 +237,7 @@ pub fn one<R: Send + 'static>(
         stall,
         || (),
         move |_, ()| {
-            let f = work.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let f = work.locked().take();
             f.map(|f| f())
         },
     )

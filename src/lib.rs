@@ -16,6 +16,7 @@ pub mod events;
 pub mod fs;
 pub mod helper;
 pub mod json;
+pub mod locks;
 pub mod logging;
 pub mod metrics;
 pub mod model;

@@ -4,6 +4,7 @@
 //! skip reading /proc again on a quiet host. Each worker notes itself as it
 //! starts; the record keeps the most recent `KEEP`.
 
+use crate::locks::Locked;
 use crate::model::Pid;
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -16,7 +17,7 @@ static OURS: Mutex<VecDeque<Pid>> = Mutex::new(VecDeque::new());
 /// Note the calling thread as one of ours. Call first thing in a worker.
 pub fn note_this_thread() {
     let tid = crate::sys::gettid();
-    let mut ours = OURS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ours = OURS.locked();
     if ours.len() == KEEP {
         ours.pop_front();
     }
@@ -27,7 +28,7 @@ pub fn note_this_thread() {
 /// our threads (false if PIDs wrapped around, or too many were handed out
 /// to check).
 pub fn only_ours_between(then: Pid, now: Pid) -> bool {
-    covered(&OURS.lock().unwrap_or_else(|e| e.into_inner()), then, now)
+    covered(&OURS.locked(), then, now)
 }
 
 /// Whether every PID in `then+1..=now` is in `ours`.

@@ -6,6 +6,7 @@
 use super::host::{PinHost, Spot};
 use super::Error;
 use crate::discovery::parse::NsfsMount;
+use crate::locks::Locked;
 use crate::model::{Inode, NsType, Pid};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
@@ -56,7 +57,7 @@ fn errno(e: i32) -> io::Error {
 
 impl Fake {
     pub fn state(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.locked()
     }
 
     /// The nsfs mounts at `path`, oldest first, as (type, inode).

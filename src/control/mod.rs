@@ -11,6 +11,7 @@ pub mod pins;
 #[cfg(test)]
 mod tests;
 
+use crate::locks::Locked;
 use crate::model::{Inode, Namespace, NsType, PinDirs};
 pub use command::Target;
 use command::{Command, Release};
@@ -120,7 +121,7 @@ impl<H: PinHost> Controller<H> {
     /// What reading a ctl file shows: the grammar and the last outcome.
     pub fn status(&self, target: Target) -> String {
         let grammar = if target == Target::Top { GRAMMAR_TOP } else { GRAMMAR_NS };
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).get(&target).cloned();
+        let last = self.last.locked().get(&target).cloned();
         format!("{grammar}Last command: {}\n", last.as_deref().unwrap_or("none yet."))
     }
 
@@ -133,7 +134,7 @@ impl<H: PinHost> Controller<H> {
         target: Target,
         data: &[u8],
     ) -> (usize, Result<(), Error>) {
-        let _one_at_a_time = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = self.serial.locked();
         let path = self.mountpoint.join(target.to_string());
         let mut done_lines = 0;
         for line in command::lines(data) {
@@ -152,7 +153,7 @@ impl<H: PinHost> Controller<H> {
                     format!("'{shown}' failed: {e}")
                 }
             };
-            self.last.lock().unwrap_or_else(|e| e.into_inner()).insert(target, sentence);
+            self.last.locked().insert(target, sentence);
             if let Err(e) = result {
                 return (done_lines, Err(e));
             }

@@ -10,6 +10,7 @@ use super::mounts::{Reader, Table};
 use super::parse::NsfsMount;
 use super::procfs::{Process, Stamp, StampBudget};
 use super::{Error, Result};
+use crate::locks::Locked;
 use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS, LINK_TYPES};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
@@ -113,7 +114,7 @@ impl Fake {
 
     /// The world, to change or inspect.
     pub fn world(&self) -> MutexGuard<'_, World> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.locked()
     }
 }
 

@@ -14,6 +14,7 @@
 //! more on a bounded thread (`crate::bounded`).
 
 use crate::bounded;
+use crate::locks::Locked;
 use crate::model::{Inode, NsType};
 use crate::sys;
 use std::collections::HashSet;
@@ -39,7 +40,7 @@ pub fn nsfs_dev() -> Option<u64> {
 /// every refresh).
 fn skip(path: &Path, why: &str) {
     static SAID: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
-    let mut said = SAID.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut said = SAID.get_or_init(Default::default).locked();
     if said.len() > 10_000 {
         said.clear();
     }

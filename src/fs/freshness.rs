@@ -8,6 +8,7 @@
 use super::inode::{Node, NsEntry};
 use super::{NsFs, View};
 use crate::discovery::Tracker;
+use crate::locks::Locked;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,7 +49,7 @@ impl NsFs {
     /// Ask the scanner thread for a scan that starts at or after
     /// `not_before`; returns the request lock, to wait on `new_view` with.
     pub(super) fn ask_scanner(&self, not_before: Instant) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wanted = self.wanted.locked();
         if wanted.is_none_or(|w| w < not_before) {
             *wanted = Some(not_before);
         }
@@ -67,7 +68,7 @@ impl NsFs {
     }
 
     pub(super) fn lock_tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
-        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
+        self.tracker.locked()
     }
 
     /// One refresh (incremental unless a full pass is due), installed as
@@ -79,7 +80,7 @@ impl NsFs {
         match result {
             Ok(snap) => {
                 {
-                    let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut c = self.counters.locked();
                     let secs = Some(snap.duration.as_secs_f64());
                     if tracker.last_pass_was_full() {
                         c.full_refreshes += 1;
@@ -97,7 +98,7 @@ impl NsFs {
                 );
                 let v = self.install(snap, started);
                 {
-                    let _lock = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+                    let _lock = self.wanted.locked();
                     self.new_view.notify_all();
                 }
                 // The previous view is gone (unless a reader still holds it).
@@ -127,7 +128,7 @@ impl NsFs {
     /// requests on entries already looked up (getattr, open): the lookup
     /// that found them was fresh.
     pub(super) fn latest(&self) -> Arc<View> {
-        *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        *self.last_use.locked() = Instant::now();
         let v = self.current();
         if v.started.elapsed() > self.cfg.refresh && self.scanner.load(Ordering::Relaxed) {
             drop(self.ask_scanner(Instant::now() - self.cfg.refresh));
@@ -138,7 +139,7 @@ impl NsFs {
     /// A view no older than the refresh interval (SPEC section 5: listings,
     /// lookups), waiting for the scanner if need be.
     pub(super) fn fresh(&self) -> Arc<View> {
-        *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        *self.last_use.locked() = Instant::now();
         let v = self.current();
         if v.started.elapsed() <= self.cfg.refresh {
             return v;
@@ -159,14 +160,14 @@ impl NsFs {
         let due = self.cfg.refresh.max(Duration::from_millis(10));
         while !stop.load(Ordering::Relaxed) {
             let asked = {
-                let wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+                let wanted = self.wanted.locked();
                 let (mut wanted, _) = self
                     .new_view
                     .wait_timeout_while(wanted, due.min(Duration::from_millis(100)), |w| w.is_none())
                     .unwrap_or_else(|e| e.into_inner());
                 wanted.take().is_some()
             };
-            let used = self.last_use.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+            let used = self.last_use.locked().elapsed();
             let stale = self.current().started.elapsed() >= due;
             let scraped = self
                 .metrics_read
@@ -223,7 +224,7 @@ impl MissGate {
     /// is any that started after the lookup (waiters share one).
     pub(super) fn pass(&self, asked: Instant) -> Instant {
         let wait = {
-            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let mut g = self.0.locked();
             let now = Instant::now();
             let (tokens, last) = *g;
             let tokens =

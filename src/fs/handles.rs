@@ -3,6 +3,7 @@
 //! `wake_on_events` are poll(2) on `events`, `release` forgets a handle.
 
 use super::*;
+use crate::locks::Locked;
 
 /// What an open file reads.
 pub(super) enum Handle {
@@ -46,13 +47,13 @@ impl NsFs {
                 Handle::Bytes(self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?)
             };
             let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-            self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, handle);
+            self.files.locked().insert(fh, handle);
             Ok(fh)
         })
     }
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
-        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        let mut files = self.files.locked();
         match files.get_mut(&fh).ok_or(Errno::EBADF)? {
             Handle::Bytes(bytes) => {
                 let start = (offset as usize).min(bytes.len());
@@ -60,7 +61,7 @@ impl NsFs {
                 Ok(bytes[start..end].to_vec())
             }
             Handle::Events { shift, read_to, visible } => {
-                let log = self.events.lock().unwrap_or_else(|e| e.into_inner());
+                let log = self.events.locked();
                 if offset + *shift < log.first() {
                     *shift = log.first() - offset;
                 }
@@ -79,22 +80,19 @@ impl NsFs {
     /// `events`, lines logged since the handle last read to the end; any
     /// other file always reads.
     pub fn readable(&self, fh: u64) -> Result<bool> {
-        match self.files.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).ok_or(Errno::EBADF)? {
+        match self.files.locked().get(&fh).ok_or(Errno::EBADF)? {
             Handle::Bytes(_) => Ok(true),
-            Handle::Events { read_to, .. } => {
-                Ok(self.events.lock().unwrap_or_else(|e| e.into_inner()).end() > *read_to)
-            }
+            Handle::Events { read_to, .. } => Ok(self.events.locked().end() > *read_to),
         }
     }
 
     /// Call `wake` once, when the next events are logged.
     pub fn wake_on_events(&self, wake: Waker) {
-        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(wake);
+        self.wakers.locked().push(wake);
     }
 
     pub fn release(&self, fh: u64) {
-        if let Some(Handle::Events { .. }) = self.files.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh)
-        {
+        if let Some(Handle::Events { .. }) = self.files.locked().remove(&fh) {
             self.events_open.fetch_sub(1, Ordering::Relaxed);
         }
     }

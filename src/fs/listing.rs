@@ -5,6 +5,7 @@
 
 use super::freshness::lists_what_changes;
 use super::*;
+use crate::locks::Locked;
 
 impl NsFs {
     /// Open a directory: its listing is fixed for this handle. A directory
@@ -15,7 +16,7 @@ impl NsFs {
         let asked = Instant::now();
         let node = Self::node(ino)?;
         let v = if lists_what_changes(node) {
-            *self.last_use.lock().unwrap_or_else(|e| e.into_inner()) = asked;
+            *self.last_use.locked() = asked;
             self.rescan_after(asked)
         } else {
             self.fresh()
@@ -38,7 +39,7 @@ impl NsFs {
         })?;
         let unchanged = self.kernel_caches() && self.note_listing(ino, &entries);
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, Arc::new(entries));
+        self.dirs.locked().insert(fh, Arc::new(entries));
         Ok(OpenedDir { fh, unchanged })
     }
 
@@ -49,7 +50,7 @@ impl NsFs {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         std::hash::Hash::hash(entries, &mut h);
         let hash = std::hash::Hasher::finish(&h);
-        let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut listed = self.listed.locked();
         if listed.len() > MAX_LISTINGS_REMEMBERED {
             listed.clear();
         }
@@ -64,11 +65,11 @@ impl NsFs {
 
     /// Entries of an open directory.
     pub fn readdir(&self, fh: u64) -> Result<Arc<Vec<DirEntry>>> {
-        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).cloned().ok_or(Errno::EBADF)
+        self.dirs.locked().get(&fh).cloned().ok_or(Errno::EBADF)
     }
 
     pub fn releasedir(&self, fh: u64) {
-        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh);
+        self.dirs.locked().remove(&fh);
     }
 }
 

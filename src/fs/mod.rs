@@ -15,6 +15,7 @@ pub mod inode;
 mod listing;
 pub mod tree;
 mod view;
+use crate::locks::Locked;
 use view::View;
 pub mod visibility;
 
@@ -193,20 +194,20 @@ impl NsFs {
             return Some(self.control.status(t).into_bytes().into());
         }
         if node == Node::Metrics {
-            *self.metrics_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            *self.metrics_read.locked() = Some(Instant::now());
         }
         let key = (node.ino(), uid);
-        if let Some(hit) = v.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(hit) = v.cache.locked().get(&key) {
             return hit.clone();
         }
         let bytes: Option<Arc<[u8]>> = if node == Node::Metrics {
-            let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut c = self.counters.locked().clone();
             c.resident_bytes = metrics::resident_bytes();
             Some(metrics::render(&v.snap, &self.cfg.scan.dirs, &v.owners.current, &c).into_bytes().into())
         } else {
             ctx.content(node).map(Into::into)
         };
-        v.cache.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(bytes).clone()
+        v.cache.locked().entry(key).or_insert(bytes).clone()
     }
 
     fn attr(&self, v: &View, ctx: &Ctx<'_>, node: Node, uid: u32) -> Result<Attr> {
@@ -215,7 +216,7 @@ impl NsFs {
         }
         let kind = tree::kind(node);
         let (size, perm) = match kind {
-            _ if node == Node::Events => (self.events.lock().unwrap_or_else(|e| e.into_inner()).end(), 0o444),
+            _ if node == Node::Events => (self.events.locked().end(), 0o444),
             Kind::Dir => (0, 0o555),
             Kind::Symlink => (ctx.link_target(node).ok_or(Errno::ENOENT)?.len() as u64, 0o777),
             Kind::File => {
@@ -225,15 +226,11 @@ impl NsFs {
         };
         let uid = ctx.owner_uid(node);
         let mtime = match node {
-            Node::NsDir(_, i) | Node::NsFile(_, i, _) => {
-                self.first_seen.lock().unwrap_or_else(|e| e.into_inner()).get(&i).copied()
-            }
+            Node::NsDir(_, i) | Node::NsFile(_, i, _) => self.first_seen.locked().get(&i).copied(),
             Node::Readme | Node::Root | Node::TopCtl => Some(self.started_at),
             // Other directories: when their listing was last seen to change
             // (the kernel keeps a cached listing only while this holds).
-            _ if kind == Kind::Dir => {
-                self.listed.lock().unwrap_or_else(|e| e.into_inner()).get(&node.ino()).map(|l| l.1)
-            }
+            _ if kind == Kind::Dir => self.listed.locked().get(&node.ino()).map(|l| l.1),
             _ => v.snap.taken_at,
         }
         .unwrap_or(self.started_at);

@@ -4,6 +4,7 @@
 //! swap makes.
 
 use super::*;
+use crate::locks::{Locked, ReadWrite};
 
 /// A file's bytes as rendered once (None: the kernel would not tell).
 pub(super) type Rendered = Option<Arc<[u8]>>;
@@ -39,13 +40,13 @@ impl View {
 
 impl NsFs {
     pub(super) fn current(&self) -> Arc<View> {
-        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.view.reading().clone()
     }
 
     /// Swap in a new snapshot.
     pub(super) fn install(&self, snap: Snapshot, started: Instant) -> Arc<View> {
         let pins = {
-            let mut names = self.pin_names.lock().unwrap_or_else(|e| e.into_inner());
+            let mut names = self.pin_names.locked();
             for (t, n) in snap.named_pins.keys() {
                 names.register(*t, n);
             }
@@ -53,17 +54,13 @@ impl NsFs {
         };
         {
             let now = SystemTime::now();
-            let mut seen = self.first_seen.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen = self.first_seen.locked();
             seen.retain(|i, _| snap.namespaces.contains_key(i));
             for i in snap.namespaces.keys() {
                 seen.entry(*i).or_insert(now);
             }
         }
-        let owners = Arc::new(self.history.lock().unwrap_or_else(|e| e.into_inner()).update(
-            &snap,
-            &self.cfg.scan.dirs,
-            SystemTime::now(),
-        ));
+        let owners = Arc::new(self.history.locked().update(&snap, &self.cfg.scan.dirs, SystemTime::now()));
         let view = Arc::new(View {
             snap: Arc::new(snap),
             pins,
@@ -72,20 +69,20 @@ impl NsFs {
             cache: Mutex::new(HashMap::new()),
             visible: Mutex::new(HashMap::new()),
         });
-        let old = std::mem::replace(&mut *self.view.write().unwrap_or_else(|e| e.into_inner()), view.clone());
+        let old = std::mem::replace(&mut *self.view.writing(), view.clone());
         // Events: what changed since the view before (none for the first).
         if old.snap.taken_at.is_some() {
             let now = SystemTime::now();
             let changes = crate::events::diff(&old.snap, &view.snap, &crate::render::comm);
-            let mut log = self.events.lock().unwrap_or_else(|e| e.into_inner());
-            let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            let mut log = self.events.locked();
+            let mut counters = self.counters.locked();
             for e in &changes {
                 log.push(now, e);
                 *counters.events.entry(e.kind.name()).or_default() += 1;
             }
             drop((log, counters));
             if !changes.is_empty() {
-                let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+                let wakers = std::mem::take(&mut *self.wakers.locked());
                 for wake in wakers {
                     wake();
                 }

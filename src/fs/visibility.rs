@@ -5,6 +5,7 @@
 
 use super::tree::Ctx;
 use super::{Caller, NsFs, View};
+use crate::locks::Locked;
 use crate::model::{Holder, Inode, Namespace, NsType, Pid, Snapshot};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ impl NsFs {
         if caller.uid == 0 {
             return None;
         }
-        let mut map = v.visible.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = v.visible.locked();
         Some(map.entry(caller.uid).or_insert_with(|| Arc::new(visible_to(&v.snap, caller.uid))).clone())
     }
 }
