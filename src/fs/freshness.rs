@@ -10,8 +10,28 @@ use super::{NsFs, View};
 use crate::discovery::Tracker;
 use crate::locks::Locked;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+/// Who scans when: the tracker (held while scanning, so scans coalesce),
+/// the scan start callers wait for, and the scanner thread's switches.
+pub(super) struct Scans {
+    /// Discovery with its memory.
+    pub(super) tracker: Mutex<Tracker>,
+    /// The newest scan start a caller is waiting for; the scanner thread
+    /// takes requests from here and `new_view` wakes the waiters.
+    pub(super) wanted: Mutex<Option<Instant>>,
+    pub(super) new_view: Condvar,
+    /// Whether a scanner thread (`refresh_loop`) runs: FUSE threads then
+    /// never scan themselves.
+    pub(super) scanner: AtomicBool,
+    /// The next refresh must be a full pass (SIGHUP).
+    pub(super) full_wanted: AtomicBool,
+    /// When the tree was last used (an idle tree stops refreshing).
+    pub(super) last_use: Mutex<Instant>,
+    /// Spaces out the rescans that lookups of missing names force.
+    pub(super) miss_gate: MissGate,
+}
 
 impl NsFs {
     /// A view from a scan that started at or after `not_before`. With a
@@ -25,7 +45,7 @@ impl NsFs {
             return v;
         }
         drop(v);
-        if !self.scanner.load(Ordering::Relaxed) {
+        if !self.scans.scanner.load(Ordering::Relaxed) {
             return self.scan_inline(not_before);
         }
         let deadline = Instant::now() + MAX_WAIT;
@@ -42,18 +62,19 @@ impl NsFs {
                     return v;
                 }
             }
-            wanted = self.new_view.wait_timeout(wanted, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            wanted =
+                self.scans.new_view.wait_timeout(wanted, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
     /// Ask the scanner thread for a scan that starts at or after
     /// `not_before`; returns the request lock, to wait on `new_view` with.
     pub(super) fn ask_scanner(&self, not_before: Instant) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        let mut wanted = self.wanted.locked();
+        let mut wanted = self.scans.wanted.locked();
         if wanted.is_none_or(|w| w < not_before) {
             *wanted = Some(not_before);
         }
-        self.new_view.notify_all();
+        self.scans.new_view.notify_all();
         wanted
     }
 
@@ -68,19 +89,22 @@ impl NsFs {
     }
 
     pub(super) fn lock_tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
-        self.tracker.locked()
+        self.scans.tracker.locked()
     }
 
     /// One refresh (incremental unless a full pass is due), installed as
     /// the current view.
     pub(super) fn scan_with(&self, tracker: &mut Tracker) -> Option<Arc<View>> {
         let started = Instant::now();
-        let result =
-            if self.full_wanted.swap(false, Ordering::Relaxed) { tracker.full() } else { tracker.refresh() };
+        let result = if self.scans.full_wanted.swap(false, Ordering::Relaxed) {
+            tracker.full()
+        } else {
+            tracker.refresh()
+        };
         match result {
             Ok(snap) => {
                 {
-                    let mut c = self.counters.locked();
+                    let mut c = self.watch.counters.locked();
                     let secs = Some(snap.duration.as_secs_f64());
                     if tracker.last_pass_was_full() {
                         c.full_refreshes += 1;
@@ -98,8 +122,8 @@ impl NsFs {
                 );
                 let v = self.install(snap, started);
                 {
-                    let _lock = self.wanted.locked();
-                    self.new_view.notify_all();
+                    let _lock = self.scans.wanted.locked();
+                    self.scans.new_view.notify_all();
                 }
                 // The previous view is gone (unless a reader still holds it).
                 crate::sys::release_free_memory();
@@ -119,7 +143,7 @@ impl NsFs {
 
     /// Force a full pass now, trusting nothing remembered (SIGHUP).
     pub fn rescan_full(&self) {
-        self.full_wanted.store(true, Ordering::Relaxed);
+        self.scans.full_wanted.store(true, Ordering::Relaxed);
         self.refresh();
     }
 
@@ -128,9 +152,9 @@ impl NsFs {
     /// requests on entries already looked up (getattr, open): the lookup
     /// that found them was fresh.
     pub(super) fn latest(&self) -> Arc<View> {
-        *self.last_use.locked() = Instant::now();
+        *self.scans.last_use.locked() = Instant::now();
         let v = self.current();
-        if v.started.elapsed() > self.cfg.refresh && self.scanner.load(Ordering::Relaxed) {
+        if v.started.elapsed() > self.cfg.refresh && self.scans.scanner.load(Ordering::Relaxed) {
             drop(self.ask_scanner(Instant::now() - self.cfg.refresh));
         }
         v
@@ -139,7 +163,7 @@ impl NsFs {
     /// A view no older than the refresh interval (SPEC section 5: listings,
     /// lookups), waiting for the scanner if need be.
     pub(super) fn fresh(&self) -> Arc<View> {
-        *self.last_use.locked() = Instant::now();
+        *self.scans.last_use.locked() = Instant::now();
         let v = self.current();
         if v.started.elapsed() <= self.cfg.refresh {
             return v;
@@ -154,27 +178,24 @@ impl NsFs {
     /// once per refresh interval; an idle mount costs nothing, and after
     /// `FORGET_AFTER` holds nothing.
     pub fn refresh_loop(&self, stop: &AtomicBool) {
-        self.scanner.store(true, Ordering::Relaxed);
+        self.scans.scanner.store(true, Ordering::Relaxed);
         // Once per interval is what a watched, idle host costs; a listing
         // never waits for one (it asks for its own).
         let due = self.cfg.refresh.max(Duration::from_millis(10));
         while !stop.load(Ordering::Relaxed) {
             let asked = {
-                let wanted = self.wanted.locked();
+                let wanted = self.scans.wanted.locked();
                 let (mut wanted, _) = self
+                    .scans
                     .new_view
                     .wait_timeout_while(wanted, due.min(Duration::from_millis(100)), |w| w.is_none())
                     .unwrap_or_else(|e| e.into_inner());
                 wanted.take().is_some()
             };
-            let used = self.last_use.locked().elapsed();
+            let used = self.scans.last_use.locked().elapsed();
             let stale = self.current().started.elapsed() >= due;
-            let scraped = self
-                .metrics_read
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some_and(|t| t.elapsed() < METRICS_KEEP_FRESH);
-            let in_use = used < IDLE_AFTER || self.events_open.load(Ordering::Relaxed) > 0 || scraped;
+            let scraped = self.watch.metrics_read.locked().is_some_and(|t| t.elapsed() < METRICS_KEEP_FRESH);
+            let in_use = used < IDLE_AFTER || self.watch.events_open.load(Ordering::Relaxed) > 0 || scraped;
             let mut tracker = self.lock_tracker();
             if asked || (stale && in_use) {
                 self.scan_with(&mut tracker);
@@ -185,7 +206,7 @@ impl NsFs {
                 crate::sys::release_free_memory();
             }
         }
-        self.scanner.store(false, Ordering::Relaxed);
+        self.scans.scanner.store(false, Ordering::Relaxed);
     }
 }
 

@@ -5,6 +5,27 @@
 use super::*;
 use crate::locks::Locked;
 
+/// Open files and directories, by handle.
+pub(super) struct OpenFiles {
+    pub(super) files: Mutex<HashMap<u64, Handle>>,
+    pub(super) dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
+    pub(super) next_fh: AtomicU64,
+}
+
+/// The state behind `events` and `metrics`.
+pub(super) struct Watch {
+    /// The lifecycle log, and how many handles have it open (while any
+    /// does, the tree refreshes on its own).
+    pub(super) events: Mutex<events::Log>,
+    pub(super) events_open: AtomicU64,
+    /// What `metrics` counts, and when it was last read (for a minute
+    /// after, the tree refreshes on its own).
+    pub(super) counters: Mutex<metrics::Counters>,
+    pub(super) metrics_read: Mutex<Option<Instant>>,
+    /// poll(2)s waiting for the next events.
+    pub(super) wakers: Mutex<Vec<Waker>>,
+}
+
 /// What an open file reads.
 pub(super) enum Handle {
     /// Bytes fixed at open, shared with the view.
@@ -41,19 +62,19 @@ impl NsFs {
                 return Err(Errno::EACCES);
             }
             let handle = if node == Node::Events {
-                self.events_open.fetch_add(1, Ordering::Relaxed);
+                self.watch.events_open.fetch_add(1, Ordering::Relaxed);
                 Handle::Events { shift: 0, read_to: 0, visible: self.visible(&v, caller) }
             } else {
                 Handle::Bytes(self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?)
             };
-            let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-            self.files.locked().insert(fh, handle);
+            let fh = self.open.next_fh.fetch_add(1, Ordering::Relaxed);
+            self.open.files.locked().insert(fh, handle);
             Ok(fh)
         })
     }
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
-        let mut files = self.files.locked();
+        let mut files = self.open.files.locked();
         match files.get_mut(&fh).ok_or(Errno::EBADF)? {
             Handle::Bytes(bytes) => {
                 let start = (offset as usize).min(bytes.len());
@@ -61,7 +82,7 @@ impl NsFs {
                 Ok(bytes[start..end].to_vec())
             }
             Handle::Events { shift, read_to, visible } => {
-                let log = self.events.locked();
+                let log = self.watch.events.locked();
                 if offset + *shift < log.first() {
                     *shift = log.first() - offset;
                 }
@@ -80,20 +101,20 @@ impl NsFs {
     /// `events`, lines logged since the handle last read to the end; any
     /// other file always reads.
     pub fn readable(&self, fh: u64) -> Result<bool> {
-        match self.files.locked().get(&fh).ok_or(Errno::EBADF)? {
+        match self.open.files.locked().get(&fh).ok_or(Errno::EBADF)? {
             Handle::Bytes(_) => Ok(true),
-            Handle::Events { read_to, .. } => Ok(self.events.locked().end() > *read_to),
+            Handle::Events { read_to, .. } => Ok(self.watch.events.locked().end() > *read_to),
         }
     }
 
     /// Call `wake` once, when the next events are logged.
     pub fn wake_on_events(&self, wake: Waker) {
-        self.wakers.locked().push(wake);
+        self.watch.wakers.locked().push(wake);
     }
 
     pub fn release(&self, fh: u64) {
-        if let Some(Handle::Events { .. }) = self.files.locked().remove(&fh) {
-            self.events_open.fetch_sub(1, Ordering::Relaxed);
+        if let Some(Handle::Events { .. }) = self.open.files.locked().remove(&fh) {
+            self.watch.events_open.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

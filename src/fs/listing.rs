@@ -16,7 +16,7 @@ impl NsFs {
         let asked = Instant::now();
         let node = Self::node(ino)?;
         let v = if lists_what_changes(node) {
-            *self.last_use.locked() = asked;
+            *self.scans.last_use.locked() = asked;
             self.rescan_after(asked)
         } else {
             self.fresh()
@@ -38,8 +38,8 @@ impl NsFs {
             Ok(out)
         })?;
         let unchanged = self.kernel_caches() && self.note_listing(ino, &entries);
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.dirs.locked().insert(fh, Arc::new(entries));
+        let fh = self.open.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.open.dirs.locked().insert(fh, Arc::new(entries));
         Ok(OpenedDir { fh, unchanged })
     }
 
@@ -65,11 +65,11 @@ impl NsFs {
 
     /// Entries of an open directory.
     pub fn readdir(&self, fh: u64) -> Result<Arc<Vec<DirEntry>>> {
-        self.dirs.locked().get(&fh).cloned().ok_or(Errno::EBADF)
+        self.open.dirs.locked().get(&fh).cloned().ok_or(Errno::EBADF)
     }
 
     pub fn releasedir(&self, fh: u64) {
-        self.dirs.locked().remove(&fh);
+        self.open.dirs.locked().remove(&fh);
     }
 }
 

@@ -16,7 +16,9 @@ mod listing;
 pub mod tree;
 mod view;
 use crate::locks::Locked;
-use view::View;
+use freshness::Scans;
+use handles::{OpenFiles, Watch};
+use view::{View, Views};
 pub mod visibility;
 
 use crate::control::{Controller, Target};
@@ -27,7 +29,6 @@ use crate::model::{Inode, NsType, Snapshot};
 use crate::owners::index::{History, Owners};
 pub use api::{Attr, Caller, DirEntry, Errno, FsConfig, GoneEntries, OpenedDir, Result};
 use freshness::{might_appear, MissGate};
-use handles::Handle;
 use inode::{Ino, Node, NsEntry};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -45,45 +46,18 @@ pub type Waker = Box<dyn FnOnce() + Send>;
 /// The filesystem.
 pub struct NsFs {
     cfg: FsConfig,
-    /// The snapshot lock: readers clone the Arc, a refresh swaps it whole.
-    view: RwLock<Arc<View>>,
-    /// Discovery with its memory; held while scanning, so scans coalesce.
-    tracker: Mutex<Tracker>,
-    /// The newest scan start a caller is waiting for; the scanner thread
-    /// takes requests from here and `new_view` wakes the waiters.
-    wanted: Mutex<Option<Instant>>,
-    new_view: Condvar,
-    /// Whether a scanner thread (`refresh_loop`) runs: FUSE threads then
-    /// never scan themselves.
-    scanner: AtomicBool,
-    /// The next refresh must be a full pass (SIGHUP).
-    full_wanted: AtomicBool,
-    pin_names: Mutex<PinNames>,
-    first_seen: Mutex<HashMap<Inode, SystemTime>>,
-    /// Owners seen per namespace, and since when each has had no task.
-    history: Mutex<History>,
-    files: Mutex<HashMap<u64, Handle>>,
-    /// The lifecycle log (`events`), and how many handles have it open
-    /// (while any does, the tree refreshes on its own).
-    events: Mutex<events::Log>,
-    events_open: AtomicU64,
-    /// What `metrics` counts, and when it was last read (for a minute
-    /// after, the tree refreshes on its own).
-    counters: Mutex<metrics::Counters>,
-    metrics_read: Mutex<Option<Instant>>,
-    /// poll(2)s waiting for the next events.
-    wakers: Mutex<Vec<Waker>>,
-    dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
-    /// Where to send the directory entries the kernel must forget when a
-    /// new view replaces the old (the daemon's invalidator thread).
-    forget_entries: OnceLock<Sender<GoneEntries>>,
+    /// The views: the one served (behind the snapshot lock) and what
+    /// outlives a view (pin names, first sightings, owner history).
+    views: Views,
+    /// Who scans when: the tracker, the scanner thread's requests.
+    scans: Scans,
+    /// Open files and directories.
+    open: OpenFiles,
+    /// The watch files' state: the events log, its pollers, the counters.
+    watch: Watch,
     /// A hash of the listing each directory had at its last opendir, and
-    /// when that listing was first given.
+    /// when that listing was first given (the kernel-cache policy).
     listed: Mutex<HashMap<Ino, (u64, SystemTime)>>,
-    next_fh: AtomicU64,
-    last_use: Mutex<Instant>,
-    /// Spaces out the rescans that lookups of missing names force.
-    miss_gate: MissGate,
     started_at: SystemTime,
     control: Controller,
 }
@@ -94,32 +68,40 @@ impl NsFs {
         let mut tracker = Tracker::new(cfg.scan.clone());
         let snap = tracker.full()?;
         let fs = NsFs {
-            view: RwLock::new(Arc::new(View::empty())),
-            tracker: Mutex::new(tracker),
-            wanted: Mutex::new(None),
-            new_view: Condvar::new(),
-            scanner: AtomicBool::new(false),
-            full_wanted: AtomicBool::new(false),
-            pin_names: Mutex::new(PinNames::default()),
-            first_seen: Mutex::new(HashMap::new()),
-            history: Mutex::new(History::default()),
-            files: Mutex::new(HashMap::new()),
-            events: Mutex::new(events::Log::new(cfg.events_max)),
-            events_open: AtomicU64::new(0),
-            // The first view is a full pass.
-            counters: Mutex::new(metrics::Counters {
-                full_refreshes: 1,
-                last_full_seconds: Some(snap.duration.as_secs_f64()),
-                ..Default::default()
-            }),
-            metrics_read: Mutex::new(None),
-            wakers: Mutex::new(Vec::new()),
-            dirs: Mutex::new(HashMap::new()),
+            views: Views {
+                view: RwLock::new(Arc::new(View::empty())),
+                pin_names: Mutex::new(PinNames::default()),
+                first_seen: Mutex::new(HashMap::new()),
+                history: Mutex::new(History::default()),
+                forget_entries: OnceLock::new(),
+            },
+            scans: Scans {
+                tracker: Mutex::new(tracker),
+                wanted: Mutex::new(None),
+                new_view: Condvar::new(),
+                scanner: AtomicBool::new(false),
+                full_wanted: AtomicBool::new(false),
+                last_use: Mutex::new(Instant::now()),
+                miss_gate: MissGate::default(),
+            },
+            open: OpenFiles {
+                files: Mutex::new(HashMap::new()),
+                dirs: Mutex::new(HashMap::new()),
+                next_fh: AtomicU64::new(1),
+            },
+            watch: Watch {
+                events: Mutex::new(events::Log::new(cfg.events_max)),
+                events_open: AtomicU64::new(0),
+                // The first view is a full pass.
+                counters: Mutex::new(metrics::Counters {
+                    full_refreshes: 1,
+                    last_full_seconds: Some(snap.duration.as_secs_f64()),
+                    ..Default::default()
+                }),
+                metrics_read: Mutex::new(None),
+                wakers: Mutex::new(Vec::new()),
+            },
             listed: Mutex::new(HashMap::new()),
-            forget_entries: OnceLock::new(),
-            next_fh: AtomicU64::new(1),
-            last_use: Mutex::new(Instant::now()),
-            miss_gate: MissGate::default(),
             started_at: SystemTime::now(),
             cfg,
             control,
@@ -150,7 +132,7 @@ impl NsFs {
         if attr.kind != Kind::Dir || attr.ino == Node::Root.ino() {
             return Duration::ZERO;
         }
-        if self.forget_entries.get().is_some() {
+        if self.views.forget_entries.get().is_some() {
             self.cfg.dir_ttl
         } else {
             self.cfg.dir_ttl.min(self.cfg.refresh).min(Duration::from_secs(1))
@@ -161,7 +143,7 @@ impl NsFs {
     /// (parent, name)) to `tx`, whose receiver tells the kernel to forget
     /// them: directories are cached by the kernel (see `ttl`).
     pub fn forget_gone_entries_through(&self, tx: Sender<GoneEntries>) {
-        let _ = self.forget_entries.set(tx);
+        let _ = self.views.forget_entries.set(tx);
     }
 
     /// Run `f` with a tree context for this view and caller.
@@ -194,14 +176,14 @@ impl NsFs {
             return Some(self.control.status(t).into_bytes().into());
         }
         if node == Node::Metrics {
-            *self.metrics_read.locked() = Some(Instant::now());
+            *self.watch.metrics_read.locked() = Some(Instant::now());
         }
         let key = (node.ino(), uid);
         if let Some(hit) = v.cache.locked().get(&key) {
             return hit.clone();
         }
         let bytes: Option<Arc<[u8]>> = if node == Node::Metrics {
-            let mut c = self.counters.locked().clone();
+            let mut c = self.watch.counters.locked().clone();
             c.resident_bytes = metrics::resident_bytes();
             Some(metrics::render(&v.snap, &self.cfg.scan.dirs, &v.owners.current, &c).into_bytes().into())
         } else {
@@ -216,7 +198,7 @@ impl NsFs {
         }
         let kind = tree::kind(node);
         let (size, perm) = match kind {
-            _ if node == Node::Events => (self.events.locked().end(), 0o444),
+            _ if node == Node::Events => (self.watch.events.locked().end(), 0o444),
             Kind::Dir => (0, 0o555),
             Kind::Symlink => (ctx.link_target(node).ok_or(Errno::ENOENT)?.len() as u64, 0o777),
             Kind::File => {
@@ -226,7 +208,7 @@ impl NsFs {
         };
         let uid = ctx.owner_uid(node);
         let mtime = match node {
-            Node::NsDir(_, i) | Node::NsFile(_, i, _) => self.first_seen.locked().get(&i).copied(),
+            Node::NsDir(_, i) | Node::NsFile(_, i, _) => self.views.first_seen.locked().get(&i).copied(),
             Node::Readme | Node::Root | Node::TopCtl => Some(self.started_at),
             // Other directories: when their listing was last seen to change
             // (the kernel keeps a cached listing only while this holds).
@@ -256,7 +238,7 @@ impl NsFs {
             return Err(Errno::ENOENT);
         }
         drop(v);
-        let v = self.rescan_after(self.miss_gate.pass(asked));
+        let v = self.rescan_after(self.scans.miss_gate.pass(asked));
         self.with_ctx(&v, caller, |ctx| match ctx.lookup(dir, name) {
             Some(n) => self.attr(&v, ctx, n, caller.uid),
             None => Err(Errno::ENOENT),

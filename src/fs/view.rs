@@ -6,6 +6,19 @@
 use super::*;
 use crate::locks::{Locked, ReadWrite};
 
+/// The view served and what outlives a view.
+pub(super) struct Views {
+    /// The snapshot lock: readers clone the Arc, a refresh swaps it whole.
+    pub(super) view: RwLock<Arc<View>>,
+    pub(super) pin_names: Mutex<PinNames>,
+    pub(super) first_seen: Mutex<HashMap<Inode, SystemTime>>,
+    /// Owners seen per namespace, and since when each has had no task.
+    pub(super) history: Mutex<History>,
+    /// Where to send the directory entries the kernel must forget when a
+    /// new view replaces the old (the daemon's invalidator thread).
+    pub(super) forget_entries: OnceLock<Sender<GoneEntries>>,
+}
+
 /// A file's bytes as rendered once (None: the kernel would not tell).
 pub(super) type Rendered = Option<Arc<[u8]>>;
 
@@ -40,13 +53,13 @@ impl View {
 
 impl NsFs {
     pub(super) fn current(&self) -> Arc<View> {
-        self.view.reading().clone()
+        self.views.view.reading().clone()
     }
 
     /// Swap in a new snapshot.
     pub(super) fn install(&self, snap: Snapshot, started: Instant) -> Arc<View> {
         let pins = {
-            let mut names = self.pin_names.locked();
+            let mut names = self.views.pin_names.locked();
             for (t, n) in snap.named_pins.keys() {
                 names.register(*t, n);
             }
@@ -54,13 +67,14 @@ impl NsFs {
         };
         {
             let now = SystemTime::now();
-            let mut seen = self.first_seen.locked();
+            let mut seen = self.views.first_seen.locked();
             seen.retain(|i, _| snap.namespaces.contains_key(i));
             for i in snap.namespaces.keys() {
                 seen.entry(*i).or_insert(now);
             }
         }
-        let owners = Arc::new(self.history.locked().update(&snap, &self.cfg.scan.dirs, SystemTime::now()));
+        let owners =
+            Arc::new(self.views.history.locked().update(&snap, &self.cfg.scan.dirs, SystemTime::now()));
         let view = Arc::new(View {
             snap: Arc::new(snap),
             pins,
@@ -69,26 +83,26 @@ impl NsFs {
             cache: Mutex::new(HashMap::new()),
             visible: Mutex::new(HashMap::new()),
         });
-        let old = std::mem::replace(&mut *self.view.writing(), view.clone());
+        let old = std::mem::replace(&mut *self.views.view.writing(), view.clone());
         // Events: what changed since the view before (none for the first).
         if old.snap.taken_at.is_some() {
             let now = SystemTime::now();
             let changes = crate::events::diff(&old.snap, &view.snap, &crate::render::comm);
-            let mut log = self.events.locked();
-            let mut counters = self.counters.locked();
+            let mut log = self.watch.events.locked();
+            let mut counters = self.watch.counters.locked();
             for e in &changes {
                 log.push(now, e);
                 *counters.events.entry(e.kind.name()).or_default() += 1;
             }
             drop((log, counters));
             if !changes.is_empty() {
-                let wakers = std::mem::take(&mut *self.wakers.locked());
+                let wakers = std::mem::take(&mut *self.watch.wakers.locked());
                 for wake in wakers {
                     wake();
                 }
             }
         }
-        if let Some(tx) = self.forget_entries.get() {
+        if let Some(tx) = self.views.forget_entries.get() {
             let gone: Vec<(Ino, String)> = tree::gone_dirs(&old.snap, &view.snap)
                 .into_iter()
                 .map(|(dir, name)| (dir.ino(), name))
