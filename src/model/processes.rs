@@ -15,11 +15,60 @@ pub const LINK_TYPES: [NsType; LINKS] = {
     [t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], NsType::Pid, NsType::Time]
 };
 
+/// One of a process's ten `ns/*` links, by what it points to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// The namespace of this type the task is in.
+    Own(NsType),
+    /// The pid namespace its children will be in.
+    PidForChildren,
+    /// The time namespace its children will be in.
+    TimeForChildren,
+}
+
+impl Link {
+    /// The eight links to the namespaces a task is in, in index order.
+    pub const OWN: [Link; 8] = [
+        Link::Own(NsType::Cgroup),
+        Link::Own(NsType::Ipc),
+        Link::Own(NsType::Mnt),
+        Link::Own(NsType::Net),
+        Link::Own(NsType::Pid),
+        Link::Own(NsType::Time),
+        Link::Own(NsType::User),
+        Link::Own(NsType::Uts),
+    ];
+
+    /// Its place in `ProcessLinks`, `LINK_NAMES` and `LINK_TYPES`.
+    pub const fn index(self) -> usize {
+        match self {
+            Link::Own(t) => t as usize,
+            Link::PidForChildren => 8,
+            Link::TimeForChildren => 9,
+        }
+    }
+
+    /// Its name in `/proc/PID/ns`.
+    pub fn name(self) -> &'static str {
+        LINK_NAMES[self.index()]
+    }
+
+    /// The type of namespace it points to.
+    pub fn ns_type(self) -> NsType {
+        LINK_TYPES[self.index()]
+    }
+}
+
 /// The namespace inodes of one process's `ns/*` links (0 = unreadable).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProcessLinks(pub [u32; LINKS]);
 
 impl ProcessLinks {
+    /// The namespace `link` points to, if readable.
+    pub fn of(&self, link: Link) -> Option<Inode> {
+        self.get(link.index())
+    }
+
     pub fn get(&self, i: usize) -> Option<Inode> {
         match self.0[i] {
             0 => None,

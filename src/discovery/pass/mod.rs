@@ -23,9 +23,7 @@ use super::mounts::{Reader, Table};
 use super::procfs::{self, StampBudget};
 use super::{parse, Result, ScanOptions};
 use crate::bounded;
-use crate::model::{
-    Holder, Inode, Namespace, NsType, Pid, Pin, ProcessLinks, ProcessTable, Snapshot, LINK_NAMES, LINK_TYPES,
-};
+use crate::model::{Holder, Inode, Link, Namespace, NsType, Pid, Pin, ProcessLinks, ProcessTable, Snapshot};
 // Maps keyed by inode or PID use FxHash: a pass hashes a few hundred
 // thousand integers, and SipHash's resistance to chosen keys buys nothing
 // against numbers the kernel hands out.

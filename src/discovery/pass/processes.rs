@@ -126,22 +126,22 @@ impl<K: Kernel> Pass<'_, K> {
         if let Some(c) = &found.cgroup {
             self.cgroups.push((pid, c.clone()));
         }
-        for (i, name) in LINK_NAMES.iter().enumerate().take(8) {
-            if let Some(inode) = links.get(i) {
-                self.note_at(LINK_TYPES[i], inode, PathRank::Member, || member_path(pid, name));
+        for link in Link::OWN {
+            if let Some(inode) = links.of(link) {
+                self.note_at(link.ns_type(), inode, PathRank::Member, || member_path(pid, link.name()));
                 self.tasks.push((inode, (pid, pid)));
             }
         }
-        if let Some(m) = links.get(NsType::Mnt.index()) {
+        if let Some(m) = links.of(Link::Own(NsType::Mnt)) {
             self.mntns_member.entry(m).or_insert(pid);
         }
         self.add_for_children(pid, None, &links);
         for (tid, tlinks) in &found.threads {
-            for i in 0..8 {
-                match tlinks.get(i) {
-                    Some(inode) if Some(inode) != links.get(i) => {
-                        let path = || format!("/proc/{pid}/task/{tid}/ns/{}", LINK_NAMES[i]).into();
-                        self.note_at(LINK_TYPES[i], inode, PathRank::Member, path);
+            for link in Link::OWN {
+                match tlinks.of(link) {
+                    Some(inode) if Some(inode) != links.of(link) => {
+                        let path = || format!("/proc/{pid}/task/{tid}/ns/{}", link.name()).into();
+                        self.note_at(link.ns_type(), inode, PathRank::Member, path);
                         self.tasks.push((inode, (pid, *tid)));
                     }
                     _ => {}
@@ -175,20 +175,24 @@ impl<K: Kernel> Pass<'_, K> {
     /// (and, for a thread, from its process's).
     fn add_for_children(&mut self, pid: Pid, thread: Option<(Pid, &ProcessLinks)>, links: &ProcessLinks) {
         let process = thread.map(|(_, p)| p);
-        for (child_idx, own_idx) in [(8, NsType::Pid.index()), (9, NsType::Time.index())] {
-            let Some(inode) = links.get(child_idx) else {
+        let pairs = [
+            (Link::PidForChildren, Link::Own(NsType::Pid)),
+            (Link::TimeForChildren, Link::Own(NsType::Time)),
+        ];
+        for (child, own) in pairs {
+            let Some(inode) = links.of(child) else {
                 continue;
             };
-            let same_as_process = process.is_some_and(|p| p.get(child_idx) == Some(inode));
-            if Some(inode) == links.get(own_idx) || same_as_process {
+            let same_as_process = process.is_some_and(|p| p.of(child) == Some(inode));
+            if Some(inode) == links.of(own) || same_as_process {
                 continue;
             }
-            let name = LINK_NAMES[child_idx];
+            let name = child.name();
             let path = || match thread {
                 Some((tid, _)) => PathBuf::from(format!("/proc/{pid}/task/{tid}/ns/{name}")),
                 None => member_path(pid, name),
             };
-            self.note_at(LINK_TYPES[child_idx], inode, PathRank::Member, path);
+            self.note_at(child.ns_type(), inode, PathRank::Member, path);
             // Several threads may give the same one: `finish` dedups.
             self.holders.push((inode, Holder::ForChildren { pid }));
         }
