@@ -120,7 +120,7 @@ impl NsFs {
                     snap.processes.len(),
                     snap.duration
                 );
-                let v = self.install(snap, started);
+                let v = self.install(snap, started, tracker.last_pass_kept_the_last());
                 {
                     let _lock = self.scans.wanted.locked();
                     self.scans.new_view.notify_all();

@@ -106,7 +106,7 @@ impl NsFs {
             cfg,
             control,
         };
-        fs.install(snap, Instant::now());
+        fs.install(snap, Instant::now(), false);
         crate::sys::release_free_memory();
         Ok(fs)
     }

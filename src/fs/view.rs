@@ -56,15 +56,52 @@ impl NsFs {
         self.views.view.reading().clone()
     }
 
-    /// Swap in a new snapshot.
-    pub(super) fn install(&self, snap: Snapshot, started: Instant) -> Arc<View> {
-        let pins = {
-            let mut names = self.views.pin_names.locked();
-            for (t, n) in snap.named_pins.keys() {
-                names.register(*t, n);
-            }
-            Arc::new(names.clone())
-        };
+    /// Swap in a new snapshot. `same_model`: the refresh proved nothing
+    /// changed (the tracker served its last snapshot again), so owners,
+    /// events and gone entries are those of the view before.
+    pub(super) fn install(&self, snap: Snapshot, started: Instant, same_model: bool) -> Arc<View> {
+        let before = self.current();
+        if same_model && before.snap.taken_at.is_some() {
+            let view = Arc::new(View {
+                snap: Arc::new(snap),
+                pins: before.pins.clone(),
+                owners: before.owners.clone(),
+                started,
+                cache: Mutex::new(HashMap::new()),
+                visible: Mutex::new(HashMap::new()),
+            });
+            *self.views.view.writing() = view.clone();
+            return view;
+        }
+        let view = Arc::new(View {
+            pins: self.register_pin_names(&snap),
+            owners: self.note_namespaces(&snap),
+            snap: Arc::new(snap),
+            started,
+            cache: Mutex::new(HashMap::new()),
+            visible: Mutex::new(HashMap::new()),
+        });
+        let old = std::mem::replace(&mut *self.views.view.writing(), view.clone());
+        // Events: what changed since the view before (none for the first).
+        if old.snap.taken_at.is_some() {
+            self.log_events(&old.snap, &view.snap);
+        }
+        self.forget_gone(&old.snap, &view.snap);
+        view
+    }
+
+    /// The pin names known, with those of `snap` added.
+    fn register_pin_names(&self, snap: &Snapshot) -> Arc<PinNames> {
+        let mut names = self.views.pin_names.locked();
+        for (t, n) in snap.named_pins.keys() {
+            names.register(*t, n);
+        }
+        Arc::new(names.clone())
+    }
+
+    /// When each namespace of `snap` was first seen, and its owners now
+    /// and before.
+    fn note_namespaces(&self, snap: &Snapshot) -> Arc<Owners> {
         {
             let now = SystemTime::now();
             let mut seen = self.views.first_seen.locked();
@@ -73,44 +110,36 @@ impl NsFs {
                 seen.entry(*i).or_insert(now);
             }
         }
-        let owners =
-            Arc::new(self.views.history.locked().update(&snap, &self.cfg.scan.dirs, SystemTime::now()));
-        let view = Arc::new(View {
-            snap: Arc::new(snap),
-            pins,
-            owners,
-            started,
-            cache: Mutex::new(HashMap::new()),
-            visible: Mutex::new(HashMap::new()),
-        });
-        let old = std::mem::replace(&mut *self.views.view.writing(), view.clone());
-        // Events: what changed since the view before (none for the first).
-        if old.snap.taken_at.is_some() {
-            let now = SystemTime::now();
-            let changes = crate::events::diff(&old.snap, &view.snap, &crate::render::comm);
-            let mut log = self.watch.events.locked();
-            let mut counters = self.watch.counters.locked();
-            for e in &changes {
-                log.push(now, e);
-                *counters.events.entry(e.kind.name()).or_default() += 1;
-            }
-            drop((log, counters));
-            if !changes.is_empty() {
-                let wakers = std::mem::take(&mut *self.watch.wakers.locked());
-                for wake in wakers {
-                    wake();
-                }
+        Arc::new(self.views.history.locked().update(snap, &self.cfg.scan.dirs, SystemTime::now()))
+    }
+
+    /// Log what changed from `old` to `new`, and wake the pollers of `events`.
+    fn log_events(&self, old: &Snapshot, new: &Snapshot) {
+        let now = SystemTime::now();
+        let changes = crate::events::diff(old, new, &crate::render::comm);
+        let mut log = self.watch.events.locked();
+        let mut counters = self.watch.counters.locked();
+        for e in &changes {
+            log.push(now, e);
+            *counters.events.entry(e.kind.name()).or_default() += 1;
+        }
+        drop((log, counters));
+        if !changes.is_empty() {
+            let wakers = std::mem::take(&mut *self.watch.wakers.locked());
+            for wake in wakers {
+                wake();
             }
         }
+    }
+
+    /// Tell the kernel to forget the directories that went away.
+    fn forget_gone(&self, old: &Snapshot, new: &Snapshot) {
         if let Some(tx) = self.views.forget_entries.get() {
-            let gone: Vec<(Ino, String)> = tree::gone_dirs(&old.snap, &view.snap)
-                .into_iter()
-                .map(|(dir, name)| (dir.ino(), name))
-                .collect();
+            let gone: Vec<(Ino, String)> =
+                tree::gone_dirs(old, new).into_iter().map(|(dir, name)| (dir.ino(), name)).collect();
             if !gone.is_empty() {
                 let _ = tx.send(gone);
             }
         }
-        view
     }
 }
