@@ -245,13 +245,8 @@ impl<'o, K: Kernel> Pass<'o, K> {
             fds: HashMap::default(),
             sockets: Vec::new(),
             mntns_member: HashMap::default(),
-            next: Memory {
-                procs: HashMap::with_capacity_and_hasher(
-                    if tracking { n_procs } else { 0 },
-                    Default::default(),
-                ),
-                ..Memory::default()
-            },
+            // Its records are the last pass's, moved (`walk_processes`).
+            next: Memory::default(),
             prev,
             same: HashSet::with_capacity_and_hasher(n_nss, Default::default()),
             tracking,

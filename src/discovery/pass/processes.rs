@@ -10,28 +10,32 @@ impl<K: Kernel> Pass<'_, K> {
     /// Returns those read.
     pub(super) fn walk_processes(&mut self, budget: Option<usize>) -> Result<Vec<Pid>> {
         let pids = self.list_processes()?;
-        // A remembered process is re-read unless its stamps prove it has not run.
-        let known: Vec<(Pid, Option<Record>)> =
-            pids.into_iter().map(|p| (p, self.prev.procs.remove(&p))).collect();
-        let remembered: Vec<Option<&procfs::Process>> =
-            known.iter().map(|(_, r)| r.as_ref().map(|r| &r.found)).collect();
-        let same = self.kernel.still_unchanged(&remembered);
-        let (mut kept, mut dirty, mut before) =
-            (Vec::with_capacity(known.len()), Vec::new(), HashMap::default());
-        for ((pid, rec), same) in known.into_iter().zip(same) {
-            match rec {
-                Some(rec) if same => kept.push((pid, rec)),
-                Some(rec) => {
-                    before.insert(pid, rec);
-                    dirty.push(pid);
-                }
-                None => dirty.push(pid),
+        // A remembered process is re-read unless its stamps prove it has
+        // not run. Records stay where they are (a quiet host's refresh
+        // moves and rehashes nothing): only those that ran are taken out.
+        let same = {
+            let remembered: Vec<Option<&procfs::Process>> =
+                pids.iter().map(|p| self.prev.procs.get(p).map(|r| &r.found)).collect();
+            self.kernel.still_unchanged(&remembered)
+        };
+        let (mut kept, mut dirty) = (Vec::with_capacity(pids.len()), Vec::new());
+        for (&pid, same) in pids.iter().zip(same) {
+            if same {
+                kept.push(pid);
+            } else {
+                dirty.push(pid);
             }
         }
-        // What is left in memory are processes that are gone: drop their stamps.
-        let gone = !self.prev.procs.is_empty();
-        self.prev.procs = HashMap::default();
-        let held: usize = kept.iter().flat_map(|(_, r)| &r.found.stamps).filter(|s| s.holds_file()).count();
+        let before: HashMap<Pid, Record> =
+            dirty.iter().filter_map(|p| self.prev.procs.remove_entry(p)).collect();
+        let mut records = std::mem::take(&mut self.prev.procs);
+        // Beyond the kept ones, what is left is gone: drop their stamps.
+        let gone = records.len() > kept.len();
+        if gone {
+            let listed: HashSet<Pid> = kept.iter().copied().collect();
+            records.retain(|p, _| listed.contains(p));
+        }
+        let held: usize = records.values().flat_map(|r| &r.found.stamps).filter(|s| s.holds_file()).count();
         let budget = budget.map(|b| Arc::new(StampBudget::new(b.saturating_sub(held))));
         let skip = self.opts.skip_own_fds.then_some(self.own_pid);
         let read = self.kernel.read_processes(&dirty, skip, budget.as_ref());
@@ -44,15 +48,24 @@ impl<K: Kernel> Pass<'_, K> {
         let quiet = !gone && all_alike && self.listing_reused && self.prev.tables_complete;
         if quiet && self.prev.last.is_some() && self.tables_unchanged() {
             if let Some(last) = self.prev.last.take() {
-                self.keep_last(last, kept, read, before);
+                self.keep_last(last, records, read, before);
                 return Ok(dirty);
             }
         }
-        for (pid, rec) in kept {
-            self.add_record(pid, rec, true);
+        for pid in &kept {
+            if let Some(rec) = records.get(pid) {
+                self.add_record(*pid, rec, true);
+            }
+        }
+        if self.tracking {
+            self.next.procs = records;
         }
         for (pid, found) in read {
-            self.add_record(pid, Record { found, socket_netns: Vec::new() }, false);
+            let rec = Record { found, socket_netns: Vec::new() };
+            self.add_record(pid, &rec, false);
+            if self.tracking {
+                self.next.procs.insert(pid, rec);
+            }
         }
         Ok(dirty)
     }
@@ -81,12 +94,12 @@ impl<K: Kernel> Pass<'_, K> {
     fn keep_last(
         &mut self,
         last: Snapshot,
-        kept: Vec<(Pid, Record)>,
+        kept: HashMap<Pid, Record>,
         read: Vec<(Pid, procfs::Process)>,
         mut before: HashMap<Pid, Record>,
     ) {
         let mut next = std::mem::take(&mut self.next);
-        next.procs.extend(kept);
+        next.procs = kept;
         for (pid, found) in read {
             let socket_netns = before.remove(&pid).map(|b| b.socket_netns).unwrap_or_default();
             next.procs.insert(pid, Record { found, socket_netns });
@@ -119,7 +132,7 @@ impl<K: Kernel> Pass<'_, K> {
     }
 
     /// Add what one process holds; `same` when it was not re-read.
-    fn add_record(&mut self, pid: Pid, rec: Record, same: bool) {
+    fn add_record(&mut self, pid: Pid, rec: &Record, same: bool) {
         let found = &rec.found;
         let links = found.links;
         self.procs.push((pid, links));
@@ -165,9 +178,6 @@ impl<K: Kernel> Pass<'_, K> {
             self.same.extend(rec.socket_netns.iter().map(|&(_, i)| i));
         } else {
             self.sockets.extend(found.sockets.iter().map(|&(fd, sock)| (pid, fd, sock)));
-        }
-        if self.tracking {
-            self.next.procs.insert(pid, rec);
         }
     }
 
