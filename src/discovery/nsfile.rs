@@ -142,15 +142,50 @@ pub fn open(path: &Path, inode: Inode) -> Option<OwnedFd> {
     verified(fd, Some(inode)).map_err(|why| skip(path, why)).ok()
 }
 
-/// What an open file descriptor of another process is, judged by the
-/// file's identity, never by how its link reads: `Some((type, inode))` if
-/// it is an nsfs file. `fd_dir` is that process's `/proc/PID/fd`.
-pub fn identify_fd(fd_dir: BorrowedFd<'_>, name: &CStr, link: &[u8]) -> Option<(NsType, Inode)> {
-    // statx with AT_STATX_DONT_SYNC touches no filesystem's server.
+/// The device of socket files (sockfs: one for every socket), learnt
+/// from a socket of our own.
+fn sockfs_dev() -> Option<u64> {
+    static DEV: OnceLock<Option<u64>> = OnceLock::new();
+    *DEV.get_or_init(|| {
+        let sock = std::os::unix::net::UnixDatagram::unbound().ok()?;
+        let fds = sys::open_path(Path::new("/proc/self/fd"), libc::O_PATH | libc::O_DIRECTORY).ok()?;
+        let name = CString::new(std::os::fd::AsRawFd::as_raw_fd(&sock).to_string()).ok()?;
+        sys::statx_dev_ino(fds.as_fd(), &name).ok().map(|(dev, _)| dev)
+    })
+}
+
+/// What another process's open file is, as far as discovery cares.
+pub enum FdKind {
+    Namespace(NsType, Inode),
+    /// A socket, by its inode.
+    Socket(u64),
+}
+
+/// What descriptor `name` of `fd_dir` (a process's `/proc/PID/fd`) is,
+/// judged by the file's identity (one statx, which touches no
+/// filesystem's server), never by how its link reads: a namespace, a
+/// socket, or neither. The link is read only for a namespace (its type).
+pub fn classify_fd(fd_dir: BorrowedFd<'_>, name: &CStr) -> Option<FdKind> {
     let (dev, ino) = sys::statx_dev_ino(fd_dir, name).ok()?;
-    if Some(dev) != nsfs_dev() {
-        return None;
+    let mut buf = [0u8; 64];
+    if Some(dev) == nsfs_dev() {
+        // A long path reads truncated: it is no `TYPE:[N]` link anyway.
+        let link = sys::readlinkat(fd_dir, name, &mut buf).unwrap_or_default();
+        return identified(fd_dir, name, link, ino).map(|(ty, inode)| FdKind::Namespace(ty, inode));
     }
+    match sockfs_dev() {
+        Some(sockfs) => (dev == sockfs).then_some(FdKind::Socket(ino)),
+        // Sockets told by their link where no socket of our own could be made.
+        None => sys::readlinkat(fd_dir, name, &mut buf)
+            .ok()
+            .and_then(super::parse::socket_link)
+            .map(FdKind::Socket),
+    }
+}
+
+/// The namespace behind nsfs descriptor `name` (inode `ino`), whose link
+/// reads `link`.
+fn identified(fd_dir: BorrowedFd<'_>, name: &CStr, link: &[u8], ino: u64) -> Option<(NsType, Inode)> {
     // Opened through /proc/PID/ns: the link names the type, and the file
     // is checked to be that nsfs inode, so nothing is opened (an open would
     // keep the namespace alive a moment longer, and every other nsfuse

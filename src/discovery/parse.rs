@@ -21,13 +21,6 @@ pub fn socket_link(target: &[u8]) -> Option<u64> {
     bracketed_number(target.strip_prefix(b"socket:")?)
 }
 
-/// Whether an fd link could be an nsfs file: anything but the kernel's
-/// own names for pipes, sockets and anonymous inodes (a namespace file
-/// opened by a path reads as that path, so the text alone proves nothing).
-pub fn may_be_nsfs_link(target: &[u8]) -> bool {
-    !(target.starts_with(b"pipe:") || target.starts_with(b"socket:") || target.starts_with(b"anon_inode:"))
-}
-
 fn bracketed_number(s: &[u8]) -> Option<u64> {
     decimal(s.strip_prefix(b"[")?.strip_suffix(b"]")?)
 }

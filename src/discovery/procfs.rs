@@ -335,22 +335,16 @@ impl Walker {
             return;
         };
         let mut p = [0u8; 64];
-        let mut buf = [0u8; 64];
         for &fd in &self.names {
             let Some(name) = cpath(&mut p, &[N(fd)]) else {
                 continue;
             };
-            let Ok(target) = sys::readlinkat(dir.as_fd(), name, &mut buf) else {
-                continue;
-            };
-            if let Some(sock) = parse::socket_link(target) {
-                out.sockets.push((fd, sock));
-            } else if parse::may_be_nsfs_link(target) {
-                // Judged by the file itself: a namespace file opened by a
-                // path reads as that path (or `/` once detached).
-                if let Some((ty, inode)) = nsfile::identify_fd(dir.as_fd(), name, target) {
-                    out.ns_fds.push((fd, ty, inode));
-                }
+            // Judged by the file itself: a namespace file opened by a path
+            // reads as that path (or `/` once detached).
+            match nsfile::classify_fd(dir.as_fd(), name) {
+                Some(nsfile::FdKind::Socket(sock)) => out.sockets.push((fd, sock)),
+                Some(nsfile::FdKind::Namespace(ty, inode)) => out.ns_fds.push((fd, ty, inode)),
+                None => {}
             }
         }
     }
