@@ -258,6 +258,12 @@ impl Kernel for Fake {
         Some(self.world().last_pid)
     }
 
+    /// The fake host's PIDs are its own: none goes to a thread of ours
+    /// (the real threads' ids, which `own_threads` keeps, must not count).
+    fn only_ours_between(&self, then: Pid, now: Pid) -> bool {
+        then == now
+    }
+
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {
         let w = self.world();
         let ran = |s: &Stamp| {

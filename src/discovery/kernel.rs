@@ -46,6 +46,9 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     fn list_pids(&self, capacity: usize) -> Result<Vec<Pid>>;
     /// The last PID handed out in our pid namespace, where /proc says it.
     fn last_pid(&self) -> Option<Pid>;
+    /// Whether every PID handed out after `then` up to `now` went to one
+    /// of our own threads (so no process was made).
+    fn only_ours_between(&self, then: Pid, now: Pid) -> bool;
     /// For each process read before: whether every task of it is still
     /// there and has not run since (its stamps).
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool>;
@@ -134,6 +137,10 @@ impl Kernel for Host {
         let mut text = [0u8; 128];
         let n = sys::pread0(f.as_fd(), &mut text).ok()?;
         parse::loadavg_last_pid(&text[..n])
+    }
+
+    fn only_ours_between(&self, then: Pid, now: Pid) -> bool {
+        crate::own_threads::only_ours_between(then, now)
     }
 
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {

@@ -118,7 +118,7 @@ impl<K: Kernel> Pass<'_, K> {
     fn list_processes(&mut self) -> Result<Vec<Pid>> {
         let last_pid = self.tracking.then(|| self.kernel.last_pid()).flatten();
         if let (Some(now), Some((then, pids))) = (last_pid, self.prev.listing.take()) {
-            if crate::own_threads::only_ours_between(then, now) {
+            if self.kernel.only_ours_between(then, now) {
                 self.next.listing = Some((now, pids.clone()));
                 self.listing_reused = true;
                 return Ok(pids);
