@@ -2,13 +2,15 @@
 //! differ, and its nsfs and socket file descriptors, plus (when tracking)
 //! a `Stamp` per task that tells a later refresh whether the process can
 //! have changed. Uses *at() calls from one /proc descriptor and reusable
-//! buffers; a process that vanishes midway yields `None` or a partial
-//! answer, never an error.
+//! buffers. A process that vanishes before its links are read is
+//! `Error::Vanished` (skipped, not logged); one that vanishes later gives a
+//! partial answer.
 
 use super::{nsfile, parse};
 use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS};
 use crate::sys;
 use std::ffi::CStr;
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
@@ -25,6 +27,28 @@ const LINK_CNAMES: [&CStr; LINKS] = [
     c"pid_for_children",
     c"time_for_children",
 ];
+
+/// Why a process could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// It exited, or its PID no longer names a process we see.
+    #[error("process {pid} is gone")]
+    Vanished { pid: Pid },
+    /// It is there, but its namespace links cannot be read (another
+    /// user's, to a scan without root).
+    #[error("cannot read /proc/{pid}/ns: {source}")]
+    Unreadable { pid: Pid, source: io::Error },
+}
+
+impl Error {
+    /// What a failed read of process `pid`'s files means.
+    fn of(pid: Pid, source: io::Error) -> Error {
+        match source.raw_os_error() {
+            Some(libc::ENOENT | libc::ESRCH) => Error::Vanished { pid },
+            _ => Error::Unreadable { pid, source },
+        }
+    }
+}
 
 /// What one process holds.
 #[derive(Debug, Default)]
@@ -197,23 +221,29 @@ impl Walker {
         Walker { proc, dirbuf: Vec::new(), names: Vec::new() }
     }
 
-    /// Read one process; `None` if it is gone or unreadable. With a
+    /// Read one process (an error if it is gone or unreadable). With a
     /// budget, also stamp each task (before reading it, so a change made
     /// after the read shows in the stamp), keeping the stamp's file open
     /// while the budget lasts.
-    pub fn process(&mut self, pid: Pid, with_fds: bool, budget: Option<&StampBudget>) -> Option<Process> {
+    pub fn process(
+        &mut self,
+        pid: Pid,
+        with_fds: bool,
+        budget: Option<&StampBudget>,
+    ) -> Result<Process, Error> {
         let mut p = [0u8; 64];
         let mut stamps = Vec::new();
         let mut tracked = budget.is_some();
         if let Some(b) = budget {
             self.stamp(&mut stamps, &mut tracked, b, (pid, None));
         }
-        let links = self.links(cpath(&mut p, &[N(pid.get()), S("/ns")])?)?;
+        let ns_dir = cpath(&mut p, &[N(pid.get()), S("/ns")]).ok_or(Error::Vanished { pid })?;
+        let links = self.links(ns_dir).map_err(|e| Error::of(pid, e))?;
         let mut out = Process { links, ..Default::default() };
         // /proc/PID/task has 2 + (number of threads) links: skip the
         // directory walk for single-threaded processes.
-        let multi = sys::fstatat(Some(self.proc.as_fd()), cpath(&mut p, &[N(pid.get()), S("/task")])?)
-            .is_ok_and(|st| st.st_nlink > 3);
+        let multi = cpath(&mut p, &[N(pid.get()), S("/task")])
+            .is_some_and(|task| sys::fstatat(Some(self.proc.as_fd()), task).is_ok_and(|st| st.st_nlink > 3));
         if multi {
             self.threads(pid, &mut out, budget, &mut stamps, &mut tracked);
         }
@@ -224,7 +254,7 @@ impl Walker {
         if tracked {
             out.stamps = stamps;
         }
-        Some(out)
+        Ok(out)
     }
 
     fn stamp(
@@ -268,20 +298,29 @@ impl Walker {
         (!crate::owners::cgroup::is_host(path)).then(|| Arc::from(path))
     }
 
-    fn links(&mut self, ns_dir: &CStr) -> Option<ProcessLinks> {
-        let dir = sys::openat(Some(self.proc.as_fd()), ns_dir, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
+    /// The links of an `ns` directory; the error of the last link that
+    /// failed if none could be read.
+    fn links(&mut self, ns_dir: &CStr) -> io::Result<ProcessLinks> {
+        let dir = sys::openat(Some(self.proc.as_fd()), ns_dir, libc::O_RDONLY | libc::O_DIRECTORY)?;
         let mut links = ProcessLinks::default();
         let mut buf = [0u8; 64];
-        let mut any = false;
+        let (mut any, mut failed) = (false, None);
         for (i, name) in LINK_CNAMES.iter().enumerate() {
-            if let Ok(target) = sys::readlinkat(dir.as_fd(), name, &mut buf) {
-                if let Some((_, inode)) = parse::ns_link(target) {
-                    links.0[i] = u32::try_from(inode.get()).unwrap_or(0);
-                    any = true;
+            match sys::readlinkat(dir.as_fd(), name, &mut buf) {
+                Ok(target) => {
+                    if let Some((_, inode)) = parse::ns_link(target) {
+                        links.0[i] = u32::try_from(inode.get()).unwrap_or(0);
+                        any = true;
+                    }
                 }
+                Err(e) => failed = Some(e),
             }
         }
-        any.then_some(links)
+        match (any, failed) {
+            (true, _) => Ok(links),
+            (false, Some(e)) => Err(e),
+            (false, None) => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+        }
     }
 
     /// Open `PID/SUB` (a directory of numbered entries: task, fd) and read
@@ -321,7 +360,7 @@ impl Walker {
             let Some(path) = cpath(&mut p, &[N(pid.get()), S("/task/"), N(tid.get()), S("/ns")]) else {
                 continue;
             };
-            if let Some(tl) = self.links(path) {
+            if let Ok(tl) = self.links(path) {
                 if tl != out.links {
                     out.threads.push((tid, tl));
                 }
@@ -375,7 +414,16 @@ pub fn walk_parallel(
             w.process(pid, !mine, budget.as_deref().filter(|_| !mine))
         },
     );
-    pids.iter().zip(read).filter_map(|(&pid, p)| Some((pid, p??))).collect()
+    let mut out = Vec::with_capacity(pids.len());
+    for (&pid, answer) in pids.iter().zip(read) {
+        match answer {
+            Some(Ok(p)) => out.push((pid, p)),
+            // Gone between the listing and the read: nothing to say.
+            Some(Err(Error::Vanished { .. })) | None => {}
+            Some(Err(e)) => log::debug!("{e}"),
+        }
+    }
+    out
 }
 
 /// How work on a process is named when it gets stuck.
@@ -386,6 +434,31 @@ pub fn stuck_key(pid: Pid) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_that_is_gone_is_vanished_and_one_that_is_there_is_read() {
+        let proc = match sys::open_path(std::path::Path::new("/proc"), libc::O_RDONLY | libc::O_DIRECTORY) {
+            Ok(p) => Arc::new(p),
+            Err(e) => panic!("cannot open /proc: {e}"),
+        };
+        let mut w = Walker::new(proc);
+        // Past pid_max: no process can have it.
+        let gone = Pid(i32::MAX - 1);
+        assert!(matches!(w.process(gone, true, None), Err(Error::Vanished { pid }) if pid == gone));
+        let me = w.process(sys::getpid(), true, None);
+        assert!(me.is_ok_and(|p| p.links.get(NsType::Net.index()).is_some()));
+    }
+
+    #[test]
+    fn what_a_failed_read_means() {
+        let p = Pid(7);
+        for errno in [libc::ENOENT, libc::ESRCH] {
+            assert!(matches!(Error::of(p, io::Error::from_raw_os_error(errno)), Error::Vanished { .. }));
+        }
+        let denied = Error::of(p, io::Error::from_raw_os_error(libc::EACCES));
+        assert!(matches!(denied, Error::Unreadable { .. }));
+        assert_eq!(denied.to_string(), "cannot read /proc/7/ns: Permission denied (os error 13)");
+    }
 
     #[test]
     fn paths_are_built_in_place() {
