@@ -23,6 +23,13 @@ fn errno(e: Errno) -> fuser::Errno {
     fuser::Errno::from_i32(e.0)
 }
 
+/// The reply to a request `op` on inode `ino` that failed, said once in
+/// the debug log (a lookup of a missing name is common: not louder).
+fn refused(op: &str, ino: u64, e: Errno) -> fuser::Errno {
+    log::debug!("{op} on inode {ino:#x}: {}", std::io::Error::from_raw_os_error(e.0));
+    errno(e)
+}
+
 fn file_type(k: Kind) -> FileType {
     match k {
         Kind::Dir => FileType::Directory,
@@ -60,14 +67,14 @@ impl fuser::Filesystem for FuseAdapter {
         let Some(n) = name(n) else { return reply.error(fuser::Errno::ENOENT) };
         match self.0.lookup(caller(req), Ino(parent.0), n) {
             Ok(a) => reply.entry(&self.0.ttl(&a), &file_attr(&a), Generation(0)),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(refused("lookup", parent.0, e)),
         }
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.0.getattr(caller(req), Ino(ino.0)) {
             Ok(a) => reply.attr(&self.0.ttl(&a), &file_attr(&a)),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(refused("getattr", ino.0, e)),
         }
     }
 
@@ -92,14 +99,14 @@ impl fuser::Filesystem for FuseAdapter {
         let other = mode.is_some() || uid.is_some() || gid.is_some();
         match self.0.setattr(caller(req), Ino(ino.0), size, other) {
             Ok(a) => reply.attr(&self.0.ttl(&a), &file_attr(&a)),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(refused("setattr", ino.0, e)),
         }
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.0.readlink(caller(req), Ino(ino.0)) {
             Ok(t) => reply.data(t.as_bytes()),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(refused("readlink", ino.0, e)),
         }
     }
 
@@ -110,14 +117,14 @@ impl fuser::Filesystem for FuseAdapter {
             // No flush: close(2) must never wait on nsfuse (a process closing
             // our files in execve holds locks a scan of /proc may need).
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NOFLUSH),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(refused("open", ino.0, e)),
         }
     }
 
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -127,7 +134,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         match self.0.read(fh.0, offset, size) {
             Ok(d) => reply.data(&d),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(refused("read", ino.0, e)),
         }
     }
 
@@ -145,7 +152,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         match self.0.write(caller(req), Ino(ino.0), data) {
             Ok(n) => reply.written(n as u32),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(refused("write", ino.0, e)),
         }
     }
 
@@ -166,7 +173,7 @@ impl fuser::Filesystem for FuseAdapter {
     fn poll(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         ph: fuser::PollNotifier,
         _events: fuser::PollEvents,
@@ -183,7 +190,7 @@ impl fuser::Filesystem for FuseAdapter {
         match self.0.readable(fh.0) {
             Ok(true) => reply.poll(fuser::PollEvents::POLLIN | fuser::PollEvents::POLLRDNORM),
             Ok(false) => reply.poll(fuser::PollEvents::empty()),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(refused("poll", ino.0, e)),
         }
     }
 
@@ -212,11 +219,11 @@ impl fuser::Filesystem for FuseAdapter {
                 }
                 reply.opened(FileHandle(d.fh), flags)
             }
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(refused("opendir", ino.0, e)),
         }
     }
 
-    fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+    fn readdir(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
         match self.0.readdir(fh.0) {
             Ok(entries) => {
                 for (i, e) in entries.iter().enumerate().skip(offset as usize) {
@@ -226,7 +233,7 @@ impl fuser::Filesystem for FuseAdapter {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(refused("readdir", ino.0, e)),
         }
     }
 
