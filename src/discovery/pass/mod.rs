@@ -5,14 +5,25 @@
 //! changed, and the relations of namespaces it cannot prove are the same
 //! ones as last time (inode numbers are reused as soon as freed).
 //!
-//! This file holds the pass's state and its start and end (`run`, `Pass`,
-//! `finish`); each phase is its own file, in the order `run` calls them:
-//! `processes` (with the quiet shortcut), `sockets`, `mount_tables`,
-//! `owners`.
+//! This file holds the model being built (`Pass`: namespaces, their best
+//! paths, members, holders) and the pass's start and end (`run`,
+//! `finish`). Each phase is its own file and says in its signature what it
+//! takes from the phases before and gives to those after, in the order
+//! `run` calls them:
+//!
+//!     processes     last Memory           -> Walked: Quiet(the last snapshot, Memory)
+//!                                            or Changed(Handoff: read, sockets,
+//!                                            a member per mount namespace, records, listing)
+//!     sockets       Handoff.sockets       -> (socket holders; socket namespaces into records)
+//!     mount_tables  Handoff.members       -> MountTables (tables to keep, complete?)
+//!     owners        last relations        -> the relations to keep
+//!     finish        Handoff, MountTables, relations -> (Snapshot, Memory)
 
 mod mount_tables;
 mod owners;
 mod processes;
+use mount_tables::MountTables;
+use processes::{Handoff, Kept, SocketRef, Walked};
 mod sockets;
 #[cfg(test)]
 mod tests;
@@ -136,27 +147,31 @@ pub fn run<K: Kernel>(
         phases[i] = t.elapsed();
         t = Instant::now();
     };
-    let read = s.walk_processes(budget)?;
+    let mut handoff = match s.walk_processes(budget)? {
+        Walked::Quiet(kept) => {
+            let Kept { snapshot: mut snap, memory, read } = *kept;
+            snap.taken_at = Some(taken_at);
+            snap.duration = started.elapsed();
+            log::debug!(
+                "pass: nothing changed ({} processes, {} read) in {:?}",
+                snap.processes.len(),
+                read.len(),
+                snap.duration
+            );
+            return Ok(Outcome { snapshot: snap, memory, read, kept_last: true });
+        }
+        Walked::Changed(h) => h,
+    };
     lap(0);
-    if let Some((mut snap, memory)) = s.unchanged.take() {
-        snap.taken_at = Some(taken_at);
-        snap.duration = started.elapsed();
-        log::debug!(
-            "pass: nothing changed ({} processes, {} read) in {:?}",
-            snap.processes.len(),
-            read.len(),
-            snap.duration
-        );
-        return Ok(Outcome { snapshot: snap, memory, read, kept_last: true });
-    }
-    s.resolve_sockets();
+    s.resolve_sockets(std::mem::take(&mut handoff.sockets), &mut handoff.records);
     lap(1);
-    s.walk_mount_namespaces();
+    let tables = s.walk_mount_namespaces(&handoff.members);
     lap(2);
-    s.resolve_owners();
+    let relations = s.resolve_owners();
     lap(3);
     let tracking = s.tracking;
-    let (mut snap, mut memory) = s.finish();
+    let read = std::mem::take(&mut handoff.read);
+    let (mut snap, mut memory) = s.finish(handoff, tables, relations);
     lap(4);
     if tracking {
         memory.last = Some(snap.clone());
@@ -201,26 +216,16 @@ struct Pass<'o, K: Kernel> {
     holders: Vec<(Inode, Holder)>,
     /// Namespaces reachable only through a descriptor we hold.
     fds: HashMap<Inode, K::Ns>,
-    /// Sockets of processes read in this pass: (pid, fd, socket inode).
-    sockets: Vec<(Pid, i32, u64)>,
-    mntns_member: HashMap<Inode, Pid>,
+    /// What the last pass left (records, tables, relations, namespaces).
     prev: Memory,
-    next: Memory,
     /// Namespaces proven the same as in the previous pass: held by a
     /// process that has not run, or a mount that is still there.
     same: HashSet<Inode>,
     /// Whether what this pass reads is kept for the next (a tracker's);
-    /// a one-off scan keeps nothing in `next`.
+    /// a one-off scan keeps nothing.
     tracking: bool,
     /// Namespaces whose relations no path could read (yet).
     unreached: HashSet<Inode>,
-    /// Whether the /proc listing is the last pass's (no process made).
-    listing_reused: bool,
-    /// Whether every mount namespace read got a `Table`.
-    tables_complete: bool,
-    /// Set when nothing changed since the last pass: its snapshot and the
-    /// memory for the next (see `Memory::last`).
-    unchanged: Option<(Snapshot, Memory)>,
 }
 
 impl<'o, K: Kernel> Pass<'o, K> {
@@ -243,17 +248,10 @@ impl<'o, K: Kernel> Pass<'o, K> {
             tasks: Vec::with_capacity(n_procs * 9),
             holders: Vec::new(),
             fds: HashMap::default(),
-            sockets: Vec::new(),
-            mntns_member: HashMap::default(),
-            // Its records are the last pass's, moved (`walk_processes`).
-            next: Memory::default(),
             prev,
             same: HashSet::with_capacity_and_hasher(n_nss, Default::default()),
             tracking,
             unreached: HashSet::default(),
-            listing_reused: false,
-            tables_complete: true,
-            unchanged: None,
         })
     }
 
@@ -293,24 +291,18 @@ impl<'o, K: Kernel> Pass<'o, K> {
         }
     }
 
-    fn finish(self) -> (Snapshot, Memory) {
+    /// The snapshot, and the memory for the next pass: the records of the
+    /// process phase, the mount phase's tables, the owner phase's
+    /// relations, the namespaces made here.
+    fn finish(
+        self,
+        handoff: Handoff,
+        tables: MountTables,
+        relations: HashMap<Inode, Rel>,
+    ) -> (Snapshot, Memory) {
         let mut nss = self.nss;
         let mut holders = self.holders;
-        // Reverse edges: children, owned namespaces, and the holders they make.
-        let edges: Vec<(Inode, Option<Inode>, Option<Inode>, NsType)> =
-            nss.values().map(|n| (n.inode, n.owner, n.parent, n.ns_type)).collect();
-        for (inode, owner, parent, ty) in edges {
-            if let Some(o) = owner.and_then(|o| nss.get_mut(&o)) {
-                o.owns.push((ty, inode));
-                holders.push((o.inode, Holder::Child { ns_type: ty, inode }));
-            }
-            if let Some(p) = parent.and_then(|p| nss.get_mut(&p)) {
-                p.children.push(inode);
-                if ty == NsType::Pid {
-                    holders.push((p.inode, Holder::Child { ns_type: ty, inode }));
-                }
-            }
-        }
+        add_reverse_edges(&mut nss, &mut holders);
         let mut named_pins = BTreeMap::new();
         for ns in nss.values_mut() {
             ns.pins.sort();
@@ -325,8 +317,17 @@ impl<'o, K: Kernel> Pass<'o, K> {
         }
         let root_userns =
             nss.values().find(|n| n.ns_type == NsType::User && n.owner.is_none()).map(|n| n.inode);
-        let mut next = self.next;
-        next.tables_complete = self.tables_complete;
+        let mut next = match self.tracking {
+            true => Memory {
+                procs: handoff.records,
+                tables: tables.tables,
+                relations,
+                listing: handoff.listing,
+                tables_complete: tables.complete,
+                ..Memory::default()
+            },
+            false => Memory::default(),
+        };
         let keep = self.tracking.then_some(&mut next.namespaces);
         let namespaces = assemble::namespaces(nss, self.tasks, holders, self.prev.namespaces, keep);
         let snap = Snapshot {
@@ -346,6 +347,24 @@ impl<'o, K: Kernel> Pass<'o, K> {
             partial: !self.kernel.sees_everything(),
         };
         (snap, next)
+    }
+}
+
+/// Children, owned namespaces, and the holders they make.
+fn add_reverse_edges(nss: &mut HashMap<Inode, Namespace>, holders: &mut Vec<(Inode, Holder)>) {
+    let edges: Vec<(Inode, Option<Inode>, Option<Inode>, NsType)> =
+        nss.values().map(|n| (n.inode, n.owner, n.parent, n.ns_type)).collect();
+    for (inode, owner, parent, ty) in edges {
+        if let Some(o) = owner.and_then(|o| nss.get_mut(&o)) {
+            o.owns.push((ty, inode));
+            holders.push((o.inode, Holder::Child { ns_type: ty, inode }));
+        }
+        if let Some(p) = parent.and_then(|p| nss.get_mut(&p)) {
+            p.children.push(inode);
+            if ty == NsType::Pid {
+                holders.push((p.inode, Holder::Child { ns_type: ty, inode }));
+            }
+        }
     }
 }
 

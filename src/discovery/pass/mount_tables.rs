@@ -8,7 +8,8 @@ impl<K: Kernel> Pass<'_, K> {
     /// nsfs bind mounts in our own mount namespace, then in every other
     /// mount namespace found, until no new one turns up. A namespace read
     /// through a member whose mounts are unchanged is not read again.
-    pub(super) fn walk_mount_namespaces(&mut self) {
+    pub(super) fn walk_mount_namespaces(&mut self, members: &HashMap<Inode, Pid>) -> MountTables {
+        let mut out = MountTables { tables: HashMap::default(), complete: true };
         let own = self.own_mntns;
         self.note(NsType::Mnt, own);
         let mut done: HashSet<Inode> = HashSet::default();
@@ -26,7 +27,7 @@ impl<K: Kernel> Pass<'_, K> {
             };
             first = false;
             for mntns in pending {
-                let reader = match (mntns == own, self.mntns_member.get(&mntns)) {
+                let reader = match (mntns == own, members.get(&mntns)) {
                     (true, _) => Some(Reader::Own),
                     (false, Some(&pid)) => Some(Reader::Member(pid)),
                     (false, None) => None,
@@ -55,12 +56,13 @@ impl<K: Kernel> Pass<'_, K> {
             );
             for answer in found {
                 match answer {
-                    Some((work, outcome)) => self.add_mount_table(work, outcome),
+                    Some((work, outcome)) => self.add_mount_table(work, outcome, &mut out),
                     // Stuck: its pins are not known this time.
-                    None => self.tables_complete = false,
+                    None => out.complete = false,
                 }
             }
         }
+        out
     }
 
     /// Namespaces reached by a pin here or a member: a pin of one found
@@ -69,7 +71,7 @@ impl<K: Kernel> Pass<'_, K> {
         self.ranks.iter().filter(|(_, r)| **r <= PathRank::Member).map(|(i, _)| *i).collect()
     }
 
-    fn add_mount_table(&mut self, work: Work<K>, outcome: TableRead<K>) {
+    fn add_mount_table(&mut self, work: Work<K>, outcome: TableRead<K>, out: &mut MountTables) {
         let mntns = work.mntns;
         match (work.how, outcome) {
             (How::Read(reader, Some(table)), TableRead::Unchanged) => {
@@ -77,7 +79,7 @@ impl<K: Kernel> Pass<'_, K> {
                     self.same.insert(m.inode);
                     self.add_pin(mntns, m.clone(), Some(reach(reader, m)), None);
                 }
-                self.next.tables.insert(mntns, table);
+                out.tables.insert(mntns, table);
             }
             (How::Read(reader, _), TableRead::Read(pins, table)) => {
                 for m in pins {
@@ -86,13 +88,13 @@ impl<K: Kernel> Pass<'_, K> {
                 }
                 match table {
                     Some(t) => {
-                        self.next.tables.insert(mntns, t);
+                        out.tables.insert(mntns, t);
                     }
-                    None => self.tables_complete = false,
+                    None => out.complete = false,
                 }
             }
             (How::Inside(fd, _), TableRead::Inside(pins)) => {
-                self.tables_complete = false;
+                out.complete = false;
                 if let Some(fd) = fd {
                     self.fds.insert(mntns, fd);
                 }
@@ -100,7 +102,7 @@ impl<K: Kernel> Pass<'_, K> {
                     self.add_pin(mntns, m, None, fd);
                 }
             }
-            _ => self.tables_complete = false,
+            _ => out.complete = false,
         }
     }
 
@@ -122,6 +124,15 @@ impl<K: Kernel> Pass<'_, K> {
             self.fds.entry(m.inode).or_insert(fd);
         }
     }
+}
+
+/// What the mount phase read: the tables to keep (mount ids and pins of
+/// each mount namespace read through a process), and whether every mount
+/// namespace read has one (only then can the next pass prove its pins
+/// unchanged from the tables alone).
+pub(super) struct MountTables {
+    pub(super) tables: HashMap<Inode, Table>,
+    pub(super) complete: bool,
 }
 
 /// How to read one mount namespace's pins in this pass.

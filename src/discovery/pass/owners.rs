@@ -32,7 +32,9 @@ impl<K: Kernel> Pass<'_, K> {
     /// parent not yet seen (a user namespace kept alive only by what it
     /// owns), round after round until nothing new turns up. Remembered
     /// relations are used where the namespace is provably the same.
-    pub(super) fn resolve_owners(&mut self) {
+    /// Returns the relations read or reused, for the next pass.
+    pub(super) fn resolve_owners(&mut self) -> HashMap<Inode, Rel> {
+        let mut kept = HashMap::default();
         self.close_same_upwards();
         // This phase holds a descriptor per namespace (and per owner).
         self.kernel.reserve_fds(2 * self.nss.len() + self.fds.len() + 1024);
@@ -43,7 +45,7 @@ impl<K: Kernel> Pass<'_, K> {
                 let Some(ns) = self.nss.get(&i) else { continue };
                 let ty = ns.ns_type;
                 match self.remembered(i, ty) {
-                    Some(rel) => self.apply_remembered(i, rel, &mut todo),
+                    Some(rel) => self.apply_remembered(i, rel, &mut todo, &mut kept),
                     None => {
                         let paths = self.paths_to_open(i);
                         work.push((i, ty, self.fds.remove(&i), paths));
@@ -84,9 +86,10 @@ impl<K: Kernel> Pass<'_, K> {
                     None => None,
                 };
                 let rel = Rel { ty: rel.ty, id: rel.id, owner, parent, owner_uid: rel.owner_uid };
-                self.set_relations(inode, rel);
+                self.set_relations(inode, rel, &mut kept);
             }
         }
+        kept
     }
 
     /// A namespace that no path opens (a pin covered by another mount, a
@@ -104,24 +107,30 @@ impl<K: Kernel> Pass<'_, K> {
         }
     }
 
-    pub(super) fn apply_remembered(&mut self, inode: Inode, rel: Rel, todo: &mut Vec<Inode>) {
+    pub(super) fn apply_remembered(
+        &mut self,
+        inode: Inode,
+        rel: Rel,
+        todo: &mut Vec<Inode>,
+        kept: &mut HashMap<Inode, Rel>,
+    ) {
         for (up, ty) in [(rel.owner, NsType::User), (rel.parent, rel.ty)] {
             if let Some(up) = up.filter(|u| !self.nss.contains_key(u)) {
                 self.note(ty, up);
                 todo.push(up);
             }
         }
-        self.set_relations(inode, rel);
+        self.set_relations(inode, rel, kept);
     }
 
-    pub(super) fn set_relations(&mut self, inode: Inode, rel: Rel) {
+    pub(super) fn set_relations(&mut self, inode: Inode, rel: Rel, kept: &mut HashMap<Inode, Rel>) {
         if let Some(ns) = self.nss.get_mut(&inode) {
             ns.id = rel.id;
             ns.owner = rel.owner;
             ns.parent = rel.parent;
             ns.owner_uid = rel.owner_uid;
             if self.tracking {
-                self.next.relations.insert(inode, rel);
+                kept.insert(inode, rel);
             }
         }
     }

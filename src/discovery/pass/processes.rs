@@ -5,11 +5,45 @@
 
 use super::*;
 
+/// A socket of a process read now: (process, fd, socket inode).
+pub(super) type SocketRef = (Pid, i32, u64);
+
+/// What the process phase hands on when something changed.
+pub(super) struct Handoff {
+    /// The processes read now, in /proc order (the rest were remembered).
+    pub(super) read: Vec<Pid>,
+    /// Their sockets, for the socket phase.
+    pub(super) sockets: Vec<SocketRef>,
+    /// A member of each mount namespace, for the mount phase.
+    pub(super) members: HashMap<Inode, Pid>,
+    /// Every process's record, for the next pass (the socket phase adds
+    /// the namespaces of the sockets of those read now).
+    pub(super) records: HashMap<Pid, Record>,
+    /// The /proc listing and the last PID handed out, for the next pass.
+    pub(super) listing: Option<(Pid, Vec<Pid>)>,
+}
+
+/// The last snapshot served again, the memory for the next pass, and the
+/// processes read to prove nothing changed.
+pub(super) struct Kept {
+    pub(super) snapshot: Snapshot,
+    pub(super) memory: Memory,
+    pub(super) read: Vec<Pid>,
+}
+
+/// What the process phase found.
+pub(super) enum Walked {
+    /// Nothing changed: the last snapshot again, and the memory for the
+    /// next pass.
+    Quiet(Box<Kept>),
+    Changed(Handoff),
+}
+
 impl<K: Kernel> Pass<'_, K> {
     /// Every process: the unchanged ones from memory, the rest read now.
     /// Returns those read.
-    pub(super) fn walk_processes(&mut self, budget: Option<usize>) -> Result<Vec<Pid>> {
-        let pids = self.list_processes()?;
+    pub(super) fn walk_processes(&mut self, budget: Option<usize>) -> Result<Walked> {
+        let (pids, listing, listing_reused) = self.list_processes()?;
         // A remembered process is re-read unless its stamps prove it has
         // not run. Records stay where they are (a quiet host's refresh
         // moves and rehashes nothing): only those that ran are taken out.
@@ -18,6 +52,56 @@ impl<K: Kernel> Pass<'_, K> {
                 pids.iter().map(|p| self.prev.procs.get(p).map(|r| &r.found)).collect();
             self.kernel.still_unchanged(&remembered)
         };
+        let (kept, dirty, before, records, gone) = self.sort_out(&pids, same);
+        let held: usize = records.values().flat_map(|r| &r.found.stamps).filter(|s| s.holds_file()).count();
+        let budget = budget.map(|b| Arc::new(StampBudget::new(b.saturating_sub(held))));
+        let skip = self.opts.skip_own_fds.then_some(self.own_pid);
+        let read = self.kernel.read_processes(&dirty, skip, budget.as_ref());
+        // Every process that ran was read again and holds what it held (a
+        // PID never readable, like an init we may not inspect, stays so).
+        let all_alike = read.len() == before.len()
+            && read
+                .iter()
+                .all(|(pid, found)| before.get(pid).is_some_and(|b| b.found.holds_the_same_as(found)));
+        let quiet = !gone && all_alike && listing_reused && self.prev.tables_complete;
+        if quiet && self.prev.last.is_some() && self.tables_unchanged() {
+            if let Some(last) = self.prev.last.take() {
+                let memory = self.keep_last(&last, records, read, before, listing);
+                return Ok(Walked::Quiet(Box::new(Kept { snapshot: last, memory, read: dirty })));
+            }
+        }
+        let mut out = Handoff {
+            read: Vec::new(),
+            sockets: Vec::new(),
+            members: HashMap::default(),
+            records: HashMap::default(),
+            listing,
+        };
+        for pid in &kept {
+            if let Some(rec) = records.get(pid) {
+                self.add_record(*pid, rec, true, &mut out);
+            }
+        }
+        out.records = records;
+        for (pid, found) in read {
+            let rec = Record { found, socket_netns: Vec::new() };
+            self.add_record(pid, &rec, false, &mut out);
+            out.records.insert(pid, rec);
+        }
+        out.read = dirty;
+        Ok(Walked::Changed(out))
+    }
+
+    /// Sort the listed processes by their stamps: those that have not run
+    /// (their records stay in the map, which is returned), those that ran
+    /// or are new (the records of those that ran apart, to compare), and
+    /// whether any remembered one is gone (its record dropped).
+    #[allow(clippy::type_complexity)]
+    fn sort_out(
+        &mut self,
+        pids: &[Pid],
+        same: Vec<bool>,
+    ) -> (Vec<Pid>, Vec<Pid>, HashMap<Pid, Record>, HashMap<Pid, Record>, bool) {
         let (mut kept, mut dirty) = (Vec::with_capacity(pids.len()), Vec::new());
         for (&pid, same) in pids.iter().zip(same) {
             if same {
@@ -35,39 +119,7 @@ impl<K: Kernel> Pass<'_, K> {
             let listed: HashSet<Pid> = kept.iter().copied().collect();
             records.retain(|p, _| listed.contains(p));
         }
-        let held: usize = records.values().flat_map(|r| &r.found.stamps).filter(|s| s.holds_file()).count();
-        let budget = budget.map(|b| Arc::new(StampBudget::new(b.saturating_sub(held))));
-        let skip = self.opts.skip_own_fds.then_some(self.own_pid);
-        let read = self.kernel.read_processes(&dirty, skip, budget.as_ref());
-        // Every process that ran was read again and holds what it held (a
-        // PID never readable, like an init we may not inspect, stays so).
-        let all_alike = read.len() == before.len()
-            && read
-                .iter()
-                .all(|(pid, found)| before.get(pid).is_some_and(|b| b.found.holds_the_same_as(found)));
-        let quiet = !gone && all_alike && self.listing_reused && self.prev.tables_complete;
-        if quiet && self.prev.last.is_some() && self.tables_unchanged() {
-            if let Some(last) = self.prev.last.take() {
-                self.keep_last(last, records, read, before);
-                return Ok(dirty);
-            }
-        }
-        for pid in &kept {
-            if let Some(rec) = records.get(pid) {
-                self.add_record(*pid, rec, true);
-            }
-        }
-        if self.tracking {
-            self.next.procs = records;
-        }
-        for (pid, found) in read {
-            let rec = Record { found, socket_netns: Vec::new() };
-            self.add_record(pid, &rec, false);
-            if self.tracking {
-                self.next.procs.insert(pid, rec);
-            }
-        }
-        Ok(dirty)
+        (kept, dirty, before, records, gone)
     }
 
     /// Whether every mount namespace the last pass read still has the
@@ -93,13 +145,13 @@ impl<K: Kernel> Pass<'_, K> {
     /// sockets' namespaces as before).
     fn keep_last(
         &mut self,
-        last: Snapshot,
+        last: &Snapshot,
         kept: HashMap<Pid, Record>,
         read: Vec<(Pid, procfs::Process)>,
         mut before: HashMap<Pid, Record>,
-    ) {
-        let mut next = std::mem::take(&mut self.next);
-        next.procs = kept;
+        listing: Option<(Pid, Vec<Pid>)>,
+    ) -> Memory {
+        let mut next = Memory { procs: kept, listing, ..Memory::default() };
         for (pid, found) in read {
             let socket_netns = before.remove(&pid).map(|b| b.socket_netns).unwrap_or_default();
             next.procs.insert(pid, Record { found, socket_netns });
@@ -110,29 +162,31 @@ impl<K: Kernel> Pass<'_, K> {
         next.namespaces = std::mem::take(&mut prev.namespaces);
         next.tables_complete = true;
         next.last = Some(last.clone());
-        self.unchanged = Some((last, next));
+        next
     }
 
     /// Every PID in /proc: the last pass's listing when no PID was handed
     /// out since (a quiet host's refresh skips the largest directory read).
-    fn list_processes(&mut self) -> Result<Vec<Pid>> {
+    /// Returns the PIDs, the listing to keep for the next pass, and
+    /// whether it is the last pass's.
+    #[allow(clippy::type_complexity)]
+    fn list_processes(&mut self) -> Result<(Vec<Pid>, Option<(Pid, Vec<Pid>)>, bool)> {
         let last_pid = self.tracking.then(|| self.kernel.last_pid()).flatten();
         if let (Some(now), Some((then, pids))) = (last_pid, self.prev.listing.take()) {
             if self.kernel.only_ours_between(then, now) {
-                self.next.listing = Some((now, pids.clone()));
-                self.listing_reused = true;
-                return Ok(pids);
+                let listing = Some((now, pids.clone()));
+                return Ok((pids, listing, true));
             }
         }
         let pids = self.kernel.list_pids(self.prev.procs.len() + 64)?;
         // (Read before the listing: a PID handed out between the two reads
         // makes the next pass list again.)
-        self.next.listing = last_pid.map(|n| (n, pids.clone()));
-        Ok(pids)
+        let listing = last_pid.map(|n| (n, pids.clone()));
+        Ok((pids, listing, false))
     }
 
     /// Add what one process holds; `same` when it was not re-read.
-    fn add_record(&mut self, pid: Pid, rec: &Record, same: bool) {
+    fn add_record(&mut self, pid: Pid, rec: &Record, same: bool, out: &mut Handoff) {
         let found = &rec.found;
         let links = found.links;
         self.procs.push((pid, links));
@@ -146,7 +200,7 @@ impl<K: Kernel> Pass<'_, K> {
             }
         }
         if let Some(m) = links.of(Link::Own(NsType::Mnt)) {
-            self.mntns_member.entry(m).or_insert(pid);
+            out.members.entry(m).or_insert(pid);
         }
         self.add_for_children(pid, None, &links);
         for (tid, tlinks) in &found.threads {
@@ -177,7 +231,7 @@ impl<K: Kernel> Pass<'_, K> {
             self.same.extend(found.ns_fds.iter().map(|&(_, _, i)| i));
             self.same.extend(rec.socket_netns.iter().map(|&(_, i)| i));
         } else {
-            self.sockets.extend(found.sockets.iter().map(|&(fd, sock)| (pid, fd, sock)));
+            out.sockets.extend(found.sockets.iter().map(|&(fd, sock)| (pid, fd, sock)));
         }
     }
 

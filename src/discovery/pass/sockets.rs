@@ -7,11 +7,11 @@ impl<K: Kernel> Pass<'_, K> {
     /// SIOCGSKNS on every socket of the processes read now, once per socket
     /// inode; each answer is kept with its process for later passes. Bounded:
     /// pidfd_getfd waits while its process is inside an execve.
-    pub(super) fn resolve_sockets(&mut self) {
+    pub(super) fn resolve_sockets(&mut self, sockets: Vec<SocketRef>, records: &mut HashMap<Pid, Record>) {
         // (stuck key, (process, its sockets as (fd, socket inode))).
         type Sockets = (Pid, Vec<(i32, u64)>);
         let mut per_process: Vec<(String, Sockets)> = Vec::new();
-        for (pid, fd, sock) in std::mem::take(&mut self.sockets) {
+        for (pid, fd, sock) in sockets {
             match per_process.last_mut() {
                 Some((_, (p, socks))) if *p == pid => socks.push((fd, sock)),
                 _ => per_process.push((procfs::stuck_key(pid), (pid, vec![(fd, sock)]))),
@@ -58,7 +58,7 @@ impl<K: Kernel> Pass<'_, K> {
             }
             self.note(NsType::Net, inode);
             self.holders.push((inode, Holder::Socket { pid, fd }));
-            if let Some(rec) = self.next.procs.get_mut(&pid) {
+            if let Some(rec) = records.get_mut(&pid) {
                 rec.socket_netns.push((fd, inode));
             }
         }
