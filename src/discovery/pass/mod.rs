@@ -11,6 +11,7 @@
 //! takes from the phases before and gives to those after, in the order
 //! `run` calls them:
 //!
+//! ```text
 //!     processes     last Memory           -> Walked: Quiet(the last snapshot, Memory)
 //!                                            or Changed(Handoff: read, sockets,
 //!                                            a member per mount namespace, records, listing)
@@ -18,6 +19,7 @@
 //!     mount_tables  Handoff.members       -> MountTables (tables to keep, complete?)
 //!     owners        last relations        -> the relations to keep
 //!     finish        Handoff, MountTables, relations -> (Snapshot, Memory)
+//! ```
 
 mod mount_tables;
 mod owners;
