@@ -156,7 +156,13 @@ pub struct InfoDoc<'a> {
 pub fn details(snap: &Snapshot, ns: &Namespace) -> Map<String, Value> {
     Detail::for_type(ns.ns_type)
         .iter()
-        .filter_map(|&d| Some((d.name().to_owned(), fact(d, &details::read(snap, ns, d)?))))
+        .filter_map(|&d| match details::read(snap, ns, d) {
+            Ok(f) => Some((d.name().to_owned(), fact(d, &f))),
+            Err(e) => {
+                log::debug!("{e}");
+                None
+            }
+        })
         .collect()
 }
 

@@ -2,14 +2,33 @@
 //! hostname, interfaces, netnsid, mountinfo, time offsets, cgroup root.
 //! Each reads through a member process's /proc files when there is one, and
 //! otherwise enters the namespace from a short-lived helper thread.
-//! `None` means the kernel did not let nsfuse read it (the file is absent).
-//! A read gives a `Fact`: the file's text, and what `info.json` types.
+//! A read gives a `Fact` (the file's text, and what `info.json` types) or
+//! an `Error` saying why not (the file is then absent).
 
 use super::netlink::{self, Interface};
 use crate::enter;
-use crate::model::{Namespace, NsType, Pid, Snapshot};
+use crate::model::{Inode, Link, Namespace, NsType, Pid, Snapshot};
 use crate::sys;
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+
+/// Why a detail could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No path leads to the namespace any more: it is gone, or its only
+    /// path now leads elsewhere.
+    #[error("{ty}:[{inode}] cannot be opened")]
+    Unreachable { ty: NsType, inode: Inode },
+    /// Nothing to read it through (no process in it, or no process whose
+    /// time_for_children it is).
+    #[error("{what} of {ty}:[{inode}] has nothing to be read through")]
+    NoProcess { what: &'static str, ty: NsType, inode: Inode },
+    /// The kernel said no, or said something unexpected.
+    #[error("cannot read {what} of {ty}:[{inode}]: {source}")]
+    Read { what: &'static str, ty: NsType, inode: Inode, source: io::Error },
+}
+
+type Result<T> = std::result::Result<T, Error>;
 
 /// One type-specific file of a namespace directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,8 +112,7 @@ pub fn available(snap: &Snapshot, ns: &Namespace, detail: Detail) -> bool {
 
 /// A process whose `time_for_children` is this time namespace.
 fn time_for_children_holder(snap: &Snapshot, ns: &Namespace) -> Option<Pid> {
-    let idx = crate::model::LINK_NAMES.iter().position(|n| *n == "time_for_children")?;
-    snap.processes.iter().find(|(_, l)| l.get(idx) == Some(ns.inode)).map(|(p, _)| *p)
+    snap.processes.iter().find(|(_, l)| l.of(Link::TimeForChildren) == Some(ns.inode)).map(|(p, _)| *p)
 }
 
 /// Open the namespace through its known path, checking it is still the same one.
@@ -102,8 +120,8 @@ pub fn open(ns: &Namespace) -> Option<OwnedFd> {
     super::open_checked(ns.path.as_ref()?, ns.inode)
 }
 
-fn read_string(path: &str) -> Option<String> {
-    std::fs::read(path).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+fn read_string(path: &str) -> io::Result<String> {
+    std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 /// What one read of a detail gave.
@@ -137,67 +155,74 @@ impl Fact {
     }
 }
 
-/// Read one detail; `None` where the kernel does not let us.
-pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Option<Fact> {
+/// Read one detail.
+pub fn read(snap: &Snapshot, ns: &Namespace, detail: Detail) -> Result<Fact> {
+    let what = detail.name();
+    let (ty, inode) = (ns.ns_type, ns.inode);
+    let failed = |source| Error::Read { what, ty, inode, source };
+    let opened = || open(ns).ok_or(Error::Unreachable { ty, inode });
     let pid = member(snap, ns);
-    let text = |s: Option<String>| s.map(Fact::Text);
     match detail {
-        Detail::OwnerUid => ns.owner_uid.map(|u| Fact::Number(u.into())),
-        Detail::Level => Some(Fact::Number(snap.level(ns).into())),
-        Detail::UidMap | Detail::GidMap => {
-            let file = detail.name();
-            text(match pid {
-                Some(pid) => read_string(&format!("/proc/{pid}/{file}")),
-                // No process in it: a single-threaded helper enters it to read.
-                None => crate::helper::read_in_userns(open(ns)?.as_fd(), file),
-            })
+        Detail::OwnerUid => {
+            let refused = || failed(io::Error::from_raw_os_error(libc::ENOTTY));
+            ns.owner_uid.map(|u| Fact::Number(u.into())).ok_or_else(refused)
         }
+        Detail::Level => Ok(Fact::Number(snap.level(ns).into())),
+        Detail::UidMap | Detail::GidMap => match pid {
+            Some(pid) => read_string(&format!("/proc/{pid}/{what}")).map(Fact::Text).map_err(failed),
+            // No process in it: a single-threaded helper enters it to read.
+            None => crate::helper::read_in_userns(opened()?.as_fd(), what)
+                .map(Fact::Text)
+                .ok_or_else(|| failed(io::Error::other("the helper could not read it"))),
+        },
         Detail::Hostname | Detail::Domainname => {
-            let fd = open(ns)?;
-            let (host, domain) = enter::run_in_one(fd.as_fd(), NsType::Uts, sys::uname).ok()?;
-            Some(Fact::Value(if detail == Detail::Hostname { host } else { domain }))
+            let (host, domain) =
+                enter::run_in_one(opened()?.as_fd(), NsType::Uts, sys::uname).map_err(failed)?;
+            Ok(Fact::Value(if detail == Detail::Hostname { host } else { domain }))
         }
-        Detail::Interfaces => {
-            let fd = open(ns)?;
-            enter::run_in_one(fd.as_fd(), NsType::Net, netlink::interfaces).ok().map(Fact::Interfaces)
-        }
-        Detail::Netnsid => netlink::netnsid(open(ns)?.as_fd()).ok().map(Fact::Netnsid),
-        Detail::Mountinfo => text(match pid {
-            Some(pid) => read_string(&format!("/proc/{pid}/mountinfo")),
-            None => {
-                let fd = open(ns)?;
-                let proc = sys::open_path("/proc".as_ref(), libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
-                let text = enter::run_in_one(fd.as_fd(), NsType::Mnt, || {
-                    super::mounts::this_thread_mountinfo(proc.as_fd())
-                })
-                .ok()?;
-                Some(String::from_utf8_lossy(&text).into_owned())
-            }
-        }),
+        Detail::Interfaces => enter::run_in_one(opened()?.as_fd(), NsType::Net, netlink::interfaces)
+            .map(Fact::Interfaces)
+            .map_err(failed),
+        Detail::Netnsid => netlink::netnsid(opened()?.as_fd()).map(Fact::Netnsid).map_err(failed),
+        Detail::Mountinfo => match pid {
+            Some(pid) => read_string(&format!("/proc/{pid}/mountinfo")).map(Fact::Text).map_err(failed),
+            None => mountinfo_inside(opened()?).map(Fact::Text).map_err(failed),
+        },
         Detail::Offsets => {
             // timens_offsets shows the process's time_for_children namespace.
-            let pid = time_for_children_holder(snap, ns)?;
-            text(read_string(&format!("/proc/{pid}/timens_offsets")))
+            let pid = time_for_children_holder(snap, ns).ok_or(Error::NoProcess { what, ty, inode })?;
+            read_string(&format!("/proc/{pid}/timens_offsets")).map(Fact::Text).map_err(failed)
         }
-        Detail::Root => cgroup_root(ns, pid?),
+        Detail::Root => {
+            let pid = pid.ok_or(Error::NoProcess { what, ty, inode })?;
+            cgroup_root(opened()?, pid).map(Fact::Value).map_err(failed)
+        }
     }
+}
+
+/// The mountinfo of a mount namespace no process is in, read from a
+/// helper thread that entered it.
+fn mountinfo_inside(mntns: OwnedFd) -> io::Result<String> {
+    let proc = sys::open_path("/proc".as_ref(), libc::O_RDONLY | libc::O_DIRECTORY)?;
+    let text =
+        enter::run_in_one(mntns.as_fd(), NsType::Mnt, || super::mounts::this_thread_mountinfo(proc.as_fd()))?;
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// The cgroup namespace's root: a member's cgroup path as seen from here,
 /// minus the same path as seen from inside the namespace.
-fn cgroup_root(ns: &Namespace, pid: Pid) -> Option<Fact> {
+fn cgroup_root(cgroupns: OwnedFd, pid: Pid) -> io::Result<String> {
     let outside = read_string(&format!("/proc/{pid}/cgroup"))?;
-    let fd = open(ns)?;
-    let proc = sys::open_path("/proc".as_ref(), libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
-    let path = std::ffi::CString::new(format!("{pid}/cgroup")).ok()?;
-    let inside = enter::run_in_one(fd.as_fd(), NsType::Cgroup, || {
+    let proc = sys::open_path("/proc".as_ref(), libc::O_RDONLY | libc::O_DIRECTORY)?;
+    let path = std::ffi::CString::new(format!("{pid}/cgroup")).map_err(io::Error::other)?;
+    let inside = enter::run_in_one(cgroupns.as_fd(), NsType::Cgroup, || {
         let f = sys::openat(Some(proc.as_fd()), &path, libc::O_RDONLY)?;
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::fs::File::from(f), &mut s)?;
+        io::Read::read_to_string(&mut std::fs::File::from(f), &mut s)?;
         Ok(s)
-    })
-    .ok()?;
-    Some(Fact::Value(cgroup_root_from(&outside, &inside)?))
+    })?;
+    cgroup_root_from(&outside, &inside)
+        .ok_or_else(|| io::Error::other("the member sits outside the namespace's root"))
 }
 
 /// Pure part of `cgroup_root`: `0::/a/b/c` outside and `0::/c` inside give `/a/b`.
@@ -223,6 +248,23 @@ mod tests {
         // A member outside its namespace's root: not computable this way.
         assert_eq!(cgroup_root_from("0::/x\n", "0::/../y\n"), None);
         assert_eq!(cgroup_root_from("1:cpu:/x\n", "0::/\n"), None);
+    }
+
+    #[test]
+    fn a_detail_that_cannot_be_read_says_why() {
+        let snap = Snapshot::default();
+        let time = Namespace::new(NsType::Time, Inode(9));
+        assert!(matches!(read(&snap, &time, Detail::Offsets), Err(Error::NoProcess { what: "offsets", .. })));
+        let cgroup = Namespace::new(NsType::Cgroup, Inode(8));
+        assert!(matches!(read(&snap, &cgroup, Detail::Root), Err(Error::NoProcess { .. })));
+        // No path to it: nothing is entered.
+        let uts = Namespace::new(NsType::Uts, Inode(7));
+        let e = read(&snap, &uts, Detail::Hostname);
+        assert!(matches!(e, Err(Error::Unreachable { ty: NsType::Uts, inode: Inode(7) })));
+        assert_eq!(e.err().map(|e| e.to_string()).as_deref(), Some("uts:[7] cannot be opened"));
+        let user = Namespace::new(NsType::User, Inode(6));
+        assert!(matches!(read(&snap, &user, Detail::OwnerUid), Err(Error::Read { what: "owner_uid", .. })));
+        assert!(matches!(read(&snap, &user, Detail::Level), Ok(Fact::Number(_))));
     }
 
     #[test]

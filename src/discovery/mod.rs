@@ -19,6 +19,7 @@ pub mod nsfile;
 pub mod parse;
 mod pass;
 mod procfs;
+mod stamp;
 mod tracker;
 
 use crate::model::{Inode, PinDirs, Snapshot};

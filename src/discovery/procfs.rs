@@ -6,13 +6,14 @@
 //! `Error::Vanished` (skipped, not logged); one that vanishes later gives a
 //! partial answer.
 
+use super::stamp::{cpath, Part::N, Part::S};
+pub use super::stamp::{Stamp, StampBudget};
 use super::{nsfile, parse};
 use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS};
 use crate::sys;
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 const LINK_CNAMES: [&CStr; LINKS] = [
@@ -89,131 +90,11 @@ impl Process {
     }
 }
 
-/// A task's scheduler counters (`schedstat`: time on CPU in ns, time
-/// waiting, times run). A task whose counters have not moved has not run
-/// since, so it cannot have changed its namespaces or its descriptors.
-/// Within the open-file budget the file is kept open: it names that very
-/// task, and once the task has exited reads fail even if its number was
-/// reused. Beyond the budget the file is opened again by path each time: a
-/// new task that took the number would have to match all three counters
-/// to the nanosecond, and a full pass follows within 60 s anyway.
-#[derive(Debug)]
-pub struct Stamp {
-    file: Option<OwnedFd>,
-    /// The task: (process, thread); thread None for the process itself.
-    task: (Pid, Option<Pid>),
-    seen: [u64; 3],
-}
-
-impl Stamp {
-    fn take(proc: BorrowedFd<'_>, task: (Pid, Option<Pid>), keep_open: bool) -> Option<Stamp> {
-        let file = Stamp::open(proc, task)?;
-        let seen = Stamp::read(file.as_fd())?;
-        Some(Stamp { file: keep_open.then_some(file), task, seen })
-    }
-
-    fn open(proc: BorrowedFd<'_>, (pid, tid): (Pid, Option<Pid>)) -> Option<OwnedFd> {
-        let mut p = [0u8; 64];
-        let path = match tid {
-            None => cpath(&mut p, &[N(pid.get()), S("/schedstat")]),
-            Some(tid) => cpath(&mut p, &[N(pid.get()), S("/task/"), N(tid.get()), S("/schedstat")]),
-        }?;
-        sys::openat(Some(proc), path, libc::O_RDONLY).ok()
-    }
-
-    fn read(file: BorrowedFd<'_>) -> Option<[u64; 3]> {
-        let mut buf = [0u8; 80];
-        let n = sys::pread0(file, &mut buf).ok()?;
-        parse::schedstat(&buf[..n])
-    }
-
-    /// A stamp of counters read elsewhere (by a host that is not /proc).
-    pub fn counted(task: (Pid, Option<Pid>), seen: [u64; 3]) -> Stamp {
-        Stamp { file: None, task, seen }
-    }
-
-    /// The task stamped and the counters it had.
-    pub fn counters(&self) -> ((Pid, Option<Pid>), [u64; 3]) {
-        (self.task, self.seen)
-    }
-
-    /// Whether it keeps its file open (counts against the budget).
-    pub fn holds_file(&self) -> bool {
-        self.file.is_some()
-    }
-
-    /// Whether the task is still there and has not run since it was read.
-    pub fn unchanged(&self, proc: BorrowedFd<'_>) -> bool {
-        let now = match &self.file {
-            Some(f) => Stamp::read(f.as_fd()),
-            None => Stamp::open(proc, self.task).and_then(|f| Stamp::read(f.as_fd())),
-        };
-        now == Some(self.seen)
-    }
-}
-
-/// How many more `Stamp`s may keep their file open.
-pub struct StampBudget(AtomicIsize);
-
-impl StampBudget {
-    pub fn new(n: usize) -> Self {
-        StampBudget(AtomicIsize::new(isize::try_from(n).unwrap_or(isize::MAX)))
-    }
-
-    fn take(&self) -> bool {
-        self.0.fetch_sub(1, Ordering::Relaxed) > 0
-    }
-}
-
 /// Walks processes through one open /proc directory, reusing its buffers.
 pub struct Walker {
     proc: Arc<OwnedFd>,
     dirbuf: Vec<u8>,
     names: Vec<i32>,
-}
-
-/// A piece of a short relative path: a number or literal text.
-#[derive(Clone, Copy)]
-enum Part<'s> {
-    N(i32),
-    S(&'s str),
-}
-use Part::{N, S};
-
-/// Write the pieces into `buf` as a C string (None if too long). Hand-made
-/// rather than `format!`: a pass builds a few paths for every process.
-fn cpath<'b>(buf: &'b mut [u8; 64], parts: &[Part<'_>]) -> Option<&'b CStr> {
-    let mut len = 0;
-    let mut put = |bytes: &[u8]| -> Option<()> {
-        buf.get_mut(len..len + bytes.len())?.copy_from_slice(bytes);
-        len += bytes.len();
-        Some(())
-    };
-    for part in parts {
-        match *part {
-            S(s) => put(s.as_bytes())?,
-            N(n) => {
-                let mut digits = [0u8; 11];
-                let mut i = digits.len();
-                let mut v = n.unsigned_abs();
-                loop {
-                    i -= 1;
-                    digits[i] = b'0' + (v % 10) as u8;
-                    v /= 10;
-                    if v == 0 {
-                        break;
-                    }
-                }
-                if n < 0 {
-                    i -= 1;
-                    digits[i] = b'-';
-                }
-                put(&digits[i..])?;
-            }
-        }
-    }
-    put(&[0])?;
-    CStr::from_bytes_with_nul(&buf[..len]).ok()
 }
 
 impl Walker {
@@ -432,41 +313,5 @@ pub fn stuck_key(pid: Pid) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_process_that_is_gone_is_vanished_and_one_that_is_there_is_read() {
-        let proc = match sys::open_path(std::path::Path::new("/proc"), libc::O_RDONLY | libc::O_DIRECTORY) {
-            Ok(p) => Arc::new(p),
-            Err(e) => panic!("cannot open /proc: {e}"),
-        };
-        let mut w = Walker::new(proc);
-        // Past pid_max: no process can have it.
-        let gone = Pid(i32::MAX - 1);
-        assert!(matches!(w.process(gone, true, None), Err(Error::Vanished { pid }) if pid == gone));
-        let me = w.process(sys::getpid(), true, None);
-        assert!(me.is_ok_and(|p| p.links.get(NsType::Net.index()).is_some()));
-    }
-
-    #[test]
-    fn what_a_failed_read_means() {
-        let p = Pid(7);
-        for errno in [libc::ENOENT, libc::ESRCH] {
-            assert!(matches!(Error::of(p, io::Error::from_raw_os_error(errno)), Error::Vanished { .. }));
-        }
-        let denied = Error::of(p, io::Error::from_raw_os_error(libc::EACCES));
-        assert!(matches!(denied, Error::Unreadable { .. }));
-        assert_eq!(denied.to_string(), "cannot read /proc/7/ns: Permission denied (os error 13)");
-    }
-
-    #[test]
-    fn paths_are_built_in_place() {
-        let mut b = [0u8; 64];
-        assert_eq!(cpath(&mut b, &[N(1234), S("/task/"), N(0), S("/ns")]), Some(c"1234/task/0/ns"));
-        assert_eq!(cpath(&mut b, &[N(i32::MAX)]), Some(c"2147483647"));
-        assert_eq!(cpath(&mut b, &[N(-7)]), Some(c"-7"));
-        assert_eq!(cpath(&mut b, &[S(&"x".repeat(63))]).map(|c| c.to_bytes().len()), Some(63));
-        assert_eq!(cpath(&mut b, &[S(&"x".repeat(64))]), None);
-    }
-}
+#[path = "procfs_tests.rs"]
+mod tests;

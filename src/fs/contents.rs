@@ -52,7 +52,13 @@ impl Ctx<'_> {
                         };
                         format!("{}\n", serde_json::to_string_pretty(&doc).ok()?)
                     }
-                    NsEntry::Detail(d) => details::read(self.snap, ns, d)?.text(),
+                    NsEntry::Detail(d) => match details::read(self.snap, ns, d) {
+                        Ok(fact) => fact.text(),
+                        Err(e) => {
+                            log::debug!("{e}");
+                            return None;
+                        }
+                    },
                     NsEntry::Container => self.owners.lines(i),
                     NsEntry::Age => {
                         let since = self.owners.orphaned_since.get(&i)?;

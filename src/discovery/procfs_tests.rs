@@ -1,0 +1,38 @@
+//! The /proc walk on this process and on one that is gone, and the pieces it is built of.
+
+use super::*;
+
+#[test]
+fn a_process_that_is_gone_is_vanished_and_one_that_is_there_is_read() {
+    let proc = match sys::open_path(std::path::Path::new("/proc"), libc::O_RDONLY | libc::O_DIRECTORY) {
+        Ok(p) => Arc::new(p),
+        Err(e) => panic!("cannot open /proc: {e}"),
+    };
+    let mut w = Walker::new(proc);
+    // Past pid_max: no process can have it.
+    let gone = Pid(i32::MAX - 1);
+    assert!(matches!(w.process(gone, true, None), Err(Error::Vanished { pid }) if pid == gone));
+    let me = w.process(sys::getpid(), true, None);
+    assert!(me.is_ok_and(|p| p.links.get(NsType::Net.index()).is_some()));
+}
+
+#[test]
+fn what_a_failed_read_means() {
+    let p = Pid(7);
+    for errno in [libc::ENOENT, libc::ESRCH] {
+        assert!(matches!(Error::of(p, io::Error::from_raw_os_error(errno)), Error::Vanished { .. }));
+    }
+    let denied = Error::of(p, io::Error::from_raw_os_error(libc::EACCES));
+    assert!(matches!(denied, Error::Unreadable { .. }));
+    assert_eq!(denied.to_string(), "cannot read /proc/7/ns: Permission denied (os error 13)");
+}
+
+#[test]
+fn paths_are_built_in_place() {
+    let mut b = [0u8; 64];
+    assert_eq!(cpath(&mut b, &[N(1234), S("/task/"), N(0), S("/ns")]), Some(c"1234/task/0/ns"));
+    assert_eq!(cpath(&mut b, &[N(i32::MAX)]), Some(c"2147483647"));
+    assert_eq!(cpath(&mut b, &[N(-7)]), Some(c"-7"));
+    assert_eq!(cpath(&mut b, &[S(&"x".repeat(63))]).map(|c| c.to_bytes().len()), Some(63));
+    assert_eq!(cpath(&mut b, &[S(&"x".repeat(64))]), None);
+}
