@@ -1,19 +1,15 @@
 //! Text of the per-namespace files (`processes`, `holders`, `pins`) and the
-//! escaping every text file uses, rendered from a snapshot. Shared by the
-//! mounted tree and `nsfuse scan`, so both always say the same thing.
+//! escaping every text file uses, rendered from a snapshot and, for
+//! command names, a source the caller gives (`discovery::comm` on the
+//! host). Pure: it reads nothing itself. Shared by the mounted tree and
+//! `nsfuse scan`, so both always say the same thing.
 
 use crate::model::{Holder, Namespace, Pid};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// A process's command name (`/proc/PID/comm`), if it is still there.
-pub fn comm(pid: Pid) -> Option<String> {
-    let mut s = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    if s.ends_with('\n') {
-        s.pop();
-    }
-    Some(s)
-}
+/// Where command names come from: a PID's name, if it is still there.
+pub type Comm<'a> = &'a dyn Fn(Pid) -> Option<String>;
 
 /// Text made safe for a one-record-per-line file, as mountinfo does it:
 /// control characters and backslash become `\ooo` (`\012`, `\011`,
@@ -48,13 +44,13 @@ pub fn escape_path(p: &Path) -> String {
 
 /// `PID<TAB>COMM` per member process, sorted by PID; processes that exited
 /// since the scan are left out. `visible` filters PIDs (allow_other).
-pub fn processes(ns: &Namespace, visible: &dyn Fn(Pid) -> bool) -> String {
-    process_lines(ns.processes.iter().copied().filter(|p| visible(*p)))
+pub fn processes(ns: &Namespace, visible: &dyn Fn(Pid) -> bool, comm: Comm<'_>) -> String {
+    process_lines(ns.processes.iter().copied().filter(|p| visible(*p)), comm)
 }
 
 /// `PID<TAB>COMM` per PID given (a namespace's members, a container's),
 /// the name escaped; processes gone since are left out.
-pub fn process_lines(pids: impl IntoIterator<Item = Pid>) -> String {
+pub fn process_lines(pids: impl IntoIterator<Item = Pid>, comm: Comm<'_>) -> String {
     let mut out = String::new();
     for pid in pids {
         if let Some(c) = comm(pid) {
@@ -95,5 +91,18 @@ mod tests {
         assert_eq!(escape_bytes(b"x\xffy"), "x\\377y");
         let forged = Holder::Mount { mntns: Inode(1), path: "/a\nmount 2 /b".into() };
         assert_eq!(holder_line(&forged), "mount 1 /a\\012mount 2 /b");
+    }
+
+    #[test]
+    fn process_lines_come_from_the_names_given_escaped_the_gone_left_out() {
+        let comm = |p: Pid| match p.get() {
+            1 => Some("init".to_owned()),
+            7 => Some("evil\n2\tfake".to_owned()),
+            _ => None,
+        };
+        let mut ns = Namespace::new(crate::model::NsType::Net, Inode(5));
+        ns.processes = vec![Pid(1), Pid(3), Pid(7)];
+        assert_eq!(processes(&ns, &|_| true, &comm), "1\tinit\n7\tevil\\0122\\011fake\n");
+        assert_eq!(processes(&ns, &|p| p != Pid(1), &comm), "7\tevil\\0122\\011fake\n");
     }
 }

@@ -68,7 +68,7 @@ fn to_json(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec
     let pids: Vec<Pid> = snap.processes.keys().copied().collect();
     let comms: HashMap<Pid, String> = pids
         .iter()
-        .zip(crate::par::map(&pids, |&p| render::comm(p)))
+        .zip(crate::par::map(&pids, |&p| crate::discovery::comm(p)))
         .filter_map(|(p, c)| Some((*p, c?)))
         .collect();
     let comm_of = |p: Pid| comms.get(&p).cloned();
@@ -235,7 +235,7 @@ fn command_line(pid: Pid) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let s: String = String::from_utf8_lossy(&raw).trim_end_matches('\0').replace('\0', " ");
     if s.is_empty() {
-        render::comm(pid)
+        crate::discovery::comm(pid)
     } else {
         Some(s)
     }

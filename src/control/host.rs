@@ -128,7 +128,7 @@ impl PinHost for System {
     }
 
     fn comm(&self, pid: Pid) -> Option<String> {
-        crate::render::comm(pid)
+        crate::discovery::comm(pid)
     }
 }
 

@@ -22,7 +22,7 @@ mod procfs;
 mod stamp;
 mod tracker;
 
-use crate::model::{Inode, PinDirs, Snapshot};
+use crate::model::{Inode, Pid, PinDirs, Snapshot};
 use crate::sys;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -54,6 +54,15 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot> {
         log::debug!("listns(2) present: its ids are cross-checked by the /proc walk");
     }
     pass::run(&kernel::Host, opts, pass::Memory::default(), None).map(|o| o.snapshot)
+}
+
+/// A process's command name (`/proc/PID/comm`), if it is still there.
+pub fn comm(pid: Pid) -> Option<String> {
+    let mut s = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    if s.ends_with('\n') {
+        s.pop();
+    }
+    Some(s)
 }
 
 /// How bounded work on opening `path` is named if it gets stuck: by its

@@ -26,7 +26,10 @@ impl Ctx<'_> {
                 let (o, _) = self.container(n)?;
                 let members =
                     self.snap.cgroups.iter().filter(|(_, path)| cgroup::owner(path).as_ref() == Some(o));
-                render::process_lines(members.map(|(pid, _)| *pid).filter(|p| self.pid_visible(*p)))
+                render::process_lines(
+                    members.map(|(pid, _)| *pid).filter(|p| self.pid_visible(*p)),
+                    &crate::discovery::comm,
+                )
             }
             Node::NsFile(t, i, e) => {
                 let ns = self.ns(t, i)?;
@@ -34,7 +37,9 @@ impl Ctx<'_> {
                     NsEntry::Type => format!("{t}\n"),
                     NsEntry::Inode => format!("{i}\n"),
                     NsEntry::Id => format!("{}\n", ns.id?),
-                    NsEntry::Processes => render::processes(ns, &|p| self.pid_visible(p)),
+                    NsEntry::Processes => {
+                        render::processes(ns, &|p| self.pid_visible(p), &crate::discovery::comm)
+                    }
                     NsEntry::Holders => render::holders(ns, &|h| self.holder_visible(h)),
                     NsEntry::Pins => render::pins(&self.visible_part(ns)),
                     NsEntry::InfoJson => {
@@ -46,7 +51,7 @@ impl Ctx<'_> {
                             .get(&i)
                             .map(|t| t.elapsed().unwrap_or_default().as_secs());
                         let doc = json::InfoDoc {
-                            namespace: json::namespace(&shown, &render::comm, owners),
+                            namespace: json::namespace(&shown, &crate::discovery::comm, owners),
                             age,
                             details: json::details(self.snap, &shown),
                         };

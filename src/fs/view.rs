@@ -116,7 +116,7 @@ impl NsFs {
     /// Log what changed from `old` to `new`, and wake the pollers of `events`.
     fn log_events(&self, old: &Snapshot, new: &Snapshot) {
         let now = SystemTime::now();
-        let changes = crate::events::diff(old, new, &crate::render::comm);
+        let changes = crate::events::diff(old, new, &crate::discovery::comm);
         let mut log = self.watch.events.locked();
         let mut counters = self.watch.counters.locked();
         for e in &changes {
