@@ -22,6 +22,6 @@ pub mod metrics;
 pub mod model;
 pub mod own_threads;
 pub mod owners;
-pub mod par;
+pub mod parallel;
 pub mod render;
 pub mod sys;

@@ -68,7 +68,7 @@ fn to_json(snap: &Snapshot, selected: &[&Namespace], owners: &HashMap<Inode, Vec
     let pids: Vec<Pid> = snap.processes.keys().copied().collect();
     let comms: HashMap<Pid, String> = pids
         .iter()
-        .zip(crate::par::map(&pids, |&p| crate::discovery::comm(p)))
+        .zip(crate::parallel::map(&pids, |&p| crate::discovery::comm(p)))
         .filter_map(|(p, c)| Some((*p, c?)))
         .collect();
     let comm_of = |p: Pid| comms.get(&p).cloned();
@@ -115,7 +115,7 @@ fn lsns_netnsids(snap: &Snapshot, selected: &[&Namespace]) -> HashMap<Inode, Str
     let found = crate::bounded::map(
         "reading netnsids",
         items,
-        crate::par::threads(),
+        crate::parallel::threads(),
         crate::bounded::STALL,
         || crate::sys::netlink_route_socket().ok(),
         |sock, (inode, path)| {

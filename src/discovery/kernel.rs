@@ -146,7 +146,7 @@ impl Kernel for Host {
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {
         let Ok(proc) = open_proc() else { return vec![false; procs.len()] };
         let proc = proc.as_fd();
-        crate::par::map(procs, |p| {
+        crate::parallel::map(procs, |p| {
             p.is_some_and(|p| !p.stamps.is_empty() && p.stamps.iter().all(|s| s.unchanged(proc)))
         })
     }

@@ -283,7 +283,7 @@ pub fn walk_parallel(
 ) -> Vec<(Pid, Process)> {
     let items: Vec<(String, Pid)> = pids.iter().map(|&p| (stuck_key(p), p)).collect();
     let (proc, budget) = (proc.clone(), budget.cloned());
-    let threads = crate::par::threads();
+    let threads = crate::parallel::threads();
     let read = crate::bounded::map(
         "reading processes",
         items,

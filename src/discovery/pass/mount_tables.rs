@@ -44,7 +44,7 @@ impl<K: Kernel> Pass<'_, K> {
             }
             let kernel = self.kernel.clone();
             let tracking = self.tracking;
-            let threads = crate::par::threads();
+            let threads = crate::parallel::threads();
             let reached = Arc::new(self.reached_here());
             let found = bounded::map(
                 "reading mount tables",

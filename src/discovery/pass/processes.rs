@@ -127,7 +127,7 @@ impl<K: Kernel> Pass<'_, K> {
     fn tables_unchanged(&self) -> bool {
         let items: Vec<(String, (u64, Vec<u64>))> =
             self.prev.tables.iter().map(|(ns, t)| (format!("mount namespace {ns}"), t.ids())).collect();
-        let threads = crate::par::threads();
+        let threads = crate::parallel::threads();
         let kernel = self.kernel.clone();
         let same = bounded::map(
             "checking mounts",
