@@ -39,15 +39,14 @@ pub(super) struct View {
 }
 
 impl View {
+    /// A view of `snap` with nothing rendered yet.
+    fn new(snap: Snapshot, pins: Arc<PinNames>, owners: Arc<Owners>, started: Instant) -> View {
+        let (cache, visible) = (Mutex::new(HashMap::new()), Mutex::new(HashMap::new()));
+        View { snap: Arc::new(snap), pins, owners, started, cache, visible }
+    }
+
     pub(super) fn empty() -> View {
-        View {
-            snap: Arc::new(Snapshot::default()),
-            pins: Arc::new(PinNames::default()),
-            owners: Arc::new(Owners::default()),
-            started: Instant::now(),
-            cache: Mutex::new(HashMap::new()),
-            visible: Mutex::new(HashMap::new()),
-        }
+        View::new(Snapshot::default(), Arc::default(), Arc::default(), Instant::now())
     }
 }
 
@@ -62,25 +61,12 @@ impl NsFs {
     pub(super) fn install(&self, snap: Snapshot, started: Instant, same_model: bool) -> Arc<View> {
         let before = self.current();
         if same_model && before.snap.taken_at.is_some() {
-            let view = Arc::new(View {
-                snap: Arc::new(snap),
-                pins: before.pins.clone(),
-                owners: before.owners.clone(),
-                started,
-                cache: Mutex::new(HashMap::new()),
-                visible: Mutex::new(HashMap::new()),
-            });
+            let view = Arc::new(View::new(snap, before.pins.clone(), before.owners.clone(), started));
             *self.views.view.writing() = view.clone();
             return view;
         }
-        let view = Arc::new(View {
-            pins: self.register_pin_names(&snap),
-            owners: self.note_namespaces(&snap),
-            snap: Arc::new(snap),
-            started,
-            cache: Mutex::new(HashMap::new()),
-            visible: Mutex::new(HashMap::new()),
-        });
+        let (pins, owners) = (self.register_pin_names(&snap), self.note_namespaces(&snap));
+        let view = Arc::new(View::new(snap, pins, owners, started));
         let old = std::mem::replace(&mut *self.views.view.writing(), view.clone());
         // Events: what changed since the view before (none for the first).
         if old.snap.taken_at.is_some() {
