@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 /// The name of the minimal init kept in a new pid namespace.
 pub const INIT_COMM: &str = "nsfuse-init";
-/// argv[1] of the helper re-exec.
+/// `argv[1]` of the helper re-exec.
 pub const HELPER_ARG: &str = "__nsfuse-helper";
 
 /// A command that runs this binary as a helper in `mode`.
