@@ -45,7 +45,9 @@ impl<K: Kernel> Pass<'_, K> {
             let kernel = self.kernel.clone();
             let tracking = self.tracking;
             let threads = crate::parallel::threads();
-            let reached = Arc::new(self.reached_here());
+            // Only reading from inside needs it; most rounds have none.
+            let inside = todo.iter().any(|(_, w)| matches!(w.how, How::Inside(..)));
+            let reached = Arc::new(if inside { self.reached_here() } else { HashSet::default() });
             let found = bounded::map(
                 "reading mount tables",
                 todo,
