@@ -290,7 +290,7 @@ fn mount_and_answer(
         read_only: cfg.read_only,
         refresh: Duration::from_millis(cfg.refresh_ms),
         dir_ttl: if cfg.allow_other { Duration::ZERO } else { DIR_TTL },
-        scan: ScanOptions { dirs, skip_own_fds: true },
+        scan: ScanOptions { dirs, skip_own_fds: true, ..Default::default() },
         events_max: cfg.events_max,
     };
     let fs = Arc::new(NsFs::new(fs_cfg, control)?);

@@ -22,7 +22,10 @@ pub enum Format {
 
 /// Run a scan and print it; returns the process exit code.
 pub fn run(format: Format, ns_type: Option<NsType>, orphans_only: bool) -> i32 {
-    let snap = match discovery::scan(&ScanOptions::default()) {
+    // What it prints of owners needs only the cgroups of processes outside
+    // the host's namespaces.
+    let opts = ScanOptions { cgroups: discovery::Cgroups::ForOwners, ..Default::default() };
+    let snap = match discovery::scan(&opts) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("nsfuse scan: {e}");

@@ -8,7 +8,7 @@
 use super::kernel::{Kernel, Relations};
 use super::mounts::{Reader, Table};
 use super::parse::NsfsMount;
-use super::procfs::{Process, Stamp, StampBudget};
+use super::procfs::{CgroupsOf, Process, Stamp, StampBudget};
 use super::{Error, Result};
 use crate::locks::Locked;
 use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS, LINK_TYPES};
@@ -278,6 +278,7 @@ impl Kernel for Fake {
         pids: &[Pid],
         skip_fds_of: Option<Pid>,
         budget: Option<&Arc<StampBudget>>,
+        cgroups: &CgroupsOf,
     ) -> Vec<(Pid, Process)> {
         let mut w = self.world();
         w.read.extend_from_slice(pids);
@@ -296,7 +297,7 @@ impl Kernel for Fake {
                         (Some(_), false) => vec![Stamp::counted((pid, None), [p.runs, 0, 0])],
                         _ => Vec::new(),
                     },
-                    cgroup: p.cgroup.clone(),
+                    cgroup: p.cgroup.clone().filter(|_| cgroups.wanted(&p.links)),
                 },
             ));
         }

@@ -7,7 +7,7 @@
 
 use super::mounts::{self, Reader, Table};
 use super::parse::{self, NsfsMount};
-use super::procfs::{self, Process, StampBudget};
+use super::procfs::{self, CgroupsOf, Process, StampBudget};
 use super::{nsfile, Error, Result};
 use crate::model::{Inode, NsType, Pid};
 use crate::sys;
@@ -53,12 +53,14 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// there and has not run since (its stamps).
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool>;
     /// Read `pids` (those gone are left out); `skip_fds_of` leaves out one
-    /// process's descriptors; with a budget, each task is stamped.
+    /// process's descriptors; with a budget, each task is stamped; the
+    /// cgroup of those `cgroups` wants.
     fn read_processes(
         &self,
         pids: &[Pid],
         skip_fds_of: Option<Pid>,
         budget: Option<&Arc<StampBudget>>,
+        cgroups: &CgroupsOf,
     ) -> Vec<(Pid, Process)>;
     /// The network namespace of each of `pid`'s sockets (fd, socket inode),
     /// opened, in order; None where the descriptor is no longer that socket.
@@ -156,9 +158,10 @@ impl Kernel for Host {
         pids: &[Pid],
         skip_fds_of: Option<Pid>,
         budget: Option<&Arc<StampBudget>>,
+        cgroups: &CgroupsOf,
     ) -> Vec<(Pid, Process)> {
         match open_proc() {
-            Ok(proc) => procfs::walk_parallel(&Arc::new(proc), pids, skip_fds_of, budget),
+            Ok(proc) => procfs::walk_parallel(&Arc::new(proc), pids, skip_fds_of, budget, cgroups),
             Err(e) => {
                 log::warn!("{e}");
                 Vec::new()

@@ -46,6 +46,19 @@ pub struct ScanOptions {
     /// Leave out the scanning process's own open fds (the daemon sets this:
     /// its transient nsfs fds are not holders anyone cares about).
     pub skip_own_fds: bool,
+    /// Whose cgroups to read.
+    pub cgroups: Cgroups,
+}
+
+/// Whose cgroups a scan reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Cgroups {
+    /// Every process's: the tree's `containers/*/processes` lists them all.
+    #[default]
+    Every,
+    /// Only those owner lines need: of processes with a namespace that is
+    /// not the host's (a one-shot scan prints nothing else of them).
+    ForOwners,
 }
 
 /// Scan the whole host once, keeping nothing.

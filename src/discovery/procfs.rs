@@ -29,6 +29,29 @@ const LINK_CNAMES: [&CStr; LINKS] = [
     c"time_for_children",
 ];
 
+/// Whose cgroup a read of processes takes in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CgroupsOf {
+    /// Every process's (the tree lists all of a unit's processes in
+    /// `containers/*/processes`).
+    #[default]
+    Every,
+    /// Only a process's that has a link outside these (the host's own
+    /// namespaces): owner lines skip the host's namespaces, so a process
+    /// wholly in them adds nothing to them.
+    OutsideOf(ProcessLinks),
+}
+
+impl CgroupsOf {
+    /// Whether a process with `links` has its cgroup read.
+    pub fn wanted(&self, links: &ProcessLinks) -> bool {
+        match self {
+            CgroupsOf::Every => true,
+            CgroupsOf::OutsideOf(host) => links.0.iter().any(|l| *l != 0 && !host.0.contains(l)),
+        }
+    }
+}
+
 /// Why a process could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -102,15 +125,16 @@ impl Walker {
         Walker { proc, dirbuf: Vec::new(), names: Vec::new() }
     }
 
-    /// Read one process (an error if it is gone or unreadable). With a
-    /// budget, also stamp each task (before reading it, so a change made
-    /// after the read shows in the stamp), keeping the stamp's file open
-    /// while the budget lasts.
+    /// Read one process (an error if it is gone or unreadable), and its
+    /// cgroup where `cgroups` wants it. With a budget, also stamp each task
+    /// (before reading it, so a change made after the read shows in the
+    /// stamp), keeping the stamp's file open while the budget lasts.
     pub fn process(
         &mut self,
         pid: Pid,
         with_fds: bool,
         budget: Option<&StampBudget>,
+        cgroups: &CgroupsOf,
     ) -> Result<Process, Error> {
         let mut p = [0u8; 64];
         let mut stamps = Vec::new();
@@ -131,7 +155,9 @@ impl Walker {
         if with_fds {
             self.fds(pid, &mut out);
         }
-        out.cgroup = self.cgroup(pid);
+        if cgroups.wanted(&out.links) {
+            out.cgroup = self.cgroup(pid);
+        }
         if tracked {
             out.stamps = stamps;
         }
@@ -280,9 +306,10 @@ pub fn walk_parallel(
     pids: &[Pid],
     skip_fds_of: Option<Pid>,
     budget: Option<&Arc<StampBudget>>,
+    cgroups: &CgroupsOf,
 ) -> Vec<(Pid, Process)> {
     let items: Vec<(String, Pid)> = pids.iter().map(|&p| (stuck_key(p), p)).collect();
-    let (proc, budget) = (proc.clone(), budget.cloned());
+    let (proc, budget, cgroups) = (proc.clone(), budget.cloned(), cgroups.clone());
     let threads = crate::parallel::threads();
     let read = crate::bounded::map(
         "reading processes",
@@ -292,7 +319,7 @@ pub fn walk_parallel(
         move || Walker::new(proc.clone()),
         move |w, pid| {
             let mine = skip_fds_of == Some(pid);
-            w.process(pid, !mine, budget.as_deref().filter(|_| !mine))
+            w.process(pid, !mine, budget.as_deref().filter(|_| !mine), &cgroups)
         },
     );
     let mut out = Vec::with_capacity(pids.len());

@@ -5,13 +5,13 @@
 use super::*;
 use crate::discovery::fake::{host_ns, links_with, Fake, OWN_PID};
 use crate::discovery::kernel::Kernel;
-use crate::model::{Holder, Inode, Namespace, NsType, PinDirs};
+use crate::model::{Holder, Inode, Namespace, NsType};
 
 const NET: usize = 3;
 const UTS: usize = 7;
 
 fn tracker(f: &Fake) -> Tracker<Fake> {
-    Tracker::on(f.clone(), ScanOptions { dirs: PinDirs::default(), skip_own_fds: true }, 1 << 16)
+    Tracker::on(f.clone(), ScanOptions { skip_own_fds: true, ..Default::default() }, 1 << 16)
 }
 
 fn refresh(t: &mut Tracker<Fake>) -> Snapshot {

@@ -34,7 +34,7 @@ use super::assemble;
 use super::kernel::Kernel;
 use super::mounts::{Reader, Table};
 use super::procfs::{self, StampBudget};
-use super::{parse, Result, ScanOptions};
+use super::{parse, Cgroups, Result, ScanOptions};
 use crate::bounded;
 use crate::model::{Holder, Inode, Link, Namespace, NsType, Pid, Pin, ProcessLinks, ProcessTable, Snapshot};
 // Maps keyed by inode or PID use FxHash: a pass hashes a few hundred

@@ -40,6 +40,19 @@ pub(super) enum Walked {
 }
 
 impl<K: Kernel> Pass<'_, K> {
+    /// Whose cgroups this pass reads. For owner lines only, the host's
+    /// namespaces are those `owners::index::current` skips: PID 1's, else
+    /// our own.
+    fn cgroups_to_read(&self) -> procfs::CgroupsOf {
+        if self.opts.cgroups == Cgroups::Every {
+            return procfs::CgroupsOf::Every;
+        }
+        let host = [Pid(1), self.own_pid]
+            .into_iter()
+            .find_map(|p| self.kernel.read_processes(&[p], Some(p), None, &procfs::CgroupsOf::Every).pop());
+        host.map_or(procfs::CgroupsOf::Every, |(_, p)| procfs::CgroupsOf::OutsideOf(p.links))
+    }
+
     /// Every process: the unchanged ones from memory, the rest read now.
     /// Returns those read.
     pub(super) fn walk_processes(&mut self, budget: Option<usize>) -> Result<Walked> {
@@ -56,7 +69,8 @@ impl<K: Kernel> Pass<'_, K> {
         let held: usize = records.values().flat_map(|r| &r.found.stamps).filter(|s| s.holds_file()).count();
         let budget = budget.map(|b| Arc::new(StampBudget::new(b.saturating_sub(held))));
         let skip = self.opts.skip_own_fds.then_some(self.own_pid);
-        let read = self.kernel.read_processes(&dirty, skip, budget.as_ref());
+        let cgroups = self.cgroups_to_read();
+        let read = self.kernel.read_processes(&dirty, skip, budget.as_ref(), &cgroups);
         // Every process that ran was read again and holds what it held (a
         // PID never readable, like an init we may not inspect, stays so).
         let all_alike = read.len() == before.len()

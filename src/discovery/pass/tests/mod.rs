@@ -11,7 +11,7 @@ use crate::model::PinDirs;
 use std::path::Path;
 
 fn opts() -> ScanOptions {
-    ScanOptions { dirs: PinDirs::default(), skip_own_fds: true }
+    ScanOptions { skip_own_fds: true, ..Default::default() }
 }
 
 fn scan(f: &Fake) -> Snapshot {
@@ -363,6 +363,23 @@ fn cgroups_are_kept_per_process() {
     f.world().spawn(Pid(2016)).cgroup = Some("/system.slice/docker-abc.scope".into());
     let s = scan(&f);
     assert_eq!(s.cgroups, vec![(Pid(2016), Arc::from("/system.slice/docker-abc.scope"))]);
+}
+
+#[test]
+fn a_scan_for_owner_lines_reads_cgroups_only_outside_the_hosts_namespaces() {
+    let f = Fake::host();
+    f.world().spawn(Pid(1));
+    f.world().spawn(Pid(2016)).cgroup = Some("/system.slice/sshd.service".into());
+    in_new_net(&f, Pid(2017), Inode(5300));
+    f.world().procs.get_mut(&Pid(2017)).expect("spawned").cgroup = Some("/system.slice/docker-abc.scope".into());
+    let every = scan(&f);
+    let opts = ScanOptions { cgroups: Cgroups::ForOwners, ..opts() };
+    let for_owners = run(&f, &opts, Memory::default(), None).expect("scan").snapshot;
+    assert_eq!(every.cgroups.len(), 2);
+    assert_eq!(for_owners.cgroups, vec![(Pid(2017), Arc::from("/system.slice/docker-abc.scope"))]);
+    let owners = |s: &Snapshot| crate::owners::index::current(s, &PinDirs::default());
+    assert_eq!(owners(&for_owners), owners(&every));
+    assert_eq!(owners(&every).len(), 1, "the new netns has an owner line; the host's have none");
 }
 
 #[test]
