@@ -11,7 +11,9 @@ fn a_process_that_is_gone_is_vanished_and_one_that_is_there_is_read() {
     let mut w = Walker::new(proc);
     // Past pid_max: no process can have it.
     let gone = Pid(i32::MAX - 1);
-    assert!(matches!(w.process(gone, true, None, &CgroupsOf::Every), Err(Error::Vanished { pid }) if pid == gone));
+    assert!(
+        matches!(w.process(gone, true, None, &CgroupsOf::Every), Err(Error::Vanished { pid }) if pid == gone)
+    );
     let me = w.process(sys::getpid(), true, None, &CgroupsOf::Every);
     assert!(me.is_ok_and(|p| p.links.get(NsType::Net.index()).is_some()));
 }

@@ -371,7 +371,8 @@ fn a_scan_for_owner_lines_reads_cgroups_only_outside_the_hosts_namespaces() {
     f.world().spawn(Pid(1));
     f.world().spawn(Pid(2016)).cgroup = Some("/system.slice/sshd.service".into());
     in_new_net(&f, Pid(2017), Inode(5300));
-    f.world().procs.get_mut(&Pid(2017)).expect("spawned").cgroup = Some("/system.slice/docker-abc.scope".into());
+    f.world().procs.get_mut(&Pid(2017)).expect("spawned").cgroup =
+        Some("/system.slice/docker-abc.scope".into());
     let every = scan(&f);
     let opts = ScanOptions { cgroups: Cgroups::ForOwners, ..opts() };
     let for_owners = run(&f, &opts, Memory::default(), None).expect("scan").snapshot;

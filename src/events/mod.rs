@@ -1,10 +1,14 @@
-//! The lifecycle log behind `MOUNT/events` (SPEC section 8): events found
-//! by comparing successive snapshots (`diff`, pure), kept in a bounded log
-//! whose byte offsets only grow, so `tail -f` follows it by size and a
-//! reader whose place was dropped resumes at the oldest line kept.
+//! The lifecycle events behind `MOUNT/events` (SPEC section 8): found by
+//! comparing successive snapshots (`diff`, pure) and kept in a bounded
+//! `Log` (log.rs) whose byte offsets only grow, so `tail -f` follows it by
+//! size and a reader whose place was dropped resumes at the oldest line
+//! kept.
+
+mod log;
+
+pub use log::Log;
 
 use crate::model::{Inode, Namespace, Pid, Pin, Snapshot};
-use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What happened to a namespace.
@@ -113,66 +117,6 @@ pub fn rfc3339(t: SystemTime) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// The kept lines, with the byte offset each starts at (offsets count every
-/// byte ever logged, so they only grow).
-pub struct Log {
-    lines: VecDeque<(u64, Inode, String)>,
-    end: u64,
-    max: usize,
-}
-
-impl Log {
-    pub fn new(max: usize) -> Log {
-        Log { lines: VecDeque::new(), end: 0, max: max.max(1) }
-    }
-
-    /// Append an event as `TIME EVENT TYPE INODE DETAIL`.
-    pub fn push(&mut self, at: SystemTime, e: &Event) {
-        let detail = if e.detail.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", crate::render::escape(&e.detail))
-        };
-        let line = format!("{} {} {} {}{detail}\n", rfc3339(at), e.kind.name(), e.ns, e.inode);
-        let len = line.len() as u64;
-        self.lines.push_back((self.end, e.inode, line));
-        self.end += len;
-        while self.lines.len() > self.max {
-            self.lines.pop_front();
-        }
-    }
-
-    /// One past the last byte ever logged: the file's size.
-    pub fn end(&self) -> u64 {
-        self.end
-    }
-
-    /// Where the oldest kept line starts.
-    pub fn first(&self) -> u64 {
-        self.lines.front().map_or(self.end, |l| l.0)
-    }
-
-    /// Up to `size` bytes from `offset` (at least `first()`), of the lines
-    /// `visible` lets through (for a non-root reader, offsets are those of
-    /// the whole log, and hidden lines read as nothing).
-    pub fn read(&self, offset: u64, size: usize, visible: &dyn Fn(Inode) -> bool) -> Vec<u8> {
-        let mut out = Vec::new();
-        let start = self.lines.partition_point(|l| l.0 + l.2.len() as u64 <= offset);
-        for (at, inode, line) in self.lines.iter().skip(start) {
-            if out.len() >= size {
-                break;
-            }
-            if !visible(*inode) {
-                continue;
-            }
-            let skip = offset.saturating_sub(*at) as usize;
-            out.extend_from_slice(&line.as_bytes()[skip.min(line.len())..]);
-        }
-        out.truncate(size);
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,29 +172,5 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-28T05:32:45.123Z");
         let leap = UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
-    }
-
-    #[test]
-    fn the_log_keeps_the_last_lines_and_offsets_only_grow() {
-        let mut log = Log::new(3);
-        let e = |i| Event { kind: Kind::New, ns: NsType::Uts, inode: i, detail: "x\ny".into() };
-        for i in 0..5 {
-            log.push(UNIX_EPOCH, &e(Inode(i)));
-        }
-        let line_len = "1970-01-01T00:00:00.000Z new uts 0 x\\012y\n".len() as u64;
-        assert_eq!(log.end(), 5 * line_len);
-        assert_eq!(log.first(), 2 * line_len);
-        let all = |_| true;
-        let text = String::from_utf8(log.read(log.first(), 1 << 20, &all)).unwrap();
-        assert_eq!(text.lines().count(), 3);
-        assert!(text.starts_with("1970-01-01T00:00:00.000Z new uts 2 x\\012y\n"), "{text}");
-        // Part of a line, then the rest.
-        let head = log.read(log.first(), 10, &all);
-        let rest = log.read(log.first() + 10, 1 << 20, &all);
-        assert_eq!([head, rest].concat(), text.as_bytes());
-        assert!(log.read(log.end(), 100, &all).is_empty());
-        // A reader that may not see namespace 3.
-        let hidden = String::from_utf8(log.read(log.first(), 1 << 20, &|i| i != Inode(3))).unwrap();
-        assert_eq!(hidden.lines().count(), 2);
     }
 }
