@@ -52,15 +52,16 @@ impl<K: Kernel> Pass<'_, K> {
                     }
                 }
             }
-            // One thread on purpose: in parallel this phase measured 5x slower
-            // (the nsfs opens and NS_GET_* ioctls contend in the kernel).
+            // On every core: measured at 2000 processes, 14.3 ms on one
+            // thread, 7.9 ms on two (an early build measured the opposite,
+            // with far more work per namespace than today's).
             let inodes: Vec<Inode> = work.iter().map(|w| w.0).collect();
             let keyed = work.into_iter().map(|w| (stuck_key_of(&w.3, "namespace", w.0), w)).collect();
             let kernel = self.kernel.clone();
             let found = bounded::map(
                 "reading owners",
                 keyed,
-                1,
+                crate::parallel::threads(),
                 bounded::STALL,
                 || (),
                 move |_, (inode, ty, fd, paths)| {
