@@ -105,7 +105,6 @@ where
     });
     let (shared, done, w) = (shared.clone(), done.clone(), me.clone());
     let spawned = std::thread::Builder::new().name(what.chars().take(15).collect()).spawn(move || {
-        crate::own_threads::note_this_thread();
         let mut state = (shared.init)();
         loop {
             let i = shared.next.fetch_add(1, Ordering::Relaxed);

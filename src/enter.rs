@@ -16,7 +16,6 @@ pub fn run_in<T: Send>(
 ) -> io::Result<T> {
     std::thread::scope(|s| {
         let handle = s.spawn(|| {
-            crate::own_threads::note_this_thread();
             if targets.iter().any(|(_, t)| *t == NsType::Mnt) {
                 sys::unshare(libc::CLONE_FS)?;
             }

@@ -20,7 +20,6 @@ pub mod locks;
 pub mod logging;
 pub mod metrics;
 pub mod model;
-pub mod own_threads;
 pub mod owners;
 pub mod parallel;
 pub mod render;

@@ -47,6 +47,8 @@ pub struct Proc {
     pub cgroup: Option<Arc<str>>,
     /// Times it ran: what its stamp shows.
     pub runs: u64,
+    /// The PID count (`World::last_pid`) its PID was handed out at.
+    pub born: Pid,
 }
 
 /// A mount namespace's mounts: its id, every mount's id, the nsfs ones.
@@ -83,6 +85,8 @@ pub struct World {
     pub tables_read: Vec<Inode>,
     pub relations_read: Vec<Inode>,
     pub sockets_read: Vec<(Pid, i32)>,
+    /// Times /proc was listed.
+    pub listings: usize,
     /// Pins opened from inside a mount namespace.
     pub opened_inside: Vec<Inode>,
 }
@@ -150,7 +154,7 @@ impl World {
     /// A new process in the host's namespaces (or `pid` made again).
     pub fn spawn(&mut self, pid: Pid) -> &mut Proc {
         self.last_pid = Pid(self.last_pid.get() + 1);
-        self.procs.insert(pid, Proc { links: links_of_host(), ..Proc::default() });
+        self.procs.insert(pid, Proc { links: links_of_host(), born: self.last_pid, ..Proc::default() });
         self.procs.entry(pid).or_default()
     }
 
@@ -244,7 +248,8 @@ impl Kernel for Fake {
     }
 
     fn list_pids(&self, _capacity: usize) -> Result<Vec<Pid>> {
-        let w = self.world();
+        let mut w = self.world();
+        w.listings += 1;
         if w.procs.is_empty() {
             return Err(Error::Io {
                 path: "/proc".into(),
@@ -258,10 +263,19 @@ impl Kernel for Fake {
         Some(self.world().last_pid)
     }
 
-    /// The fake host's PIDs are its own: none goes to a thread of ours
-    /// (the real threads' ids, which `own_threads` keeps, must not count).
-    fn only_ours_between(&self, then: Pid, now: Pid) -> bool {
-        then == now
+    /// A process counts as handed out in the range by the count it was
+    /// born at (a fake PID is any number).
+    fn processes_made_between(&self, from: Pid, to: Pid, limit: usize) -> Option<Vec<Pid>> {
+        let span = usize::try_from(to.get().checked_sub(from.get())?).ok()?;
+        let w = self.world();
+        (span <= limit).then(|| {
+            w.procs.iter().filter(|(_, p)| p.born > from && p.born <= to).map(|(&pid, _)| pid).collect()
+        })
+    }
+
+    fn still_there(&self, pids: &[Pid]) -> Vec<Pid> {
+        let w = self.world();
+        pids.iter().copied().filter(|p| w.procs.contains_key(p)).collect()
     }
 
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {

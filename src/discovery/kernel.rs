@@ -46,9 +46,12 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     fn list_pids(&self, capacity: usize) -> Result<Vec<Pid>>;
     /// The last PID handed out in our pid namespace, where /proc says it.
     fn last_pid(&self) -> Option<Pid>;
-    /// Whether every PID handed out after `then` up to `now` went to one
-    /// of our own threads (so no process was made).
-    fn only_ours_between(&self, then: Pid, now: Pid) -> bool;
+    /// The processes there now whose PIDs were handed out after `from` up
+    /// to `to` (threads left out), ascending; None when that is more than
+    /// `limit` PIDs or they wrapped around (list /proc instead).
+    fn processes_made_between(&self, from: Pid, to: Pid, limit: usize) -> Option<Vec<Pid>>;
+    /// Those of `pids` that are processes now.
+    fn still_there(&self, pids: &[Pid]) -> Vec<Pid>;
     /// For each process read before: whether every task of it is still
     /// there and has not run since (its stamps).
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool>;
@@ -87,6 +90,18 @@ pub trait Kernel: Clone + Send + Sync + 'static {
 /// The real host: /proc, nsfs ioctls, listmount, pidfd_getfd.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Host;
+
+/// Whether `pid` is a process now (a thread group's leader, as /proc
+/// lists them): pidfd_open(2) refuses a PID no task has (ESRCH) and a
+/// thread that does not lead its group (ENOENT on 6.18, EINVAL before).
+/// None if it cannot tell.
+fn is_process(pid: Pid) -> Option<bool> {
+    match sys::pidfd_open(pid) {
+        Ok(_) => Some(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ESRCH | libc::ENOENT | libc::EINVAL)) => Some(false),
+        Err(_) => None,
+    }
+}
 
 fn open_proc() -> Result<OwnedFd> {
     let path = Path::new("/proc");
@@ -141,8 +156,24 @@ impl Kernel for Host {
         parse::loadavg_last_pid(&text[..n])
     }
 
-    fn only_ours_between(&self, then: Pid, now: Pid) -> bool {
-        crate::own_threads::only_ours_between(then, now)
+    fn processes_made_between(&self, from: Pid, to: Pid, limit: usize) -> Option<Vec<Pid>> {
+        let span = usize::try_from(to.get().checked_sub(from.get())?).ok()?;
+        if span > limit {
+            return None;
+        }
+        let mut made = Vec::new();
+        for pid in (from.get() + 1..=to.get()).map(Pid) {
+            match is_process(pid) {
+                Some(true) => made.push(pid),
+                Some(false) => {}
+                None => return None,
+            }
+        }
+        Some(made)
+    }
+
+    fn still_there(&self, pids: &[Pid]) -> Vec<Pid> {
+        pids.iter().copied().filter(|&p| is_process(p) != Some(false)).collect()
     }
 
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {
@@ -218,5 +249,40 @@ impl Kernel for Host {
             parent: (ty == NsType::Pid).then(|| sys::ns_get_parent(fd).ok().and_then(with_inode)).flatten(),
             owner_uid: (ty == NsType::User).then(|| sys::ns_get_owner_uid(fd).ok()).flatten(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_finds_a_new_process_and_not_a_new_thread() {
+        let before = Host.last_pid().expect("/proc/loadavg");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let _ = tx.send(sys::gettid());
+            let _ = stop_rx.recv();
+        });
+        let tid = rx.recv().expect("thread id");
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
+        let child_pid = Pid(child.id() as i32);
+        let after = Host.last_pid().expect("/proc/loadavg");
+        let made = Host.processes_made_between(before, after, 1 << 16);
+        let gone = Host.still_there(&[child_pid, tid]);
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = stop_tx.send(());
+        let _ = thread.join();
+        if after < before {
+            return; // PIDs wrapped around meanwhile: nothing to say.
+        }
+        let made = made.expect("a short range is probed");
+        assert!(made.contains(&child_pid), "{made:?} lacks {child_pid}");
+        assert!(!made.contains(&tid), "{made:?} has thread {tid}");
+        assert_eq!(gone, vec![child_pid], "a thread is not a process");
+        assert_eq!(Host.processes_made_between(before, Pid(before.get() + 100), 10), None, "over the limit");
+        assert_eq!(Host.still_there(&[child_pid]), Vec::<Pid>::new(), "reaped");
     }
 }

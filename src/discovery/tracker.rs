@@ -134,5 +134,8 @@ impl<K: Kernel> Tracker<K> {
 }
 
 #[cfg(test)]
+#[path = "tracker_listing_tests.rs"]
+mod listing_tests;
+#[cfg(test)]
 #[path = "tracker_tests.rs"]
 mod tests;

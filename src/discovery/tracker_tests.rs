@@ -7,36 +7,36 @@ use crate::discovery::fake::{host_ns, links_with, Fake, OWN_PID};
 use crate::discovery::kernel::Kernel;
 use crate::model::{Holder, Inode, Namespace, NsType};
 
-const NET: usize = 3;
+pub(super) const NET: usize = 3;
 const UTS: usize = 7;
 
-fn tracker(f: &Fake) -> Tracker<Fake> {
+pub(super) fn tracker(f: &Fake) -> Tracker<Fake> {
     Tracker::on(f.clone(), ScanOptions { skip_own_fds: true, ..Default::default() }, 1 << 16)
 }
 
-fn refresh(t: &mut Tracker<Fake>) -> Snapshot {
+pub(super) fn refresh(t: &mut Tracker<Fake>) -> Snapshot {
     t.refresh().unwrap_or_else(|e| panic!("refresh failed: {e}"))
 }
 
-fn full(t: &mut Tracker<Fake>) -> Snapshot {
+pub(super) fn full(t: &mut Tracker<Fake>) -> Snapshot {
     t.full().unwrap_or_else(|e| panic!("full pass failed: {e}"))
 }
 
-fn ns(s: &Snapshot, inode: Inode) -> &Namespace {
+pub(super) fn ns(s: &Snapshot, inode: Inode) -> &Namespace {
     s.namespaces.get(&inode).map(|n| &**n).unwrap_or_else(|| panic!("namespace {inode} not found"))
 }
 
 /// What was asked of the fake since the last call: processes read (but
 /// our own, which has no stamps and is read every time), mount tables
 /// read, namespaces whose relations were read.
-fn asked(f: &Fake) -> (Vec<Pid>, Vec<Inode>, Vec<Inode>) {
+pub(super) fn asked(f: &Fake) -> (Vec<Pid>, Vec<Inode>, Vec<Inode>) {
     let mut w = f.world();
     let read = std::mem::take(&mut w.read).into_iter().filter(|&p| p != OWN_PID).collect();
     (read, std::mem::take(&mut w.tables_read), std::mem::take(&mut w.relations_read))
 }
 
 /// A fake host with three processes in two new net namespaces.
-fn busy_host() -> Fake {
+pub(super) fn busy_host() -> Fake {
     let f = Fake::host();
     {
         let mut w = f.world();
@@ -50,7 +50,7 @@ fn busy_host() -> Fake {
 
 /// The model of two snapshots, field by field (times aside). The path a
 /// namespace is reached by may be any member's: each must lead to it.
-fn assert_same_model(f: &Fake, a: &Snapshot, b: &Snapshot) {
+pub(super) fn assert_same_model(f: &Fake, a: &Snapshot, b: &Snapshot) {
     assert_eq!(a.namespaces.len(), b.namespaces.len());
     for (inode, n) in &a.namespaces {
         let Some(other) = b.namespaces.get(inode) else { panic!("namespace {inode} only in one") };

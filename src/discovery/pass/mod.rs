@@ -58,11 +58,9 @@ pub struct Memory {
     /// The namespaces of the last snapshot, to share those that have not
     /// changed.
     pub namespaces: HashMap<Inode, Arc<Namespace>>,
-    /// The /proc listing of the last pass and the last PID handed out then
-    /// (`/proc/loadavg`): while every PID handed out since went to our own
-    /// worker threads, no process was made, so the listing is still whole
-    /// (those gone fail their stamps) and /proc need not be read again.
-    pub listing: Option<(Pid, Vec<Pid>)>,
+    /// The processes the last pass found, brought up to date by the next
+    /// one without reading /proc (see `Listing`).
+    pub listing: Option<Listing>,
     /// The last snapshot, and whether every mount namespace it read has a
     /// `Table` (so the tables alone prove the pins unchanged): a refresh
     /// that finds every process holding what it held, no process made or
@@ -77,6 +75,21 @@ impl Memory {
     pub fn stamp_files(&self) -> usize {
         self.procs.values().flat_map(|r| &r.found.stamps).filter(|s| s.holds_file()).count()
     }
+}
+
+/// The processes a pass found, and the PIDs handed out around it
+/// (`/proc/loadavg`): the next pass adds the processes made since by
+/// probing only the PIDs handed out after `from`
+/// (`Kernel::processes_made_between`) instead of listing /proc, and a
+/// process gone since fails its stamps. `from` lags one pass behind `to`:
+/// a process whose PID was handed out just before a pass may not have been
+/// in /proc yet (mid-fork), and is found by the probe after.
+#[derive(Clone, Debug)]
+pub struct Listing {
+    pub from: Pid,
+    pub to: Pid,
+    /// Ascending.
+    pub pids: Vec<Pid>,
 }
 
 /// One process as read, with the network namespaces of its sockets.

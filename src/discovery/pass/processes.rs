@@ -5,6 +5,14 @@
 
 use super::*;
 
+/// PIDs always worth probing rather than listing /proc (the probe of one
+/// costs about what listing a few processes does).
+const PROBE_AT_LEAST: usize = 256;
+
+/// How far before the last PID handed out a full listing's next probe
+/// starts: PIDs handed out while /proc was read.
+const FORK_LAG: i32 = 16;
+
 /// A socket of a process read now: (process, fd, socket inode).
 pub(super) type SocketRef = (Pid, i32, u64);
 
@@ -19,8 +27,8 @@ pub(super) struct Handoff {
     /// Every process's record, for the next pass (the socket phase adds
     /// the namespaces of the sockets of those read now).
     pub(super) records: HashMap<Pid, Record>,
-    /// The /proc listing and the last PID handed out, for the next pass.
-    pub(super) listing: Option<(Pid, Vec<Pid>)>,
+    /// The processes found, for the next pass.
+    pub(super) listing: Option<Listing>,
 }
 
 /// The last snapshot served again, the memory for the next pass, and the
@@ -56,7 +64,7 @@ impl<K: Kernel> Pass<'_, K> {
     /// Every process: the unchanged ones from memory, the rest read now.
     /// Returns those read.
     pub(super) fn walk_processes(&mut self, budget: Option<usize>) -> Result<Walked> {
-        let (pids, listing, listing_reused) = self.list_processes()?;
+        let (pids, next_range, nothing_new) = self.list_processes()?;
         // A remembered process is re-read unless its stamps prove it has
         // not run. Records stay where they are (a quiet host's refresh
         // moves and rehashes nothing): only those that ran are taken out.
@@ -71,13 +79,15 @@ impl<K: Kernel> Pass<'_, K> {
         let skip = self.opts.skip_own_fds.then_some(self.own_pid);
         let cgroups = self.cgroups_to_read();
         let read = self.kernel.read_processes(&dirty, skip, budget.as_ref(), &cgroups);
+        let listing =
+            next_range.map(|(from, to)| Listing { from, to, pids: self.still_listed(&kept, &dirty, &read) });
         // Every process that ran was read again and holds what it held (a
         // PID never readable, like an init we may not inspect, stays so).
         let all_alike = read.len() == before.len()
             && read
                 .iter()
                 .all(|(pid, found)| before.get(pid).is_some_and(|b| b.found.holds_the_same_as(found)));
-        let quiet = !gone && all_alike && listing_reused && self.prev.tables_complete;
+        let quiet = !gone && all_alike && nothing_new && self.prev.tables_complete;
         if quiet && self.prev.last.is_some() && self.tables_unchanged() {
             if let Some(last) = self.prev.last.take() {
                 let memory = self.keep_last(&last, records, read, before, listing);
@@ -163,7 +173,7 @@ impl<K: Kernel> Pass<'_, K> {
         kept: HashMap<Pid, Record>,
         read: Vec<(Pid, procfs::Process)>,
         mut before: HashMap<Pid, Record>,
-        listing: Option<(Pid, Vec<Pid>)>,
+        listing: Option<Listing>,
     ) -> Memory {
         let mut next = Memory { procs: kept, listing, ..Memory::default() };
         for (pid, found) in read {
@@ -179,24 +189,49 @@ impl<K: Kernel> Pass<'_, K> {
         next
     }
 
-    /// Every PID in /proc: the last pass's listing when no PID was handed
-    /// out since (a quiet host's refresh skips the largest directory read).
-    /// Returns the PIDs, the listing to keep for the next pass, and
-    /// whether it is the last pass's.
+    /// Every process, ascending: the last pass's plus those made since
+    /// (probed by PID), or /proc listed when too many PIDs were handed out
+    /// to probe. Returns the PIDs, the range of PIDs the next pass probes
+    /// from and to, and whether no process was added to the last pass's.
     #[allow(clippy::type_complexity)]
-    fn list_processes(&mut self) -> Result<(Vec<Pid>, Option<(Pid, Vec<Pid>)>, bool)> {
+    fn list_processes(&mut self) -> Result<(Vec<Pid>, Option<(Pid, Pid)>, bool)> {
         let last_pid = self.tracking.then(|| self.kernel.last_pid()).flatten();
-        if let (Some(now), Some((then, pids))) = (last_pid, self.prev.listing.take()) {
-            if self.kernel.only_ours_between(then, now) {
-                let listing = Some((now, pids.clone()));
-                return Ok((pids, listing, true));
+        if let (Some(now), Some(last)) = (last_pid, self.prev.listing.take()) {
+            let limit = last.pids.len() / 4 + PROBE_AT_LEAST;
+            if let Some(made) = self.kernel.processes_made_between(last.from, now, limit) {
+                let mut pids = last.pids;
+                let new: Vec<Pid> = made.into_iter().filter(|p| pids.binary_search(p).is_err()).collect();
+                let nothing_new = new.is_empty();
+                if !nothing_new {
+                    pids.extend(new);
+                    pids.sort_unstable();
+                }
+                return Ok((pids, Some((last.to, now)), nothing_new));
             }
         }
-        let pids = self.kernel.list_pids(self.prev.procs.len() + 64)?;
-        // (Read before the listing: a PID handed out between the two reads
-        // makes the next pass list again.)
-        let listing = last_pid.map(|n| (n, pids.clone()));
-        Ok((pids, listing, false))
+        let mut pids = self.kernel.list_pids(self.prev.procs.len() + 64)?;
+        pids.sort_unstable();
+        // (Read before the listing: a PID handed out around it is probed
+        // by the next pass.)
+        let range = last_pid.map(|n| (Pid(n.get().saturating_sub(FORK_LAG)), n));
+        Ok((pids, range, false))
+    }
+
+    /// The processes still there after the walk, ascending: those that did
+    /// not run, those read, and those that could not be read but are there.
+    fn still_listed(&self, kept: &[Pid], dirty: &[Pid], read: &[(Pid, procfs::Process)]) -> Vec<Pid> {
+        let mut pids = kept.to_vec();
+        if dirty.is_empty() {
+            return pids;
+        }
+        let unread: Vec<Pid> = {
+            let got: HashSet<Pid> = read.iter().map(|r| r.0).collect();
+            dirty.iter().copied().filter(|p| !got.contains(p)).collect()
+        };
+        pids.extend(read.iter().map(|r| r.0));
+        pids.extend(self.kernel.still_there(&unread));
+        pids.sort_unstable();
+        pids
     }
 
     /// Add what one process holds; `same` when it was not re-read.
