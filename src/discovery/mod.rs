@@ -69,13 +69,17 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot> {
     pass::run(&kernel::Host, opts, pass::Memory::default(), None).map(|o| o.snapshot)
 }
 
-/// A process's command name (`/proc/PID/comm`), if it is still there.
+/// A process's command name (`/proc/PID/comm`), if it is still there and
+/// is UTF-8. One open and one read: a name is at most 15 bytes.
 pub fn comm(pid: Pid) -> Option<String> {
-    let mut s = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    if s.ends_with('\n') {
-        s.pop();
-    }
-    Some(s)
+    use stamp::{cpath, Part::N, Part::S};
+    let mut p = [0u8; 64];
+    let file =
+        sys::openat(None, cpath(&mut p, &[S("/proc/"), N(pid.get()), S("/comm")])?, libc::O_RDONLY).ok()?;
+    let mut buf = [0u8; 64];
+    let n = sys::pread0(std::os::fd::AsFd::as_fd(&file), &mut buf).ok()?;
+    let name = buf[..n].strip_suffix(b"\n").unwrap_or(&buf[..n]);
+    String::from_utf8(name.to_vec()).ok()
 }
 
 /// How bounded work on opening `path` is named if it gets stuck: by its

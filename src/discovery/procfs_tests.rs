@@ -38,3 +38,15 @@ fn paths_are_built_in_place() {
     assert_eq!(cpath(&mut b, &[S(&"x".repeat(63))]).map(|c| c.to_bytes().len()), Some(63));
     assert_eq!(cpath(&mut b, &[S(&"x".repeat(64))]), None);
 }
+
+#[test]
+fn a_command_name_is_read_whole_and_a_gone_process_has_none() {
+    let me = std::fs::read_to_string("/proc/self/comm").expect("comm");
+    assert_eq!(crate::discovery::comm(sys::getpid()).as_deref(), Some(me.trim_end_matches('\n')));
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
+    let pid = Pid(child.id() as i32);
+    assert_eq!(crate::discovery::comm(pid).as_deref(), Some("sleep"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(crate::discovery::comm(pid), None);
+}
