@@ -1,5 +1,5 @@
 //! The bounded log behind `MOUNT/events`. Each event is kept as a fixed
-//! record (32 bytes) plus its escaped detail in one shared buffer, and its
+//! record (24 bytes) plus its escaped detail in one shared buffer, and its
 //! line `TIME EVENT TYPE INODE DETAIL` is rendered only when read: as text
 //! of its own a line cost about 160 bytes, which is what a full log of the
 //! default 10000 lines used to hold.
@@ -10,13 +10,13 @@ use std::collections::VecDeque;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// One kept event: when and what, where its line starts in the log's byte
-/// stream, and how long its escaped detail is in `Log::details`.
+/// One kept event: when and what, how long its line is, and how long its
+/// escaped detail is in `Log::details`.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     at_ms: u64,
-    start: u64,
     inode: Inode,
+    line_len: u32,
     detail_len: u16,
     kind: Kind,
     ns: NsType,
@@ -41,6 +41,8 @@ pub struct Log {
     entries: VecDeque<Entry>,
     /// The escaped details of `entries`, in their order.
     details: VecDeque<u8>,
+    /// Where the oldest kept line starts, and one past the last byte.
+    first: u64,
     end: u64,
     max: usize,
 }
@@ -48,7 +50,7 @@ pub struct Log {
 impl Log {
     /// A log that keeps the last `max` events.
     pub fn new(max: usize) -> Log {
-        Log { entries: VecDeque::new(), details: VecDeque::new(), end: 0, max: max.max(1) }
+        Log { entries: VecDeque::new(), details: VecDeque::new(), first: 0, end: 0, max: max.max(1) }
     }
 
     /// Append an event at time `at`.
@@ -57,16 +59,20 @@ impl Log {
         // Escaped text is ASCII: any cut is a whole character.
         let detail = &escaped.as_bytes()[..escaped.len().min(usize::from(u16::MAX))];
         let at_ms = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let entry = Entry {
+        let mut entry = Entry {
             at_ms,
-            start: self.end,
             inode: e.inode,
+            line_len: 0,
             detail_len: detail.len() as u16,
             kind: e.kind,
             ns: e.ns,
         };
         let mut line = Vec::new();
         entry.render(detail.iter().copied(), &mut line);
+        entry.line_len = line.len() as u32;
+        if self.entries.is_empty() {
+            self.first = self.end;
+        }
         self.end += line.len() as u64;
         while self.entries.len() >= self.max {
             self.drop_oldest();
@@ -83,6 +89,7 @@ impl Log {
     fn drop_oldest(&mut self) {
         if let Some(e) = self.entries.pop_front() {
             self.details.drain(..usize::from(e.detail_len));
+            self.first += u64::from(e.line_len);
         }
     }
 
@@ -93,7 +100,11 @@ impl Log {
 
     /// Where the oldest kept line starts.
     pub fn first(&self) -> u64 {
-        self.entries.front().map_or(self.end, |e| e.start)
+        if self.entries.is_empty() {
+            self.end
+        } else {
+            self.first
+        }
     }
 
     /// Up to `size` bytes from `offset` (at least `first()`), of the lines
@@ -101,22 +112,23 @@ impl Log {
     /// the whole log, and hidden lines read as nothing).
     pub fn read(&self, offset: u64, size: usize, visible: &dyn Fn(Inode) -> bool) -> Vec<u8> {
         let mut out = Vec::new();
-        // The line holding `offset`: the last that starts at or before it.
-        let from = self.entries.partition_point(|e| e.start <= offset).saturating_sub(1);
-        let mut detail_at: usize = self.entries.iter().take(from).map(|e| usize::from(e.detail_len)).sum();
+        let (mut start, mut detail_at) = (self.first, 0usize);
         let mut line = Vec::new();
-        for e in self.entries.iter().skip(from) {
+        for e in &self.entries {
             if out.len() >= size {
                 break;
             }
+            let (at, len) = (start, u64::from(e.line_len));
+            start += len;
             let detail = self.details.range(detail_at..detail_at + usize::from(e.detail_len));
             detail_at += usize::from(e.detail_len);
-            if !visible(e.inode) {
+            // Lines before the offset, and lines this reader may not see.
+            if at + len <= offset || !visible(e.inode) {
                 continue;
             }
             line.clear();
             e.render(detail.copied(), &mut line);
-            let skip = offset.saturating_sub(e.start) as usize;
+            let skip = offset.saturating_sub(at) as usize;
             out.extend_from_slice(&line[skip.min(line.len())..]);
         }
         out.truncate(size);
@@ -193,6 +205,6 @@ mod tests {
 
     #[test]
     fn a_kept_event_is_small() {
-        assert!(std::mem::size_of::<Entry>() <= 32, "{}", std::mem::size_of::<Entry>());
+        assert!(std::mem::size_of::<Entry>() <= 24, "{}", std::mem::size_of::<Entry>());
     }
 }
