@@ -215,7 +215,8 @@ const EXIT_GRACE: Duration = Duration::from_millis(1500);
 /// the device once unmounted or aborted), then give the orderly shutdown
 /// `EXIT_GRACE` and end the process.
 fn exit_soon_after_unmount(fuse: OwnedFd, mp: &Path) {
-    if sys::wait_for_error(fuse.as_fd()).is_err() {
+    let mounts = sys::openat(None, c"/proc/self/mountinfo", libc::O_RDONLY).ok();
+    if sys::wait_for_hangup(fuse.as_fd(), mounts.as_ref().map(|m| m.as_fd())).is_err() {
         return;
     }
     std::thread::sleep(EXIT_GRACE);

@@ -345,6 +345,34 @@ fn sigterm_unmounts_cleanly() {
 }
 
 #[test]
+fn requests_do_not_wake_the_thread_that_waits_for_the_unmount() {
+    // It used to poll(2) the FUSE device itself, which wakes at every
+    // request queued: a second thread woken per request.
+    let m = Nsfuse::start(&[]);
+    let pid = m.daemon_pids()[0];
+    let watcher = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .map(|t| t.path())
+        .find(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == "watch"))
+        .expect("the daemon's watch thread");
+    let switches = || {
+        let status = std::fs::read_to_string(watcher.join("status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    let before = switches();
+    let started = std::time::Instant::now();
+    for _ in 0..2000 {
+        // A file's attributes are never cached: each stat is a request.
+        std::fs::metadata(m.path("README")).unwrap();
+    }
+    let woken = switches() - before;
+    let allowed = 5 + 3 * started.elapsed().as_millis() as u64 / 400;
+    assert!(woken <= allowed, "2000 requests woke it {woken} times (allowed {allowed})");
+}
+
+#[test]
 fn stale_mount_after_kill_9_is_cleared_on_restart() {
     let dir = TempDir::new("stale");
     let mnt = dir.join("mnt");

@@ -104,21 +104,37 @@ pub fn unshare_before_exec(cmd: &mut std::process::Command, flags: libc::c_int) 
     }
 }
 
-/// poll(2) `fd` for nothing but an error or hang-up (a FUSE device once
-/// its mount is gone): returns when one comes.
-pub fn wait_for_error(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+/// How often `wait_for_hangup` looks without a mount-table change.
+const LOOK_EVERY_MS: libc::c_int = 400;
+
+/// Return once `fuse` (a FUSE device) reports an error or hang-up, as it
+/// does once its mount is gone. It is looked at every 400 ms and whenever
+/// `mounts` (an open mountinfo) says the mount table changed: a poll(2)
+/// sleeping on the device itself would wake at every request it queues.
+pub fn wait_for_hangup(fuse: BorrowedFd<'_>, mounts: Option<BorrowedFd<'_>>) -> io::Result<()> {
+    let hung_up = || {
+        let mut p = libc::pollfd { fd: fuse.as_raw_fd(), events: 0, revents: 0 };
+        // SAFETY: p is one valid pollfd, the count passed; a zero timeout
+        // never sleeps, so nothing waits on the device.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        r > 0 && p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
+    };
     loop {
-        // SAFETY: p is one valid pollfd, the count passed.
-        let r = unsafe { libc::poll(&mut p, 1, -1) };
-        if r > 0 && p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+        if hung_up() {
             return Ok(());
         }
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(e);
+        match mounts {
+            Some(m) => {
+                let mut p = libc::pollfd { fd: m.as_raw_fd(), events: libc::POLLPRI, revents: 0 };
+                // SAFETY: p is one valid pollfd, the count passed.
+                if unsafe { libc::poll(&mut p, 1, LOOK_EVERY_MS) } < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::EINTR) {
+                        return Err(e);
+                    }
+                }
             }
+            None => std::thread::sleep(std::time::Duration::from_millis(LOOK_EVERY_MS as u64)),
         }
     }
 }
