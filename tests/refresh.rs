@@ -261,3 +261,43 @@ fn with_no_stamp_file_open_a_refresh_still_reads_only_what_ran() {
     sleepers[0].kill();
     assert!(!sc.0.refresh().expect("refresh").processes.contains_key(&Pid(gone)));
 }
+
+/// The daemon's refreshes so far, from `metrics`.
+fn refreshes(m: &Nsfuse) -> u64 {
+    m.read("metrics")
+        .lines()
+        .filter(|l| l.starts_with("nsfuse_refreshes_total{"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_pin_listing_costs_no_refresh_while_the_mount_table_stands_and_shows_a_new_pin_at_once() {
+    // pinned/ shows only pins in nsfuse's own mount namespace: unchanged
+    // mount ids (listmount, after the opendir) prove its listing fresh.
+    let m = Nsfuse::start(&["refresh_ms=600000"]);
+    let names = || -> Vec<String> {
+        let dir = std::fs::read_dir(m.path("pinned/net")).expect("pinned/net");
+        dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+    };
+    names();
+    let before = refreshes(&m);
+    for _ in 0..5 {
+        names();
+    }
+    assert_eq!(refreshes(&m), before, "listings of pinned/net refreshed");
+    let mut member = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    let net = wait_unshared(member.pid(), "net");
+    std::fs::create_dir_all(&m.netns_dir).unwrap();
+    let name = format!("t{}", std::process::id());
+    let pin = m.netns_dir.join(&name);
+    std::fs::write(&pin, b"").unwrap();
+    let _guard = MountGuard { path: pin.clone(), remove: true };
+    run(&["mount", "--bind", &format!("/proc/{}/ns/net", member.pid()), pin.to_str().unwrap()]);
+    member.kill();
+    assert!(names().contains(&name), "a pin made from outside is not listed at once");
+    let target = std::fs::read_link(m.path(&format!("pinned/net/{name}"))).unwrap();
+    assert_eq!(target, Path::new(&format!("../../net/{net}")));
+    std::fs::read_dir(m.path("net")).unwrap().for_each(drop);
+    assert!(refreshes(&m) > before, "a listing of net/ made no refresh");
+}

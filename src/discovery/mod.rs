@@ -69,6 +69,12 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot> {
     pass::run(&kernel::Host, opts, pass::Memory::default(), None).map(|o| o.snapshot)
 }
 
+/// Whether nsfuse's own mount namespace still has the mounts `snap` read
+/// (listmount), so that its pins there are still those `snap` has.
+pub fn own_mounts_unchanged(snap: &Snapshot) -> bool {
+    snap.own_mounts.as_ref().is_some_and(|(id, mounts)| mounts::Table::still(*id, mounts))
+}
+
 /// A process's command name (`/proc/PID/comm`), if it is still there and
 /// is UTF-8. One open and one read: a name is at most 15 bytes.
 pub fn comm(pid: Pid) -> Option<String> {

@@ -17,7 +17,10 @@ impl NsFs {
         let node = Self::node(ino)?;
         let v = if lists_what_changes(node) {
             *self.scans.last_use.locked() = asked;
-            self.rescan_after(asked)
+            match node {
+                Node::PinnedType(_) => self.pins_now(asked),
+                _ => self.rescan_after(asked),
+            }
         } else {
             self.fresh()
         };
@@ -41,6 +44,19 @@ impl NsFs {
         let fh = self.open.next_fh.fetch_add(1, Ordering::Relaxed);
         self.open.dirs.locked().insert(fh, Arc::new(entries));
         Ok(OpenedDir { fh, unchanged })
+    }
+
+    /// A view whose pins in our own mount namespace (all that `pinned/`
+    /// shows) are those there now: the current one when the namespace's
+    /// mount ids are still those it read, checked after the call; else
+    /// one from a refresh that started after `asked`.
+    fn pins_now(&self, asked: Instant) -> Arc<View> {
+        let v = self.current();
+        if crate::discovery::own_mounts_unchanged(&v.snap) {
+            return v;
+        }
+        drop(v);
+        self.rescan_after(asked)
     }
 
     /// Remember the listing `dir` now has; whether it is the one it had

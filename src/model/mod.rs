@@ -269,6 +269,9 @@ pub struct Snapshot {
     pub named_pins: BTreeMap<(NsType, String), Inode>,
     /// nsfuse's own mount namespace.
     pub own_mntns: Inode,
+    /// Its mount ids (listmount) and their namespace's 64-bit id, as this
+    /// snapshot read them: while they are the same, so are its pins there.
+    pub own_mounts: Option<(u64, Arc<[u64]>)>,
     /// The initial user namespace (root of the ownership tree), if found.
     pub root_userns: Option<Inode>,
     /// When the scan started.

@@ -332,6 +332,10 @@ impl<'o, K: Kernel> Pass<'o, K> {
         }
         let root_userns =
             nss.values().find(|n| n.ns_type == NsType::User && n.owner.is_none()).map(|n| n.inode);
+        let own_mounts = tables.tables.get(&self.own_mntns).map(|t| {
+            let (id, mounts) = t.ids();
+            (id, Arc::from(mounts))
+        });
         let mut next = match self.tracking {
             true => Memory {
                 procs: handoff.records,
@@ -356,6 +360,7 @@ impl<'o, K: Kernel> Pass<'o, K> {
             },
             named_pins,
             own_mntns: self.own_mntns,
+            own_mounts,
             root_userns,
             taken_at: None,
             duration: Default::default(),
