@@ -197,8 +197,13 @@ impl<K: Kernel> Pass<'_, K> {
     fn list_processes(&mut self) -> Result<(Vec<Pid>, Option<(Pid, Pid)>, bool)> {
         let last_pid = self.tracking.then(|| self.kernel.last_pid()).flatten();
         if let (Some(now), Some(last)) = (last_pid, self.prev.listing.take()) {
+            // Probed only while that is cheaper than a listing, and not
+            // across a wrap-around of PIDs.
             let limit = last.pids.len() / 4 + PROBE_AT_LEAST;
-            if let Some(made) = self.kernel.processes_made_between(last.from, now, limit) {
+            let span = now.get().checked_sub(last.from.get()).and_then(|s| usize::try_from(s).ok());
+            let made =
+                span.filter(|&s| s <= limit).and_then(|_| self.kernel.processes_made_between(last.from, now));
+            if let Some(made) = made {
                 let mut pids = last.pids;
                 let new: Vec<Pid> = made.into_iter().filter(|p| pids.binary_search(p).is_err()).collect();
                 let nothing_new = new.is_empty();
