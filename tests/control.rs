@@ -127,7 +127,7 @@ fn entered(t: &str, pin: &Path) -> String {
 
 #[test]
 fn pin_kill_enter_release_for_every_type() {
-    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let m = Nsfuse::start_alone(&["refresh_ms=100"]);
     for t in TYPES {
         let (mut p, inode) = member_of_new(t);
         let pin = pin_path(&m, t, &inode.to_string());
@@ -175,7 +175,7 @@ fn pin_kill_enter_release_for_every_type() {
 
 #[test]
 fn new_namespaces_of_every_type_are_usable() {
-    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let m = Nsfuse::start_alone(&["refresh_ms=100"]);
     let me = std::process::id();
     for t in TYPES {
         let name = format!("new-{t}-{me}");
@@ -269,7 +269,7 @@ fn ip_netns_interop_both_ways() {
 
 #[test]
 fn release_all_reaches_into_a_pinned_mount_namespace() {
-    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let m = Nsfuse::start_alone(&["refresh_ms=100"]);
     let me = std::process::id();
     let name = format!("outer-{me}");
     write_ctl(&m.path("ctl"), format!("new mnt {name}\n")).unwrap();
@@ -350,14 +350,6 @@ fn every_error_has_its_errno_and_changes_nothing() {
     }
     assert!(!m.pin_dir.join("mnt").join(own_mnt.to_string()).exists(), "refused mnt pin left a file");
 
-    // A namespace gone while its ctl file is open.
-    let (mut r, gone) = member_of_new("uts");
-    let mut f = std::fs::OpenOptions::new().write(true).open(m.path(&format!("uts/{gone}/ctl"))).unwrap();
-    r.kill();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(f.write_all(b"pin\n").map_err(|e| e.raw_os_error()), Err(Some(libc::ENOENT)));
-    assert_eq!(pin_state(&m), before);
-
     // Lines run in order: line 1 took effect, line 2 failed, line 3 did not run.
     assert_eq!(write_ctl(&c, "pin one\nbogus\npin three\n"), Err(libc::EINVAL));
     assert!(pin_path(&m, "net", "one").exists());
@@ -373,6 +365,18 @@ fn every_error_has_its_errno_and_changes_nothing() {
     assert_eq!(pin_state(&m).1, vec![]);
     p.kill();
     q.kill();
+}
+
+#[test]
+fn a_namespace_gone_while_its_ctl_file_is_open_is_enoent() {
+    let m = Nsfuse::start_alone(&["refresh_ms=100"]);
+    let before = pin_state(&m);
+    let (mut r, gone) = member_of_new("uts");
+    let mut f = std::fs::OpenOptions::new().write(true).open(m.path(&format!("uts/{gone}/ctl"))).unwrap();
+    r.kill();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(f.write_all(b"pin\n").map_err(|e| e.raw_os_error()), Err(Some(libc::ENOENT)));
+    assert_eq!(pin_state(&m), before);
 }
 
 #[test]

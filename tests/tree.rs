@@ -247,7 +247,7 @@ fn created_namespace_is_readable_at_once_and_gone_after_death() {
     assert_eq!(m.read(&format!("net/{net}/type")), "net\n");
     drop(m);
 
-    let m = Nsfuse::start(&["refresh_ms=200"]);
+    let m = Nsfuse::start_alone(&["refresh_ms=200"]);
     let mut q = Proc::cmd(&["unshare", "--uts", "sleep", "1000"]);
     let uts = wait_unshared(q.pid(), "uts");
     let dir = m.path(&format!("uts/{uts}"));
@@ -264,7 +264,7 @@ fn created_namespace_is_readable_at_once_and_gone_after_death() {
 
 #[test]
 fn dead_namespace_under_an_open_directory_gives_enoent() {
-    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let m = Nsfuse::start_alone(&["refresh_ms=100"]);
     let mut p = Proc::cmd(&["unshare", "--ipc", "sleep", "1000"]);
     let ipc = wait_unshared(p.pid(), "ipc");
     let dir = m.path(&format!("ipc/{ipc}"));
@@ -471,7 +471,7 @@ fn listings_cached_by_the_kernel_follow_every_change() {
     // Directories may be cached by the kernel, but only while nsfuse would
     // list the same: list net/ and a process's proc/PID/ again and again
     // while namespaces come, change and go.
-    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let m = Nsfuse::start_alone(&["refresh_ms=100"]);
     let names = |rel: &str| -> Vec<String> {
         std::fs::read_dir(m.path(rel))
             .unwrap()

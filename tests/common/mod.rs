@@ -3,6 +3,10 @@
 //! when the test fails, and small kernel queries to check answers against.
 #![allow(dead_code)]
 
+mod numbers;
+
+pub use numbers::Claim;
+
 use nsfuse::discovery::{scan, ScanOptions, Tracker};
 use nsfuse::model::Snapshot;
 use std::fmt::Debug;
@@ -251,6 +255,8 @@ pub struct Nsfuse {
     pub mnt: PathBuf,
     pub pin_dir: PathBuf,
     pub netns_dir: PathBuf,
+    /// Last: given back once the mount and its pins are gone.
+    _numbers: Claim,
 }
 
 impl Nsfuse {
@@ -260,12 +266,22 @@ impl Nsfuse {
         Self::start_in(dir, opts)
     }
 
+    /// The same, for a test that checks a namespace's number is gone: no
+    /// other test of the binary has a mount up (makes namespaces) meanwhile.
+    pub fn start_alone(opts: &[&str]) -> Nsfuse {
+        Self::start_claiming(TempDir::new("mnt"), opts, &[], Claim::alone())
+    }
+
     pub fn start_in(dir: TempDir, opts: &[&str]) -> Nsfuse {
         Self::start_in_env(dir, opts, &[])
     }
 
     /// The same, with extra environment variables for the daemon.
     pub fn start_in_env(dir: TempDir, opts: &[&str], env: &[(&str, &str)]) -> Nsfuse {
+        Self::start_claiming(dir, opts, env, Claim::shared())
+    }
+
+    fn start_claiming(dir: TempDir, opts: &[&str], env: &[(&str, &str)], numbers: Claim) -> Nsfuse {
         let mnt = dir.join("mnt");
         std::fs::create_dir_all(&mnt).unwrap();
         let pin_dir = dir.join("pins");
@@ -287,7 +303,7 @@ impl Nsfuse {
             .output()
             .expect("run nsfuse");
         assert!(out.status.success(), "nsfuse failed to mount: {}", String::from_utf8_lossy(&out.stderr));
-        Nsfuse { dir, mnt, pin_dir, netns_dir }
+        Nsfuse { dir, mnt, pin_dir, netns_dir, _numbers: numbers }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
