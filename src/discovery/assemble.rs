@@ -20,7 +20,9 @@ pub fn namespaces(
     mut keep: Option<&mut HashMap<Inode, Arc<Namespace>>>,
 ) -> BTreeMap<Inode, Arc<Namespace>> {
     // One integer compare per step: by namespace, then PID, then TID.
-    tasks.sort_unstable_by_key(|&(i, (p, t))| {
+    // Stable: a refresh gives the last model's tasks in order, then a few new
+    // ones, and a stable sort merges such runs in one pass.
+    tasks.sort_by_key(|&(i, (p, t))| {
         (u128::from(i.get()) << 64) | (u128::from(p.get() as u32) << 32) | u128::from(t.get() as u32)
     });
     tasks.dedup();

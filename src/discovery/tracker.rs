@@ -5,7 +5,7 @@
 //! whenever asked; it is the reference the incremental passes must match.
 
 use super::kernel::{Host, Kernel};
-use super::pass::{self, Memory};
+use super::pass::{self, Memory, Model};
 use super::{Result, ScanOptions};
 use crate::model::{Pid, Snapshot};
 use crate::sys;
@@ -31,8 +31,8 @@ pub struct Tracker<K: Kernel = Host> {
     last_read: Vec<Pid>,
     /// Whether the last pass was a full one.
     last_full_pass: bool,
-    /// Whether the last pass found nothing changed (and kept the snapshot).
-    last_kept: bool,
+    /// How the last pass came to its model.
+    last_model: Model,
 }
 
 impl Tracker<Host> {
@@ -62,7 +62,7 @@ impl<K: Kernel> Tracker<K> {
             stamp_budget: files,
             last_read: Vec::new(),
             last_full_pass: false,
-            last_kept: false,
+            last_model: Model::Built,
         }
     }
 
@@ -110,7 +110,7 @@ impl<K: Kernel> Tracker<K> {
         self.last_full_pass = full;
         self.memory = out.memory;
         self.last_read = out.read;
-        self.last_kept = out.kept_last;
+        self.last_model = out.model;
         Ok(out.snapshot)
     }
 
@@ -123,7 +123,12 @@ impl<K: Kernel> Tracker<K> {
     /// before it again (no process made or gone, every one holding what it
     /// held, every mount table the same).
     pub fn last_pass_kept_the_last(&self) -> bool {
-        self.last_kept
+        self.last_model == Model::Kept
+    }
+
+    /// How the last pass came to its model: kept, patched or built.
+    pub fn last_model(&self) -> Model {
+        self.last_model
     }
 
     /// The processes the last pass read, in /proc order (the rest it

@@ -254,8 +254,11 @@ fn a_pin_in_a_members_mount_namespace_is_seen_although_no_member_ran() {
         w.pin(Inode(6000), "/keep", NsType::Uts, Inode(5003)); // by `nsenter -m`: 2010 did not run
     }
     let s = refresh(&mut t);
+    assert!(!t.last_pass_was_full());
     assert_eq!(ns(&s, Inode(5003)).pins.len(), 1);
     assert!(asked(&f).1.contains(&Inode(6000)));
+    // Through its member: a mount namespace is entered only when it has none.
+    assert_eq!(f.world().opened_inside, vec![]);
 }
 
 #[test]

@@ -24,6 +24,7 @@
 mod mount_tables;
 mod owners;
 mod processes;
+mod seed;
 use mount_tables::MountTables;
 use processes::{Handoff, Kept, SocketRef, Walked};
 mod sockets;
@@ -136,14 +137,25 @@ enum PathRank {
     Foreign = 3,
 }
 
+/// How a pass came to its model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Model {
+    /// Nothing changed: the last snapshot served again.
+    Kept,
+    /// The last model less what the processes that ran or are gone held,
+    /// plus what those read now hold (`seed`).
+    Patched,
+    /// Built from every process (a full pass, or nothing to patch).
+    Built,
+}
+
 /// What one pass did.
 pub struct Outcome {
     pub snapshot: Snapshot,
     pub memory: Memory,
     /// The processes it read, in /proc order (the rest were remembered).
     pub read: Vec<Pid>,
-    /// Whether it found nothing changed and served the last snapshot again.
-    pub kept_last: bool,
+    pub model: Model,
 }
 
 /// Run one pass. `budget` (when tracking) caps the stamps it may open.
@@ -173,7 +185,7 @@ pub fn run<K: Kernel>(
                 read.len(),
                 snap.duration
             );
-            return Ok(Outcome { snapshot: snap, memory, read, kept_last: true });
+            return Ok(Outcome { snapshot: snap, memory, read, model: Model::Kept });
         }
         Walked::Changed(h) => h,
     };
@@ -186,6 +198,7 @@ pub fn run<K: Kernel>(
     lap(3);
     let tracking = s.tracking;
     let read = std::mem::take(&mut handoff.read);
+    let model = if handoff.patched { Model::Patched } else { Model::Built };
     let (mut snap, mut memory) = s.finish(handoff, tables, relations);
     lap(4);
     if tracking {
@@ -205,7 +218,7 @@ pub fn run<K: Kernel>(
         phases[3],
         phases[4]
     );
-    Ok(Outcome { snapshot: snap, memory, read, kept_last: false })
+    Ok(Outcome { snapshot: snap, memory, read, model })
 }
 
 struct Pass<'o, K: Kernel> {

@@ -3,6 +3,7 @@
 //! model; and the quiet shortcut: when nothing changed, the last snapshot
 //! serves again.
 
+use super::seed::Removed;
 use super::*;
 
 /// PIDs always worth probing rather than listing /proc (the probe of one
@@ -29,6 +30,9 @@ pub(super) struct Handoff {
     pub(super) records: HashMap<Pid, Record>,
     /// The processes found, for the next pass.
     pub(super) listing: Option<Listing>,
+    /// Whether the model was seeded from the last one (else every process
+    /// was added).
+    pub(super) patched: bool,
 }
 
 /// The last snapshot served again, the memory for the next pass, and the
@@ -73,7 +77,8 @@ impl<K: Kernel> Pass<'_, K> {
                 pids.iter().map(|p| self.prev.procs.get(p).map(|r| &r.found)).collect();
             self.kernel.still_unchanged(&remembered)
         };
-        let (kept, dirty, before, records, gone) = self.sort_out(&pids, same);
+        let (kept, dirty, before, records, removed) = self.sort_out(&pids, same);
+        let gone = removed.pids.len() > before.len();
         let held: usize = records.values().flat_map(|r| &r.found.stamps).filter(|s| s.holds_file()).count();
         let budget = budget.map(|b| Arc::new(StampBudget::new(b.saturating_sub(held))));
         let skip = self.opts.skip_own_fds.then_some(self.own_pid);
@@ -100,10 +105,20 @@ impl<K: Kernel> Pass<'_, K> {
             members: HashMap::default(),
             records: HashMap::default(),
             listing,
+            patched: false,
         };
-        for pid in &kept {
-            if let Some(rec) = records.get(pid) {
-                self.add_record(*pid, rec, true, &mut out);
+        match self.prev.last.take() {
+            // The last model, less what the processes that ran or are gone held.
+            Some(last) => {
+                self.seed(&last, &removed, &records, &mut out);
+                out.patched = true;
+            }
+            None => {
+                for pid in &kept {
+                    if let Some(rec) = records.get(pid) {
+                        self.add_record(*pid, rec, true, &mut out);
+                    }
+                }
             }
         }
         out.records = records;
@@ -119,13 +134,14 @@ impl<K: Kernel> Pass<'_, K> {
     /// Sort the listed processes by their stamps: those that have not run
     /// (their records stay in the map, which is returned), those that ran
     /// or are new (the records of those that ran apart, to compare), and
-    /// whether any remembered one is gone (its record dropped).
+    /// the remembered ones that ran or are gone (the gone ones' records
+    /// dropped): what they held is taken out of the last model.
     #[allow(clippy::type_complexity)]
     fn sort_out(
         &mut self,
         pids: &[Pid],
         same: Vec<bool>,
-    ) -> (Vec<Pid>, Vec<Pid>, HashMap<Pid, Record>, HashMap<Pid, Record>, bool) {
+    ) -> (Vec<Pid>, Vec<Pid>, HashMap<Pid, Record>, HashMap<Pid, Record>, Removed) {
         let (mut kept, mut dirty) = (Vec::with_capacity(pids.len()), Vec::new());
         for (&pid, same) in pids.iter().zip(same) {
             if same {
@@ -136,14 +152,20 @@ impl<K: Kernel> Pass<'_, K> {
         }
         let before: HashMap<Pid, Record> =
             dirty.iter().filter_map(|p| self.prev.procs.remove_entry(p)).collect();
+        let mut removed = Removed::new();
+        before.iter().for_each(|(pid, rec)| removed.add(*pid, rec));
         let mut records = std::mem::take(&mut self.prev.procs);
         // Beyond the kept ones, what is left is gone: drop their stamps.
-        let gone = records.len() > kept.len();
-        if gone {
+        if records.len() > kept.len() {
             let listed: HashSet<Pid> = kept.iter().copied().collect();
-            records.retain(|p, _| listed.contains(p));
+            let gone: Vec<Pid> = records.keys().copied().filter(|p| !listed.contains(p)).collect();
+            for pid in gone {
+                if let Some(rec) = records.remove(&pid) {
+                    removed.add(pid, &rec);
+                }
+            }
         }
-        (kept, dirty, before, records, gone)
+        (kept, dirty, before, records, removed)
     }
 
     /// Whether every mount namespace the last pass read still has the
