@@ -262,6 +262,29 @@ fn a_pin_in_a_members_mount_namespace_is_seen_although_no_member_ran() {
 }
 
 #[test]
+fn a_mount_namespace_only_a_thread_is_in_is_entered_on_a_patched_refresh_too() {
+    // A thread made without CLONE_FS may be in a mount namespace its
+    // process is not in: the process is no member to read it through.
+    let f = busy_host();
+    {
+        let mut w = f.world();
+        w.add_ns(NsType::Mnt, Inode(6002), Some(host_ns(NsType::User)));
+        w.add_ns(NsType::Uts, Inode(5004), Some(host_ns(NsType::User)));
+        w.pin(Inode(6002), "/inner", NsType::Uts, Inode(5004));
+        let thread = links_with(&[(NsType::Mnt.index(), Inode(6002))]);
+        w.spawn(Pid(2012)).threads = vec![(Pid(2013), thread)];
+    }
+    let mut t = tracker(&f);
+    let mut reference = tracker(&f);
+    refresh(&mut t);
+    f.world().enter(Pid(2001), NsType::Net, Inode(5001));
+    let s = refresh(&mut t);
+    assert_eq!(t.last_model(), crate::discovery::pass::Model::Patched);
+    assert_eq!(ns(&s, Inode(5004)).pins.len(), 1, "the pin inside, read from inside");
+    assert_same_model(&f, &s, &full(&mut reference));
+}
+
+#[test]
 fn without_listmount_tables_are_read_every_time_and_nothing_is_kept() {
     let f = busy_host();
     f.world().listmount = false;

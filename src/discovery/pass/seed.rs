@@ -73,8 +73,11 @@ impl<K: Kernel> Pass<'_, K> {
             self.same.insert(ns.inode);
             let (ty, inode) = (ns.ns_type, ns.inode);
             if let Some(&(_, (pid, tid))) = self.tasks.get(tasks) {
-                if ty == NsType::Mnt {
-                    out.members.entry(inode).or_insert(pid);
+                // A member to read the mount table through: a process in it
+                // (a thread made without CLONE_FS may be in another).
+                let process = self.tasks[tasks..].iter().find(|&&(_, (p, t))| p == t);
+                if let (NsType::Mnt, Some(&(_, (member, _)))) = (ty, process) {
+                    out.members.entry(inode).or_insert(member);
                 }
                 let path = || match pid == tid {
                     true => member_path(pid, ty.name()),
