@@ -126,7 +126,7 @@ impl NsFs {
                     self.scans.new_view.notify_all();
                 }
                 // The previous view is gone (unless a reader still holds it).
-                crate::sys::release_free_memory_after_refresh();
+                crate::sys::release_free_memory();
                 Some(v)
             }
             Err(e) => {

@@ -13,29 +13,15 @@ pub fn release_free_memory() {
     }
 }
 
-/// Free heap memory a refresh leaves for the next one to reuse.
-const KEPT_FOR_THE_NEXT_REFRESH: usize = 8 << 20;
-
-/// After a refresh: give freed memory back to the kernel only when more
-/// than `KEPT_FOR_THE_NEXT_REFRESH` is free. Below that, the next refresh
-/// reuses the pages this one freed instead of faulting them in again (at
-/// 2000 processes, returning them after every refresh cost 12% of a
-/// refresh, for 1.5 MiB of RSS). On a host whose refresh frees more, this
-/// is `release_free_memory`.
-pub fn release_free_memory_after_refresh() {
-    // SAFETY: mallinfo2 only reads the allocator's statistics.
-    let free = unsafe { libc::mallinfo2() }.fordblks;
-    if free > KEPT_FOR_THE_NEXT_REFRESH {
-        release_free_memory();
-    }
-}
-
 /// Make the allocator suit a long-running daemon that rebuilds its model
 /// every second: one arena for all threads (no per-thread arenas each
 /// holding their own free pages), and blocks up to 32 MiB (every per-pass
-/// table below some 200 000 processes) from the heap, whose freed pages a
-/// refresh reuses (see `release_free_memory_after_refresh`); larger ones
-/// are mmapped and returned at once. Call before starting threads.
+/// table below some 200 000 processes) from the heap, which
+/// `release_free_memory` returns after each refresh; larger ones are
+/// mmapped and returned at once. (Each large block mmapped and unmapped
+/// every refresh, as below 64 KiB before, cost 14% of a refresh; keeping
+/// freed pages between refreshes too saved no more, for 1.5 MiB of RSS.)
+/// Call before starting threads.
 pub fn tune_allocator_for_daemon() {
     // SAFETY: mallopt only sets allocator parameters.
     unsafe {
