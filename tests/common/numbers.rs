@@ -20,9 +20,12 @@ static CLAIMS: Mutex<Claims> = Mutex::new(Claims { shared: 0, alone: false, wait
 static RELEASED: Condvar = Condvar::new();
 
 thread_local! {
-    /// Shared claims this test's thread holds: a second one never waits,
-    /// so a test with two mounts cannot deadlock against a waiting alone.
+    /// Shared claims this test's thread holds, and whether it holds the
+    /// numbers alone: a test that already holds a claim never waits for
+    /// another (a second mount), so it cannot deadlock against itself or
+    /// against a test waiting to be alone.
     static SHARED_HERE: Cell<usize> = const { Cell::new(0) };
+    static ALONE_HERE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A claim on the namespace numbers, given back on drop.
@@ -36,7 +39,7 @@ impl Claim {
     /// lets one waiting to be alone go first.
     pub fn shared() -> Claim {
         let mut c = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
-        if SHARED_HERE.get() == 0 {
+        if SHARED_HERE.get() == 0 && !ALONE_HERE.get() {
             while c.alone || c.waiting_alone > 0 {
                 c = RELEASED.wait(c).unwrap_or_else(PoisonError::into_inner);
             }
@@ -46,8 +49,11 @@ impl Claim {
         Claim::Shared
     }
 
-    /// The numbers to this test alone: waits until no other test holds a claim.
+    /// The numbers to this test alone: waits until no other test holds a
+    /// claim. Taken before any other mount of the test (it would wait for
+    /// that one's claim).
     pub fn alone() -> Claim {
+        assert_eq!(SHARED_HERE.get(), 0, "take the numbers alone before mounting anything else");
         let mut c = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
         c.waiting_alone += 1;
         while c.alone || c.shared > 0 {
@@ -55,6 +61,7 @@ impl Claim {
         }
         c.waiting_alone -= 1;
         c.alone = true;
+        ALONE_HERE.set(true);
         Claim::Alone
     }
 }
@@ -67,7 +74,10 @@ impl Drop for Claim {
                 c.shared -= 1;
                 SHARED_HERE.set(SHARED_HERE.get() - 1);
             }
-            Claim::Alone => c.alone = false,
+            Claim::Alone => {
+                c.alone = false;
+                ALONE_HERE.set(false);
+            }
         }
         RELEASED.notify_all();
     }
