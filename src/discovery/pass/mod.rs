@@ -404,3 +404,8 @@ fn add_reverse_edges(nss: &mut HashMap<Inode, Namespace>, holders: &mut Vec<(Ino
 fn member_path(pid: Pid, link: &str) -> PathBuf {
     format!("/proc/{pid}/ns/{link}").into()
 }
+
+/// The `ns` link of one thread of a process.
+fn thread_path(pid: Pid, tid: Pid, link: &str) -> PathBuf {
+    format!("/proc/{pid}/task/{tid}/ns/{link}").into()
+}

@@ -283,7 +283,7 @@ impl<K: Kernel> Pass<'_, K> {
             for link in Link::OWN {
                 match tlinks.of(link) {
                     Some(inode) if Some(inode) != links.of(link) => {
-                        let path = || format!("/proc/{pid}/task/{tid}/ns/{}", link.name()).into();
+                        let path = || thread_path(pid, *tid, link.name());
                         self.note_at(link.ns_type(), inode, PathRank::Member, path);
                         self.tasks.push((inode, (pid, *tid)));
                     }
@@ -329,7 +329,7 @@ impl<K: Kernel> Pass<'_, K> {
             }
             let name = child.name();
             let path = || match thread {
-                Some((tid, _)) => PathBuf::from(format!("/proc/{pid}/task/{tid}/ns/{name}")),
+                Some((tid, _)) => thread_path(pid, tid, name),
                 None => member_path(pid, name),
             };
             self.note_at(child.ns_type(), inode, PathRank::Member, path);

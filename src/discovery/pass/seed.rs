@@ -81,7 +81,7 @@ impl<K: Kernel> Pass<'_, K> {
                 }
                 let path = || match pid == tid {
                     true => member_path(pid, ty.name()),
-                    false => format!("/proc/{pid}/task/{tid}/ns/{}", ty.name()).into(),
+                    false => thread_path(pid, tid, ty.name()),
                 };
                 self.note_at(ty, inode, PathRank::Member, path);
                 continue;
@@ -122,5 +122,5 @@ fn for_children_path(pid: Pid, found: &procfs::Process, ty: NsType, inode: Inode
         return Some(member_path(pid, link.name()));
     }
     let (tid, _) = found.threads.iter().find(|(_, l)| l.of(link) == Some(inode))?;
-    Some(format!("/proc/{pid}/task/{tid}/ns/{}", link.name()).into())
+    Some(thread_path(pid, *tid, link.name()))
 }
