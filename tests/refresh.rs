@@ -262,12 +262,12 @@ fn with_no_stamp_file_open_a_refresh_still_reads_only_what_ran() {
     assert!(!sc.0.refresh().expect("refresh").processes.contains_key(&Pid(gone)));
 }
 
-/// The daemon's refreshes so far, from `metrics`.
+/// The daemon's refreshes so far, full and incremental, from `metrics`.
 fn refreshes(m: &Nsfuse) -> u64 {
-    m.read("metrics")
-        .lines()
-        .filter(|l| l.starts_with("nsfuse_refreshes_total{"))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+    let text = m.read("metrics");
+    ["full", "incremental"]
+        .iter()
+        .map(|kind| metric_value(&text, &format!("nsfuse_refreshes_total{{kind=\"{kind}\"}}")).unwrap_or(0))
         .sum()
 }
 

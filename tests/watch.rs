@@ -121,11 +121,6 @@ fn promtool(text: &str) -> (bool, String) {
     )
 }
 
-/// The value of one series in a Prometheus text.
-fn value(text: &str, series: &str) -> Option<u64> {
-    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 #[test]
 fn metrics_pass_promtool_and_count_what_the_tree_lists() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -140,23 +135,23 @@ fn metrics_pass_promtool_and_count_what_the_tree_lists() {
     let count = |dir: &str| std::fs::read_dir(m.path(dir)).unwrap().count() as u64;
     let agrees = || {
         let text = m.read("metrics");
-        value(&text, "nsfuse_namespaces{type=\"net\"}") == Some(count("net"))
-            && value(&text, "nsfuse_namespaces_orphaned{type=\"net\"}") == Some(count("orphans/net"))
-            && value(&text, "nsfuse_namespaces{type=\"uts\"}") == Some(count("uts"))
+        metric_value(&text, "nsfuse_namespaces{type=\"net\"}") == Some(count("net"))
+            && metric_value(&text, "nsfuse_namespaces_orphaned{type=\"net\"}") == Some(count("orphans/net"))
+            && metric_value(&text, "nsfuse_namespaces{type=\"uts\"}") == Some(count("uts"))
     };
     assert!(wait_for(10.0, agrees), "metrics disagree with the tree:\n{}", m.read("metrics"));
     assert!(count("orphans/net") >= 1);
     let text = m.read("metrics");
     let (ok, said) = promtool(&text);
     assert!(ok, "promtool: {said}\n{text}");
-    assert!(value(&text, "nsfuse_pins{type=\"net\",dir=\"netns\"}").is_some_and(|n| n >= 1), "{text}");
-    assert!(value(&text, "nsfuse_daemon_resident_bytes").is_some_and(|b| b > 1 << 20), "{text}");
-    assert!(value(&text, "nsfuse_refreshes_total{kind=\"full\"}").is_some_and(|n| n >= 1), "{text}");
+    assert!(metric_value(&text, "nsfuse_pins{type=\"net\",dir=\"netns\"}").is_some_and(|n| n >= 1), "{text}");
+    assert!(metric_value(&text, "nsfuse_daemon_resident_bytes").is_some_and(|b| b > 1 << 20), "{text}");
+    assert!(metric_value(&text, "nsfuse_refreshes_total{kind=\"full\"}").is_some_and(|n| n >= 1), "{text}");
     // The one-off scan says the same in the same format.
     let scan = run(&[nsfuse_bin().to_str().unwrap(), "scan", "--prometheus"]);
     let (ok, said) = promtool(&scan);
     assert!(ok, "promtool on scan --prometheus: {said}\n{scan}");
-    assert!(value(&scan, "nsfuse_namespaces{type=\"net\"}").is_some_and(|n| n >= 2), "{scan}");
+    assert!(metric_value(&scan, "nsfuse_namespaces{type=\"net\"}").is_some_and(|n| n >= 2), "{scan}");
     std::fs::write(m.path(&format!("net/{net}/ctl")), "release\n").unwrap();
     drop(q);
 }
@@ -289,7 +284,8 @@ fn poll_on_events_wakes_when_new_lines_arrive() {
 #[test]
 fn a_long_watch_refreshes_incrementally() {
     let m = Nsfuse::start(&[]);
-    let count = |kind: &str| value(&m.read("metrics"), &format!("nsfuse_refreshes_total{{kind=\"{kind}\"}}"));
+    let count =
+        |kind: &str| metric_value(&m.read("metrics"), &format!("nsfuse_refreshes_total{{kind=\"{kind}\"}}"));
     let (full0, inc0) = (count("full").unwrap(), count("incremental").unwrap());
     let mut events = std::fs::File::open(m.path("events")).unwrap();
     let mut sink = Vec::new();

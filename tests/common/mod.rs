@@ -320,6 +320,11 @@ impl Nsfuse {
     }
 }
 
+/// The value of one series (`name{labels}`) in a Prometheus text.
+pub fn metric_value(text: &str, series: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// nsfuse processes whose command line names `mnt`.
 pub fn daemons_of(mnt: &Path) -> Vec<i32> {
     let want = mnt.to_string_lossy().to_string();
