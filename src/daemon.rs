@@ -45,10 +45,20 @@ pub enum Error {
 }
 
 /// Mount and serve; returns the exit code.
-pub fn run(cfg: MountConfig) -> i32 {
+pub fn run(mut cfg: MountConfig) -> i32 {
     if sys::geteuid() != 0 {
         eprintln!("nsfuse: needs root (CAP_SYS_ADMIN) to mount and to pin: run it with sudo");
         return 1;
+    }
+    // The daemon works from `/`: a relative mount point is made absolute
+    // against the caller's directory first (without resolving symlinks or
+    // touching it: a stale mount there does not answer).
+    match std::path::absolute(&cfg.mountpoint) {
+        Ok(mp) => cfg.mountpoint = mp,
+        Err(e) => {
+            eprintln!("nsfuse: mount point {}: {e}", cfg.mountpoint.display());
+            return 1;
+        }
     }
     if let Err(msg) = check_mountpoint(&cfg.mountpoint) {
         eprintln!("nsfuse: {msg}");

@@ -316,6 +316,25 @@ fn background_mount_answers_at_once_and_umount_stops_the_daemon() {
     assert!(!is_mounted(&m.mnt));
 }
 
+#[test]
+fn a_relative_mount_point_is_taken_from_the_callers_directory() {
+    // The daemon works from `/`: it once mounted `nsfuse mnt` on /mnt.
+    let dir = TempDir::new("rel");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let _guard = MountGuard { path: mnt.clone(), remove: false };
+    let opts = format!("pin_dir={},netns_dir={}", dir.join("pins").display(), dir.join("netns").display());
+    let out = Command::new(nsfuse_bin()).current_dir(&dir.0).args(["mnt", "-o", &opts]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(is_mounted(&mnt), "not mounted at {}", mnt.display());
+    assert!(std::fs::read_to_string(mnt.join("README")).unwrap().contains("nsfuse"));
+    // Its command line names `mnt` as given: found by its (unique) options.
+    let daemon = || daemons_of(Path::new(&opts));
+    assert_eq!(daemon().len(), 1, "one daemon: {:?}", daemon());
+    run(&["umount", mnt.to_str().unwrap()]);
+    assert!(wait_for(5.0, || daemon().is_empty()), "daemon still running after umount");
+}
+
 /// Start nsfuse in the foreground on `mnt`; wait until it answers.
 fn foreground(dir: &TempDir, mnt: &Path) -> Proc {
     let p = Proc(
