@@ -35,12 +35,21 @@ fn scan_command(limit: Duration) -> (bool, String, Duration) {
         .spawn()
         .expect("spawn nsfuse scan");
     let pid = child.id() as i32;
+    // Drained meanwhile: on a busy host the table outgrows a pipe's buffer.
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut text);
+        text
+    });
     let done = wait_for(limit.as_secs_f64(), || matches!(child.try_wait(), Ok(Some(_))));
     if !done {
         let _ = nsfuse::sys::kill(nsfuse::model::Pid(pid), libc::SIGKILL);
     }
-    let out = child.wait_with_output().expect("wait nsfuse scan");
-    (done, String::from_utf8_lossy(&out.stdout).into_owned(), started.elapsed())
+    let _ = child.wait();
+    let took = started.elapsed();
+    let out = reader.join().unwrap_or_default();
+    (done, String::from_utf8_lossy(&out).into_owned(), took)
 }
 
 /// Whether `nsfuse scan`'s table has a row for this namespace.
