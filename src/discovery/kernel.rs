@@ -109,6 +109,18 @@ fn open_proc() -> Result<OwnedFd> {
         .map_err(|source| Error::Io { path: path.into(), source })
 }
 
+impl Host {
+    /// `still_unchanged` by reading each stamped task's schedstat file
+    /// (where the one-read task counters are not available).
+    pub fn still_unchanged_by_files(procs: &[Option<&Process>]) -> Vec<bool> {
+        let Ok(proc) = open_proc() else { return vec![false; procs.len()] };
+        let proc = proc.as_fd();
+        crate::parallel::map(procs, |p| {
+            p.is_some_and(|p| !p.stamps.is_empty() && p.stamps.iter().all(|s| s.unchanged(proc)))
+        })
+    }
+}
+
 impl Kernel for Host {
     type Ns = OwnedFd;
 
@@ -173,11 +185,14 @@ impl Kernel for Host {
     }
 
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {
-        let Ok(proc) = open_proc() else { return vec![false; procs.len()] };
-        let proc = proc.as_fd();
-        crate::parallel::map(procs, |p| {
-            p.is_some_and(|p| !p.stamps.is_empty() && p.stamps.iter().all(|s| s.unchanged(proc)))
-        })
+        // One read for every task on the host, where the kernel allows it.
+        if let Some(now) = super::task_counters::now() {
+            return procs
+                .iter()
+                .map(|p| p.is_some_and(|p| !p.stamps.is_empty() && p.stamps.iter().all(|s| now.unchanged(s))))
+                .collect();
+        }
+        Host::still_unchanged_by_files(procs)
     }
 
     fn read_processes(
@@ -251,6 +266,33 @@ impl Kernel for Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_one_read_check_and_the_per_file_check_agree() {
+        if sys::geteuid() != 0 {
+            return;
+        }
+        let mut sleeper = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let mut busy = std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
+        let pids = [Pid(sleeper.id() as i32), Pid(busy.id() as i32)];
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let budget = Arc::new(StampBudget::new(16));
+        let read = Host.read_processes(&pids, None, Some(&budget), &CgroupsOf::Every);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let procs: Vec<Option<&Process>> = read.iter().map(|(_, p)| Some(p)).collect();
+        let by_counters = super::super::task_counters::now().map(|now| {
+            procs
+                .iter()
+                .map(|p| p.is_some_and(|p| p.stamps.iter().all(|s| now.unchanged(s))))
+                .collect::<Vec<_>>()
+        });
+        let by_files = Host::still_unchanged_by_files(&procs);
+        let _ = (sleeper.kill(), busy.kill());
+        let _ = (sleeper.wait(), busy.wait());
+        assert_eq!(read.len(), 2);
+        assert_eq!(by_files, vec![true, false], "the sleeper has not run; the busy one has");
+        assert_eq!(by_counters, Some(by_files));
+    }
 
     #[test]
     fn the_probe_finds_a_new_process_and_not_a_new_thread() {

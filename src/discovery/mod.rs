@@ -9,6 +9,7 @@
 //! refreshes by re-reading only what can have changed.
 
 mod assemble;
+mod btf;
 pub mod details;
 #[cfg(test)]
 mod fake;
@@ -20,6 +21,7 @@ pub mod parse;
 mod pass;
 mod procfs;
 mod stamp;
+mod task_counters;
 mod tracker;
 
 use crate::model::{Inode, Pid, PinDirs, Snapshot};
