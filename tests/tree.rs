@@ -513,3 +513,30 @@ fn listings_cached_by_the_kernel_follow_every_change() {
     assert!(!names("net").contains(&net), "dead namespace still in a re-listed net/");
     assert_eq!(errno_of(std::fs::read_dir(m.path(&format!("proc/{}", p.pid())))), Some(libc::ENOENT));
 }
+
+#[test]
+fn a_namespace_directory_cached_by_the_kernel_follows_its_listing() {
+    // The kernel keeps listings of directories that list neither
+    // namespaces nor processes, and checks their mtime at most once a
+    // refresh interval: a namespace's directory gains `age` once nothing
+    // but a pin holds it, and a listing shows it within that.
+    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    let net = wait_unshared(p.pid(), "net");
+    let dir = format!("net/{net}");
+    let names = || -> Vec<String> {
+        std::fs::read_dir(m.path(&dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into())
+            .collect()
+    };
+    write_ctl(&m.path(&format!("{dir}/ctl")), "pin\n").expect("pin");
+    for _ in 0..3 {
+        assert!(!names().contains(&"age".to_string()), "age before it is orphaned");
+    }
+    p.kill();
+    let shown = wait_for(3.0, || names().contains(&"age".to_string()));
+    write_ctl(&m.path(&format!("{dir}/ctl")), "release\n").expect("release");
+    assert!(shown, "a cached listing of {dir} never showed age");
+}

@@ -4,8 +4,9 @@
 use super::inode::Ino;
 use super::{Attr, Caller, Errno, Kind, NsFs};
 use fuser::{
-    FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, OpenAccMode, OpenFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request,
+    FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, InitFlags, OpenAccMode, OpenFlags,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite,
+    Request,
 };
 use std::ffi::OsStr;
 use std::path::Path;
@@ -63,17 +64,30 @@ fn name(n: &OsStr) -> Option<&str> {
 }
 
 impl fuser::Filesystem for FuseAdapter {
+    fn init(&mut self, _req: &Request, config: &mut fuser::KernelConfig) -> std::io::Result<()> {
+        // Directories opened without asking need the kernel to check a
+        // cached listing's mtime at its start (auto_inval_data).
+        let can = config.capabilities().contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT);
+        if can && self.0.kernel_caches() && config.add_capabilities(InitFlags::FUSE_AUTO_INVAL_DATA).is_ok() {
+            self.0.set_open_dirs_unasked();
+        }
+        Ok(())
+    }
+
     fn lookup(&self, req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
         let Some(n) = name(n) else { return reply.error(fuser::Errno::ENOENT) };
         match self.0.lookup(caller(req), Ino(parent.0), n) {
-            Ok(a) => reply.entry(&self.0.ttl(&a), &file_attr(&a), Generation(0)),
+            Ok(a) => {
+                let (attr_ttl, entry_ttl) = self.0.ttls(&a);
+                reply.entry_with_ttls(&attr_ttl, &entry_ttl, &file_attr(&a), Generation(0))
+            }
             Err(e) => reply.error(refused("lookup", parent.0, e)),
         }
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.0.getattr(caller(req), Ino(ino.0)) {
-            Ok(a) => reply.attr(&self.0.ttl(&a), &file_attr(&a)),
+            Ok(a) => reply.attr(&self.0.ttls(&a).0, &file_attr(&a)),
             Err(e) => reply.error(refused("getattr", ino.0, e)),
         }
     }
@@ -98,7 +112,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         let other = mode.is_some() || uid.is_some() || gid.is_some();
         match self.0.setattr(caller(req), Ino(ino.0), size, other) {
-            Ok(a) => reply.attr(&self.0.ttl(&a), &file_attr(&a)),
+            Ok(a) => reply.attr(&self.0.ttls(&a).0, &file_attr(&a)),
             Err(e) => reply.error(refused("setattr", ino.0, e)),
         }
     }
@@ -206,6 +220,11 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        if self.0.open_dirs_unasked() {
+            // The kernel then opens directories itself, with their
+            // listings cached (see `readdir`), and never asks again.
+            return reply.error(fuser::Errno::ENOSYS);
+        }
         match self.0.opendir(caller(req), Ino(ino.0)) {
             // The kernel may cache a listing, and keep it while it is the
             // one nsfuse would give again.
@@ -223,7 +242,21 @@ impl fuser::Filesystem for FuseAdapter {
         }
     }
 
-    fn readdir(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+    fn readdir(&self, req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        if fh.0 == 0 && self.0.open_dirs_unasked() {
+            match self.0.readdir_unopened(caller(req), Ino(ino.0), offset) {
+                Ok(page) => {
+                    for (i, e) in page.entries.iter().enumerate().skip(page.from) {
+                        if reply.add(INodeNo(e.ino.0), page.offset_after(i), file_type(e.kind), &e.name) {
+                            break;
+                        }
+                    }
+                    reply.ok();
+                }
+                Err(e) => reply.error(refused("readdir", ino.0, e)),
+            }
+            return;
+        }
         match self.0.readdir(fh.0) {
             Ok(entries) => {
                 for (i, e) in entries.iter().enumerate().skip(offset as usize) {

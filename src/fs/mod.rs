@@ -30,6 +30,7 @@ use crate::owners::index::{History, Owners};
 pub use api::{Attr, Caller, DirEntry, Errno, FsConfig, GoneEntries, OpenedDir, Result};
 use freshness::{might_appear, MissGate};
 use inode::{Ino, Node, NsEntry};
+pub use listing::Page;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,9 +56,13 @@ pub struct NsFs {
     open: OpenFiles,
     /// The watch files' state: the events log, its pollers, the counters.
     watch: Watch,
-    /// A hash of the listing each directory had at its last opendir, and
-    /// when that listing was first given (the kernel-cache policy).
+    /// A hash of the listing each directory had when last listed, and
+    /// since when it has had it: its mtime (the kernel-cache policy).
     listed: Mutex<HashMap<Ino, (u64, SystemTime)>>,
+    /// Whether the kernel opens directories without asking (see `listing`),
+    /// and the listings it is reading so.
+    unopened: AtomicBool,
+    served: Mutex<listing::Served>,
     started_at: SystemTime,
     control: Controller,
 }
@@ -102,6 +107,8 @@ impl NsFs {
                 wakers: Mutex::new(Vec::new()),
             },
             listed: Mutex::new(HashMap::new()),
+            unopened: AtomicBool::new(false),
+            served: Mutex::new(listing::Served::default()),
             started_at: SystemTime::now(),
             cfg,
             control,
@@ -121,22 +128,36 @@ impl NsFs {
         !self.cfg.dir_ttl.is_zero()
     }
 
-    /// How long the kernel may cache an entry. A directory's attributes
-    /// never change while it exists, and one that goes away is invalidated
-    /// at the refresh that sees it go; files and symlinks (whose sizes and
-    /// targets follow each refresh) are never cached, nor is the root: a
-    /// stat of the mount point must reach the daemon, so a dead one shows as
-    /// ENOTCONN at once. Without an invalidator, a directory is cached at
-    /// most one refresh interval (and 1 s).
-    pub fn ttl(&self, attr: &Attr) -> Duration {
+    /// Whether directories are opened without asking nsfuse: said once,
+    /// when the kernel can (FUSE no-opendir, and an mtime check at the
+    /// start of every cached listing) and the kernel may cache listings.
+    pub fn open_dirs_unasked(&self) -> bool {
+        self.unopened.load(Ordering::Relaxed)
+    }
+
+    pub fn set_open_dirs_unasked(&self) {
+        self.unopened.store(self.kernel_caches(), Ordering::Relaxed);
+    }
+
+    /// How long the kernel may cache (attributes, entry). A directory's
+    /// entry is cached until the refresh that sees it go (which
+    /// invalidates it); files and symlinks (whose sizes and targets follow
+    /// each refresh) are never cached, nor is the root: a stat of the
+    /// mount point must reach the daemon, so a dead one shows as ENOTCONN
+    /// at once. Without an invalidator, a directory is cached at most one
+    /// refresh interval (and 1 s). A directory's attributes hold its
+    /// mtime, which the kernel checks before it serves a cached listing:
+    /// never cached for a directory of namespaces or processes (each
+    /// listing asks nsfuse), at most a refresh interval (and 1 s) for
+    /// others.
+    pub fn ttls(&self, attr: &Attr) -> (Duration, Duration) {
         if attr.kind != Kind::Dir || attr.ino == Node::Root.ino() {
-            return Duration::ZERO;
+            return (Duration::ZERO, Duration::ZERO);
         }
-        if self.views.forget_entries.get().is_some() {
-            self.cfg.dir_ttl
-        } else {
-            self.cfg.dir_ttl.min(self.cfg.refresh).min(Duration::from_secs(1))
-        }
+        let briefly = self.cfg.dir_ttl.min(self.cfg.refresh).min(Duration::from_secs(1));
+        let entry = if self.views.forget_entries.get().is_some() { self.cfg.dir_ttl } else { briefly };
+        let listing_changes = Node::from_ino(attr.ino).is_some_and(freshness::lists_what_changes);
+        (if listing_changes { Duration::ZERO } else { briefly }, entry)
     }
 
     /// Send, at every view swap, the directory entries that went away (as
@@ -208,11 +229,15 @@ impl NsFs {
         };
         let uid = ctx.owner_uid(node);
         let mtime = match node {
-            Node::NsDir(_, i) | Node::NsFile(_, i, _) => self.views.first_seen.locked().get(&i).copied(),
             Node::Readme | Node::Root | Node::TopCtl => Some(self.started_at),
-            // Other directories: when their listing was last seen to change
-            // (the kernel keeps a cached listing only while this holds).
-            _ if kind == Kind::Dir => self.listed.locked().get(&node.ino()).map(|l| l.1),
+            // A directory of namespaces or processes: now. The kernel then
+            // never serves a listing of it from its cache, but asks for one
+            // (which comes from a refresh made after the call).
+            _ if kind == Kind::Dir && freshness::lists_what_changes(node) => Some(SystemTime::now()),
+            // Other directories: since their listing is what it is (the
+            // kernel keeps a cached listing only while this holds).
+            _ if kind == Kind::Dir => Some(self.note_listing(node.ino(), &listing::entries(ctx, node)?).1),
+            Node::NsFile(_, i, _) => self.views.first_seen.locked().get(&i).copied(),
             _ => v.snap.taken_at,
         }
         .unwrap_or(self.started_at);
