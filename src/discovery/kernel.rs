@@ -70,6 +70,12 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     fn socket_netns(&self, pid: Pid, sockets: &[(i32, u64)]) -> Vec<Option<(Self::Ns, Inode)>>;
     /// Whether mount namespace `mnt_ns_id` has exactly `mounts` now.
     fn mounts_still(&self, mnt_ns_id: u64, mounts: &[u64]) -> bool;
+    /// Whether it is known, without reading them, that no mount came or
+    /// went in any of these mount namespaces since their tables were read
+    /// (false: ask `mounts_still`).
+    fn tables_unchanged_since_read(&self, _mnt_ns_ids: &[u64]) -> bool {
+        false
+    }
     /// The nsfs mounts of mount namespace `mntns` through `reader`, and
     /// `with_table` what tells a later pass that they are unchanged.
     fn read_mounts(&self, reader: Reader, mntns: Inode, with_table: bool) -> (Vec<NsfsMount>, Option<Table>);
@@ -231,6 +237,10 @@ impl Kernel for Host {
 
     fn mounts_still(&self, mnt_ns_id: u64, mounts: &[u64]) -> bool {
         Table::still(mnt_ns_id, mounts)
+    }
+
+    fn tables_unchanged_since_read(&self, mnt_ns_ids: &[u64]) -> bool {
+        super::mount_watch::unchanged_since_read(mnt_ns_ids)
     }
 
     fn read_mounts(&self, reader: Reader, mntns: Inode, with_table: bool) -> (Vec<NsfsMount>, Option<Table>) {

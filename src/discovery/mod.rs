@@ -14,6 +14,7 @@ pub mod details;
 #[cfg(test)]
 mod fake;
 pub mod kernel;
+mod mount_watch;
 mod mounts;
 pub mod netlink;
 pub mod nsfile;

@@ -34,6 +34,10 @@ impl Table {
     }
 
     /// What `unchanged` compares, for a check made elsewhere (`still`).
+    pub fn mnt_ns_id(&self) -> u64 {
+        self.mnt_ns_id
+    }
+
     pub fn ids(&self) -> (u64, Vec<u64>) {
         (self.mnt_ns_id, self.mounts.clone())
     }
@@ -79,7 +83,12 @@ pub fn read(reader: Reader, mntns: Inode, with_table: bool) -> (Vec<NsfsMount>, 
     let listed = with_table
         .then(|| super::nsfile::open(&ns_path, mntns))
         .flatten()
-        .and_then(|fd| sys::ns_get_mntns_id(fd.as_fd()).ok())
+        .and_then(|fd| {
+            let id = sys::ns_get_mntns_id(fd.as_fd()).ok()?;
+            // Watched from before its table is read: a later change is seen.
+            super::mount_watch::mark(fd.as_fd(), id);
+            Some(id)
+        })
         .and_then(|id| sys::listmount(id).ok().map(|mounts| (id, mounts)));
     let pins = match std::fs::File::open(format!("{dir}/mountinfo")).and_then(parse::mountinfo_nsfs_stream) {
         Ok(pins) => pins,

@@ -1,6 +1,6 @@
 //! The syscall layer: thin, safe wrappers over every raw Linux call nsfuse
 //! makes (nsfs ioctls, setns, unshare, mount, umount2, pidfd, SIOCGSKNS,
-//! getdents64, readlinkat, bpf). This is the only module with `unsafe`; each
+//! getdents64, readlinkat, bpf, fanotify). This is the only module with `unsafe`; each
 //! block says why it is sound. Everything returns `std::io::Result` with the
 //! kernel's errno inside.
 
@@ -11,6 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 mod bpf;
+mod fanotify;
 mod files;
 mod netlink;
 mod nsfs;
@@ -18,6 +19,7 @@ mod process;
 mod resources;
 
 pub use bpf::*;
+pub use fanotify::*;
 pub use files::*;
 pub use netlink::*;
 pub use nsfs::*;

@@ -169,8 +169,13 @@ impl<K: Kernel> Pass<'_, K> {
     }
 
     /// Whether every mount namespace the last pass read still has the
-    /// mounts it had (listmount ids; bounded, as the reads are).
+    /// mounts it had: known from the mount watch where the kernel has it,
+    /// else asked with listmount (bounded, as the reads are).
     fn tables_unchanged(&self) -> bool {
+        let ids: Vec<u64> = self.prev.tables.values().map(|t| t.mnt_ns_id()).collect();
+        if self.kernel.tables_unchanged_since_read(&ids) {
+            return true;
+        }
         let items: Vec<(String, (u64, Vec<u64>))> =
             self.prev.tables.iter().map(|(ns, t)| (format!("mount namespace {ns}"), t.ids())).collect();
         let threads = crate::parallel::threads();
