@@ -199,18 +199,27 @@ const DIR_TTL: Duration = Duration::from_secs(10);
 /// refresh found gone (its own thread: the kernel may make a notification
 /// wait for a request in the same directory, which may wait for a refresh).
 fn start_forgetting(fs: &Arc<NsFs>, notifier: fuser::Notifier) {
-    let (tx, rx) = std::sync::mpsc::channel::<crate::fs::GoneEntries>();
+    let (tx, rx) = std::sync::mpsc::channel::<crate::fs::Stale>();
     // Ended by the channel closing (the filesystem dropped).
     let spawned = std::thread::Builder::new().name("forget".into()).spawn(move || {
-        for batch in rx {
-            for (parent, name) in batch {
-                // ENOENT: the kernel had nothing cached there.
-                let _ = notifier.inval_entry(fuser::INodeNo(parent.0), std::ffi::OsStr::new(&name));
+        // ENOENT: the kernel had nothing cached there.
+        for stale in rx {
+            match stale {
+                crate::fs::Stale::Entries(gone) => {
+                    for (parent, name) in gone {
+                        let _ = notifier.inval_entry(fuser::INodeNo(parent.0), std::ffi::OsStr::new(&name));
+                    }
+                }
+                crate::fs::Stale::Listings(dirs) => {
+                    for dir in dirs {
+                        let _ = notifier.inval_inode(fuser::INodeNo(dir.0), 0, 0);
+                    }
+                }
             }
         }
     });
     match spawned {
-        Ok(_) => fs.forget_gone_entries_through(tx),
+        Ok(_) => fs.forget_stale_through(tx),
         Err(e) => {
             log::warn!("cannot start the invalidation thread ({e}): directories are cached only briefly")
         }

@@ -540,3 +540,38 @@ fn a_namespace_directory_cached_by_the_kernel_follows_its_listing() {
     write_ctl(&m.path(&format!("{dir}/ctl")), "release\n").expect("release");
     assert!(shown, "a cached listing of {dir} never showed age");
 }
+
+#[test]
+fn a_user_namespaces_owns_listing_cached_by_the_kernel_follows_new_namespaces() {
+    // owns/ lists namespaces, but is not a directory of namespaces of one
+    // type: the kernel keeps it until a refresh sees the owner change.
+    let m = Nsfuse::start(&["refresh_ms=100"]);
+    let owner = Proc::cmd(&["unshare", "--user", "--map-root-user", "sleep", "1000"]);
+    let user = wait_unshared(owner.pid(), "user");
+    let owns = format!("user/{user}/owns");
+    let names = || -> Vec<String> {
+        std::fs::read_dir(m.path(&owns))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into())
+            .collect()
+    };
+    for _ in 0..3 {
+        assert!(!names().iter().any(|n| n.starts_with("uts:")), "{:?}", names());
+    }
+    let pid = owner.pid().to_string();
+    let owned = Proc::cmd(&[
+        "nsenter",
+        "-t",
+        &pid,
+        "-U",
+        "--preserve-credentials",
+        "unshare",
+        "--uts",
+        "sleep",
+        "1000",
+    ]);
+    let uts = wait_unshared(owned.pid(), "uts");
+    let want = format!("uts:{uts}");
+    assert!(wait_for(3.0, || names().contains(&want)), "{owns} never listed {want}: {:?}", names());
+}

@@ -44,8 +44,15 @@ pub struct Attr {
     pub mtime: SystemTime,
 }
 
-/// Directory entries that went away, as (parent directory, name).
-pub type GoneEntries = Vec<(Ino, String)>;
+/// What the kernel must forget after a view swap.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stale {
+    /// Directory entries that went away, as (parent directory, name).
+    Entries(Vec<(Ino, String)>),
+    /// Directories whose listing changed: their cached attributes and
+    /// listing.
+    Listings(Vec<Ino>),
+}
 
 /// One directory entry of a listing.
 #[derive(Clone, Debug, Hash)]

@@ -27,7 +27,7 @@ use crate::events;
 use crate::metrics;
 use crate::model::{Inode, NsType, Snapshot};
 use crate::owners::index::{History, Owners};
-pub use api::{Attr, Caller, DirEntry, Errno, FsConfig, GoneEntries, OpenedDir, Result};
+pub use api::{Attr, Caller, DirEntry, Errno, FsConfig, OpenedDir, Result, Stale};
 use freshness::{might_appear, MissGate};
 use inode::{Ino, Node, NsEntry};
 pub use listing::Page;
@@ -78,7 +78,7 @@ impl NsFs {
                 pin_names: Mutex::new(PinNames::default()),
                 first_seen: Mutex::new(HashMap::new()),
                 history: Mutex::new(History::default()),
-                forget_entries: OnceLock::new(),
+                forget_stale: OnceLock::new(),
             },
             scans: Scans {
                 tracker: Mutex::new(tracker),
@@ -139,32 +139,34 @@ impl NsFs {
         self.unopened.store(self.kernel_caches(), Ordering::Relaxed);
     }
 
-    /// How long the kernel may cache (attributes, entry). A directory's
-    /// entry is cached until the refresh that sees it go (which
-    /// invalidates it); files and symlinks (whose sizes and targets follow
-    /// each refresh) are never cached, nor is the root: a stat of the
-    /// mount point must reach the daemon, so a dead one shows as ENOTCONN
-    /// at once. Without an invalidator, a directory is cached at most one
-    /// refresh interval (and 1 s). A directory's attributes hold its
-    /// mtime, which the kernel checks before it serves a cached listing:
-    /// never cached for a directory of namespaces or processes (each
-    /// listing asks nsfuse), at most a refresh interval (and 1 s) for
-    /// others.
+    /// How long the kernel may cache (attributes, entry). Files and
+    /// symlinks (whose sizes and targets follow each refresh) are never
+    /// cached, nor is the root: a stat of the mount point must reach the
+    /// daemon, so a dead one shows as ENOTCONN at once. A directory's
+    /// attributes hold its mtime, which the kernel checks before it serves
+    /// a cached listing: never cached for a directory of namespaces or
+    /// processes (each listing asks nsfuse). Other directories, and every
+    /// directory's entry, are cached until a refresh that sees them change
+    /// or go tells the kernel (`forget_stale_through`); without that, at
+    /// most one refresh interval (and 1 s).
     pub fn ttls(&self, attr: &Attr) -> (Duration, Duration) {
         if attr.kind != Kind::Dir || attr.ino == Node::Root.ino() {
             return (Duration::ZERO, Duration::ZERO);
         }
-        let briefly = self.cfg.dir_ttl.min(self.cfg.refresh).min(Duration::from_secs(1));
-        let entry = if self.views.forget_entries.get().is_some() { self.cfg.dir_ttl } else { briefly };
+        let kept = if self.views.forget_stale.get().is_some() {
+            self.cfg.dir_ttl
+        } else {
+            self.cfg.dir_ttl.min(self.cfg.refresh).min(Duration::from_secs(1))
+        };
         let listing_changes = Node::from_ino(attr.ino).is_some_and(freshness::lists_what_changes);
-        (if listing_changes { Duration::ZERO } else { briefly }, entry)
+        (if listing_changes { Duration::ZERO } else { kept }, kept)
     }
 
-    /// Send, at every view swap, the directory entries that went away (as
-    /// (parent, name)) to `tx`, whose receiver tells the kernel to forget
-    /// them: directories are cached by the kernel (see `ttl`).
-    pub fn forget_gone_entries_through(&self, tx: Sender<GoneEntries>) {
-        let _ = self.views.forget_entries.set(tx);
+    /// Send, at every view swap, what the kernel must forget (entries that
+    /// went away, directories whose listing changed) to `tx`, whose
+    /// receiver tells the kernel: directories are cached (see `ttls`).
+    pub fn forget_stale_through(&self, tx: Sender<Stale>) {
+        let _ = self.views.forget_stale.set(tx);
     }
 
     /// Run `f` with a tree context for this view and caller.

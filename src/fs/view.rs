@@ -16,7 +16,7 @@ pub(super) struct Views {
     pub(super) history: Mutex<History>,
     /// Where to send the directory entries the kernel must forget when a
     /// new view replaces the old (the daemon's invalidator thread).
-    pub(super) forget_entries: OnceLock<Sender<GoneEntries>>,
+    pub(super) forget_stale: OnceLock<Sender<Stale>>,
 }
 
 /// A file's bytes as rendered once (None: the kernel would not tell).
@@ -73,6 +73,7 @@ impl NsFs {
             self.log_events(&old.snap, &view.snap);
         }
         self.forget_gone(&old.snap, &view.snap);
+        self.forget_changed_listings(&old.snap, &view);
         view
     }
 
@@ -120,12 +121,46 @@ impl NsFs {
 
     /// Tell the kernel to forget the directories that went away.
     fn forget_gone(&self, old: &Snapshot, new: &Snapshot) {
-        if let Some(tx) = self.views.forget_entries.get() {
+        if let Some(tx) = self.views.forget_stale.get() {
             let gone: Vec<(Ino, String)> =
                 tree::gone_dirs(old, new).into_iter().map(|(dir, name)| (dir.ino(), name)).collect();
             if !gone.is_empty() {
-                let _ = tx.send(gone);
+                let _ = tx.send(Stale::Entries(gone));
             }
+        }
+    }
+
+    /// Tell the kernel to drop its copy of every directory it may have
+    /// cached whose listing differs in `new`: those of namespaces whose
+    /// record changed (a namespace's directory, its `children/` and
+    /// `owns/`), and containers' (few) whenever the view changed. A
+    /// process's directory lists its links, the same while it lives.
+    fn forget_changed_listings(&self, old: &Snapshot, new: &View) {
+        let Some(tx) = self.views.forget_stale.get() else { return };
+        if !self.open_dirs_unasked() {
+            return;
+        }
+        let listed: Vec<Ino> = self.listed.locked().keys().copied().collect();
+        let mut changed = Vec::new();
+        for ino in listed {
+            let Some(node) = Node::from_ino(ino) else { continue };
+            let maybe = match node {
+                Node::NsDir(t, i) | Node::NsFile(t, i, NsEntry::Children | NsEntry::Owns) => {
+                    old.get(t, i) != new.snap.get(t, i)
+                }
+                Node::ContainerDir(_) => true,
+                _ => false,
+            };
+            if !maybe {
+                continue;
+            }
+            let now = self.entries_in(new, Caller::ROOT, node);
+            if now.is_err() || !self.note_listing(ino, &now.unwrap_or_default()).0 {
+                changed.push(ino);
+            }
+        }
+        if !changed.is_empty() {
+            let _ = tx.send(Stale::Listings(changed));
         }
     }
 }
