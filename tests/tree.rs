@@ -268,11 +268,26 @@ fn dead_namespace_under_an_open_directory_gives_enoent() {
     let mut p = Proc::cmd(&["unshare", "--ipc", "sleep", "1000"]);
     let ipc = wait_unshared(p.pid(), "ipc");
     let dir = m.path(&format!("ipc/{ipc}"));
-    // A shell sitting in the directory, like `cd`.
+    // A shell sitting in the directory, like `cd`, which lists it once
+    // (the kernel keeps that listing).
     let handle = std::fs::File::open(&dir).unwrap();
+    // Listed through the open directory itself (`.`: no lookup of it).
+    let list = || {
+        use std::os::fd::AsFd;
+        let here = nsfuse::sys::openat(Some(handle.as_fd()), c".", libc::O_RDONLY | libc::O_DIRECTORY)?;
+        let mut names = Vec::new();
+        nsfuse::sys::for_each_dirent(here.as_fd(), &mut Vec::new(), |n, _| names.push(n.to_vec()))?;
+        Ok::<_, std::io::Error>(names)
+    };
+    assert!(list().is_ok_and(|l| !l.is_empty()));
     p.kill();
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(errno_of(std::fs::read(dir.join("type"))), Some(libc::ENOENT));
+    assert!(
+        wait_for(2.0, || errno_of(list()) == Some(libc::ENOENT)),
+        "the dead directory still lists: {:?}",
+        list()
+    );
     drop(handle);
 }
 
