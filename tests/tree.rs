@@ -506,13 +506,7 @@ fn listings_cached_by_the_kernel_follow_every_change() {
     // list the same: list net/ and a process's proc/PID/ again and again
     // while namespaces come, change and go.
     let m = Nsfuse::start_alone(&["refresh_ms=100"]);
-    let names = |rel: &str| -> Vec<String> {
-        std::fs::read_dir(m.path(rel))
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into())
-            .collect()
-    };
+    let names = |rel: &str| m.names(rel);
     let interval = std::time::Duration::from_millis(250);
     for _ in 0..3 {
         let _ = names("net");
@@ -539,13 +533,7 @@ fn a_namespace_directory_cached_by_the_kernel_follows_its_listing() {
     let mut p = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
     let net = wait_unshared(p.pid(), "net");
     let dir = format!("net/{net}");
-    let names = || -> Vec<String> {
-        std::fs::read_dir(m.path(&dir))
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into())
-            .collect()
-    };
+    let names = || m.names(&dir);
     write_ctl(&m.path(&format!("{dir}/ctl")), "pin\n").expect("pin");
     for _ in 0..3 {
         assert!(!names().contains(&"age".to_string()), "age before it is orphaned");
@@ -564,13 +552,7 @@ fn a_user_namespaces_owns_listing_cached_by_the_kernel_follows_new_namespaces() 
     let owner = Proc::cmd(&["unshare", "--user", "--map-root-user", "sleep", "1000"]);
     let user = wait_unshared(owner.pid(), "user");
     let owns = format!("user/{user}/owns");
-    let names = || -> Vec<String> {
-        std::fs::read_dir(m.path(&owns))
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into())
-            .collect()
-    };
+    let names = || m.names(&owns);
     for _ in 0..3 {
         assert!(!names().iter().any(|n| n.starts_with("uts:")), "{:?}", names());
     }

@@ -310,6 +310,15 @@ impl Nsfuse {
         self.mnt.join(rel)
     }
 
+    /// The names a listing of `rel` gives now.
+    pub fn names(&self, rel: &str) -> Vec<String> {
+        std::fs::read_dir(self.path(rel))
+            .unwrap_or_else(|e| panic!("list {rel}: {e}"))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into())
+            .collect()
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
     }
