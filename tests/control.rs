@@ -380,6 +380,30 @@ fn a_namespace_gone_while_its_ctl_file_is_open_is_enoent() {
 }
 
 #[test]
+fn a_ctl_file_open_acts_only_on_its_namespace_not_on_one_that_took_its_number() {
+    // The kernel gives a new namespace the lowest free number at once: an
+    // open ctl whose namespace died must not pin the next one made.
+    let m = Nsfuse::start_alone(&["refresh_ms=100"]);
+    let before = pin_state(&m);
+    let (mut r, number) = member_of_new("uts");
+    let mut f = std::fs::OpenOptions::new().write(true).open(m.path(&format!("uts/{number}/ctl"))).unwrap();
+    r.kill();
+    assert!(
+        wait_for(5.0, || !m.names("uts").contains(&number.to_string())),
+        "uts {number} outlived its process"
+    );
+    let (_s, again) = member_of_new("uts");
+    assert_eq!(again, number, "the number was not reused: nothing to check");
+    assert!(wait_for(5.0, || m.names("uts").contains(&number.to_string())));
+    assert_eq!(f.write_all(b"pin\n").map_err(|e| e.raw_os_error()), Err(Some(libc::ENOENT)));
+    assert_eq!(pin_state(&m), before);
+    // A ctl opened now acts on the new one.
+    write_ctl(&m.path(&format!("uts/{number}/ctl")), "pin\n").expect("pin the new one");
+    write_ctl(&m.path(&format!("uts/{number}/ctl")), "release\n").expect("release it");
+    assert_eq!(pin_state(&m), before);
+}
+
+#[test]
 fn non_root_writes_get_eacces() {
     let m = Nsfuse::start(&["allow_other", "refresh_ms=100"]);
     // A namespace of nobody's own, which nobody can see.

@@ -156,7 +156,7 @@ impl fuser::Filesystem for FuseAdapter {
         &self,
         req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _offset: u64,
         data: &[u8],
         _write_flags: fuser::WriteFlags,
@@ -164,7 +164,7 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.0.write(caller(req), Ino(ino.0), data) {
+        match self.0.write(caller(req), Ino(ino.0), fh.0, data) {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(refused("write", ino.0, e)),
         }

@@ -30,6 +30,10 @@ pub(super) struct Watch {
 pub(super) enum Handle {
     /// Bytes fixed at open, shared with the view.
     Bytes(Arc<[u8]>),
+    /// A namespace's `ctl`: its status at open, and the 64-bit id of the
+    /// namespace it was opened for (where the kernel gives ids): a write
+    /// acts on that namespace only, never on one that took its number.
+    Ctl { bytes: Arc<[u8]>, ns_id: Option<u64> },
     /// The live events log, read through `shift` (set when the reader's
     /// place had been dropped: it goes on from the oldest line kept), with
     /// what a non-root reader may see.
@@ -64,6 +68,9 @@ impl NsFs {
             let handle = if node == Node::Events {
                 self.watch.events_open.fetch_add(1, Ordering::Relaxed);
                 Handle::Events { shift: 0, read_to: 0, visible: self.visible(&v, caller) }
+            } else if let Some(Target::Ns(t, i)) = Self::ctl_target(node) {
+                let bytes = self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?;
+                Handle::Ctl { bytes, ns_id: v.snap.get(t, i).and_then(|ns| ns.id) }
             } else {
                 Handle::Bytes(self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?)
             };
@@ -76,7 +83,7 @@ impl NsFs {
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
         let mut files = self.open.files.locked();
         match files.get_mut(&fh).ok_or(Errno::EBADF)? {
-            Handle::Bytes(bytes) => {
+            Handle::Bytes(bytes) | Handle::Ctl { bytes, .. } => {
                 let start = (offset as usize).min(bytes.len());
                 let end = start.saturating_add(size as usize).min(bytes.len());
                 Ok(bytes[start..end].to_vec())
@@ -102,7 +109,7 @@ impl NsFs {
     /// other file always reads.
     pub fn readable(&self, fh: u64) -> Result<bool> {
         match self.open.files.locked().get(&fh).ok_or(Errno::EBADF)? {
-            Handle::Bytes(_) => Ok(true),
+            Handle::Bytes(_) | Handle::Ctl { .. } => Ok(true),
             Handle::Events { read_to, .. } => Ok(self.watch.events.locked().end() > *read_to),
         }
     }
@@ -110,6 +117,14 @@ impl NsFs {
     /// Call `wake` once, when the next events are logged.
     pub fn wake_on_events(&self, wake: Waker) {
         self.watch.wakers.locked().push(wake);
+    }
+
+    /// The namespace id a `ctl` handle was opened for.
+    pub(super) fn opened_for(&self, fh: u64) -> Option<u64> {
+        match self.open.files.locked().get(&fh) {
+            Some(Handle::Ctl { ns_id, .. }) => *ns_id,
+            _ => None,
+        }
     }
 
     pub fn release(&self, fh: u64) {

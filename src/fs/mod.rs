@@ -284,8 +284,11 @@ impl NsFs {
         self.with_ctx(&v, caller, |ctx| ctx.link_target(node).ok_or(Errno::ENOENT))
     }
 
-    /// A write: only to a `ctl` file, as root, on a writable mount.
-    pub fn write(&self, caller: Caller, ino: Ino, data: &[u8]) -> Result<usize> {
+    /// A write to open file `fh`: only to a `ctl` file, as root, on a
+    /// writable mount. A namespace's `ctl` acts on the namespace it was
+    /// opened for: if that one is gone and another took its number, ENOENT
+    /// (as /proc gives ESRCH for a process gone whose PID was reused).
+    pub fn write(&self, caller: Caller, ino: Ino, fh: u64, data: &[u8]) -> Result<usize> {
         let node = Self::node(ino)?;
         if self.cfg.read_only {
             return Err(Errno::EROFS);
@@ -296,9 +299,19 @@ impl NsFs {
         }
         let asked = Instant::now();
         let v = self.fresh();
+        // The namespace the handle was opened for, by id: another that
+        // took its number is not it (an id not read this time cannot tell).
+        let opened_for = match target {
+            Target::Ns(t, i) => self.opened_for(fh).map(|id| (t, i, id)),
+            Target::Top => None,
+        };
         // A namespace made since the last scan: look again once.
         let find = |t: NsType, i: Inode| {
-            v.snap.get(t, i).cloned().or_else(|| self.rescan_after(asked).snap.get(t, i).cloned())
+            let ns = v.snap.get(t, i).cloned().or_else(|| self.rescan_after(asked).snap.get(t, i).cloned());
+            ns.filter(|ns| match opened_for {
+                Some((ot, oi, id)) if (ot, oi) == (t, i) => ns.id.is_none_or(|n| n == id),
+                _ => true,
+            })
         };
         let (took_effect, result) = self.control.execute(&find, v.snap.own_mntns, target, data);
         // Whatever took effect is visible at once; a refusal changed nothing.
