@@ -368,21 +368,10 @@ fn every_error_has_its_errno_and_changes_nothing() {
 }
 
 #[test]
-fn a_namespace_gone_while_its_ctl_file_is_open_is_enoent() {
-    let m = Nsfuse::start_alone(&["refresh_ms=100"]);
-    let before = pin_state(&m);
-    let (mut r, gone) = member_of_new("uts");
-    let mut f = std::fs::OpenOptions::new().write(true).open(m.path(&format!("uts/{gone}/ctl"))).unwrap();
-    r.kill();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(f.write_all(b"pin\n").map_err(|e| e.raw_os_error()), Err(Some(libc::ENOENT)));
-    assert_eq!(pin_state(&m), before);
-}
-
-#[test]
-fn a_ctl_file_open_acts_only_on_its_namespace_not_on_one_that_took_its_number() {
-    // The kernel gives a new namespace the lowest free number at once: an
-    // open ctl whose namespace died must not pin the next one made.
+fn a_ctl_file_open_acts_only_on_its_namespace_gone_or_not_on_one_that_took_its_number() {
+    // Gone while its ctl file is open: ENOENT. And the kernel gives a new
+    // namespace the lowest free number at once: that ctl must not pin the
+    // next one made either.
     let m = Nsfuse::start_alone(&["refresh_ms=100"]);
     let before = pin_state(&m);
     let (mut r, number) = member_of_new("uts");
@@ -392,6 +381,8 @@ fn a_ctl_file_open_acts_only_on_its_namespace_not_on_one_that_took_its_number() 
         wait_for(5.0, || !m.names("uts").contains(&number.to_string())),
         "uts {number} outlived its process"
     );
+    assert_eq!(f.write_all(b"pin\n").map_err(|e| e.raw_os_error()), Err(Some(libc::ENOENT)));
+    assert_eq!(pin_state(&m), before);
     // The new one gets the lowest free number: keep those below it alive
     // until one takes `number`.
     let mut made = Vec::new();
