@@ -384,13 +384,25 @@ fn a_ctl_file_open_acts_only_on_its_namespace_gone_or_not_on_one_that_took_its_n
     assert_eq!(f.write_all(b"pin\n").map_err(|e| e.raw_os_error()), Err(Some(libc::ENOENT)));
     assert_eq!(pin_state(&m), before);
     // The new one gets the lowest free number: keep those below it alive
-    // until one takes `number`.
+    // until one takes `number`. One above it means `number` is not free yet
+    // (the daemon may still hold the dead one open for a moment): let it go.
     let mut made = Vec::new();
-    let reused = (0..50).any(|_| {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let reused = loop {
         let (s, again) = member_of_new("uts");
-        made.push(s);
-        again == number
-    });
+        if again <= number {
+            made.push(s);
+            if again == number {
+                break true;
+            }
+            continue;
+        }
+        drop(s);
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(reused, "the number {number} was never given again: nothing to check");
     assert!(wait_for(5.0, || m.names("uts").contains(&number.to_string())));
     assert_eq!(f.write_all(b"pin\n").map_err(|e| e.raw_os_error()), Err(Some(libc::ENOENT)));
