@@ -121,9 +121,7 @@ impl Host {
     pub fn still_unchanged_by_files(procs: &[Option<&Process>]) -> Vec<bool> {
         let Ok(proc) = open_proc() else { return vec![false; procs.len()] };
         let proc = proc.as_fd();
-        crate::parallel::map(procs, |p| {
-            p.is_some_and(|p| !p.stamps.is_empty() && p.stamps.iter().all(|s| s.unchanged(proc)))
-        })
+        crate::parallel::map(procs, |p| p.is_some_and(|p| p.stamps_hold(|s| s.unchanged(proc))))
     }
 }
 
@@ -193,10 +191,7 @@ impl Kernel for Host {
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {
         // One read for every task on the host, where the kernel allows it.
         if let Some(now) = super::task_counters::now() {
-            return procs
-                .iter()
-                .map(|p| p.is_some_and(|p| !p.stamps.is_empty() && p.stamps.iter().all(|s| now.unchanged(s))))
-                .collect();
+            return procs.iter().map(|p| p.is_some_and(|p| p.stamps_hold(|s| now.unchanged(s)))).collect();
         }
         Host::still_unchanged_by_files(procs)
     }
@@ -291,10 +286,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50));
         let procs: Vec<Option<&Process>> = read.iter().map(|(_, p)| Some(p)).collect();
         let by_counters = super::super::task_counters::now().map(|now| {
-            procs
-                .iter()
-                .map(|p| p.is_some_and(|p| p.stamps.iter().all(|s| now.unchanged(s))))
-                .collect::<Vec<_>>()
+            procs.iter().map(|p| p.is_some_and(|p| p.stamps_hold(|s| now.unchanged(s)))).collect::<Vec<_>>()
         });
         let by_files = Host::still_unchanged_by_files(&procs);
         let _ = (sleeper.kill(), busy.kill());

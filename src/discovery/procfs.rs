@@ -92,6 +92,11 @@ pub struct Process {
 }
 
 impl Process {
+    /// Whether it was stamped and every task `unchanged` says so of its stamp.
+    pub fn stamps_hold(&self, unchanged: impl Fn(&Stamp) -> bool) -> bool {
+        !self.stamps.is_empty() && self.stamps.iter().all(unchanged)
+    }
+
     /// Threads with a readable link that differs from the process's: the
     /// only ones that add anything (a thread caught while it starts or
     /// ends reads as all zeros).

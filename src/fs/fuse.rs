@@ -243,24 +243,15 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn readdir(&self, req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        if fh.0 == 0 && self.0.open_dirs_unasked() {
-            match self.0.readdir_unopened(caller(req), Ino(ino.0), offset) {
-                Ok(page) => {
-                    for (i, e) in page.entries.iter().enumerate().skip(page.from) {
-                        if reply.add(INodeNo(e.ino.0), page.offset_after(i), file_type(e.kind), &e.name) {
-                            break;
-                        }
-                    }
-                    reply.ok();
-                }
-                Err(e) => reply.error(refused("readdir", ino.0, e)),
-            }
-            return;
-        }
-        match self.0.readdir(fh.0) {
-            Ok(entries) => {
-                for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-                    if reply.add(INodeNo(e.ino.0), (i + 1) as u64, file_type(e.kind), &e.name) {
+        let page = if fh.0 == 0 && self.0.open_dirs_unasked() {
+            self.0.readdir_unopened(caller(req), Ino(ino.0), offset)
+        } else {
+            self.0.readdir(fh.0, offset)
+        };
+        match page {
+            Ok(page) => {
+                for (i, e) in page.entries.iter().enumerate().skip(page.from) {
+                    if reply.add(INodeNo(e.ino.0), page.offset_after(i), file_type(e.kind), &e.name) {
                         break;
                     }
                 }

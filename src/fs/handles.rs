@@ -68,11 +68,14 @@ impl NsFs {
             let handle = if node == Node::Events {
                 self.watch.events_open.fetch_add(1, Ordering::Relaxed);
                 Handle::Events { shift: 0, read_to: 0, visible: self.visible(&v, caller) }
-            } else if let Some(Target::Ns(t, i)) = Self::ctl_target(node) {
-                let bytes = self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?;
-                Handle::Ctl { bytes, ns_id: v.snap.get(t, i).and_then(|ns| ns.id) }
             } else {
-                Handle::Bytes(self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?)
+                let bytes = self.bytes(&v, ctx, node, caller.uid).ok_or(Errno::ENOENT)?;
+                match Self::ctl_target(node) {
+                    Some(Target::Ns(t, i)) => {
+                        Handle::Ctl { bytes, ns_id: v.snap.get(t, i).and_then(|ns| ns.id) }
+                    }
+                    _ => Handle::Bytes(bytes),
+                }
             };
             let fh = self.open.next_fh.fetch_add(1, Ordering::Relaxed);
             self.open.files.locked().insert(fh, handle);

@@ -163,8 +163,10 @@ impl NsFs {
     }
 
     /// Entries of an open directory.
-    pub fn readdir(&self, fh: u64) -> Result<Arc<Vec<DirEntry>>> {
-        self.open.dirs.locked().get(&fh).cloned().ok_or(Errno::EBADF)
+    pub fn readdir(&self, fh: u64, offset: u64) -> Result<Page> {
+        let entries = self.open.dirs.locked().get(&fh).cloned().ok_or(Errno::EBADF)?;
+        // One listing per handle: generation 0, offsets are positions.
+        Ok(Page { entries, from: offset as usize, generation: 0 })
     }
 
     pub fn releasedir(&self, fh: u64) {

@@ -136,7 +136,7 @@ impl NsFs {
     }
 
     pub fn set_open_dirs_unasked(&self) {
-        self.unopened.store(self.kernel_caches(), Ordering::Relaxed);
+        self.unopened.store(true, Ordering::Relaxed);
     }
 
     /// How long the kernel may cache (attributes, entry). Files and

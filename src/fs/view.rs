@@ -154,8 +154,12 @@ impl NsFs {
             if !maybe {
                 continue;
             }
-            let now = self.entries_in(new, Caller::ROOT, node);
-            if now.is_err() || !self.note_listing(ino, &now.unwrap_or_default()).0 {
+            // Gone (an error) or listed otherwise: the kernel's copy is stale.
+            let stale = match self.entries_in(new, Caller::ROOT, node) {
+                Ok(entries) => !self.note_listing(ino, &entries).0,
+                Err(_) => true,
+            };
+            if stale {
                 changed.push(ino);
             }
         }
