@@ -1,5 +1,5 @@
 //! Just enough of the kernel's BTF (`/sys/kernel/btf/vmlinux`) to build
-//! the task-counter program: where a field sits in a kernel struct, and
+//! the task-table program: where a field sits in a kernel struct, and
 //! the id of a kernel function. Pure parsing, tested on literal bytes;
 //! malformed input is an error, never a panic.
 
@@ -155,20 +155,36 @@ impl<'a> Btf<'a> {
         Some(total)
     }
 
-    /// A struct's or union's member `field`: (its type id, bit offset).
+    /// The size in bytes of struct `name`.
+    pub fn size_of(&self, name: &str) -> Option<u32> {
+        Some(self.by_id(self.find(KIND_STRUCT, name)?)?.size_or_type)
+    }
+
+    /// A struct's or union's member `field`: (its type id, bit offset),
+    /// looking inside its anonymous structs and unions too (as C does).
     fn member(&self, ty: &Type, field: &str) -> Option<(u32, u32)> {
-        if ty.kind != KIND_STRUCT && ty.kind != KIND_UNION {
+        self.member_within(ty, field, 8)
+    }
+
+    fn member_within(&self, ty: &Type, field: &str, depth: u32) -> Option<(u32, u32)> {
+        if (ty.kind != KIND_STRUCT && ty.kind != KIND_UNION) || depth == 0 {
             return None;
         }
         (0..ty.vlen).find_map(|m| {
             let at = ty.rest + 12 * m;
-            let name = u32_at(self.data, at).ok()?;
-            if self.name(name) != field.as_bytes() {
-                return None;
-            }
+            let name = self.name(u32_at(self.data, at).ok()?);
+            let member_type = u32_at(self.data, at + 4).ok()?;
             let offset = u32_at(self.data, at + 8).ok()?;
             let bits = if ty.kind_flag { offset & 0x00ff_ffff } else { offset };
-            Some((u32_at(self.data, at + 4).ok()?, bits))
+            if name == field.as_bytes() {
+                return Some((member_type, bits));
+            }
+            if !name.is_empty() {
+                return None;
+            }
+            let (inner_type, inner_bits) =
+                self.member_within(&self.resolve(member_type)?, field, depth - 1)?;
+            Some((inner_type, bits.checked_add(inner_bits)?))
         })
     }
 
@@ -245,6 +261,27 @@ mod tests {
     }
 
     #[test]
+    fn members_of_anonymous_structs_and_unions_are_found_as_c_finds_them() {
+        // Strings: 0 "", 1 "u32", 5 "ns", 8 "inum", 13 "other".
+        let data = blob(
+            &[
+                // 1: int u32
+                vec![1, info(KIND_INT, 0, false), 4, 32],
+                // 2: union (anonymous) { u32 inum@0; u32 other@0 }
+                vec![0, info(KIND_UNION, 2, false), 4, 8, 1, 0, 13, 1, 0],
+                // 3: struct ns { u32 other@0; <anonymous union>@96 }
+                vec![5, info(KIND_STRUCT, 2, false), 16, 13, 1, 0, 0, 2, 96],
+            ],
+            b"\0u32\0ns\0inum\0other\0",
+        );
+        let btf = Btf::parse(&data).unwrap();
+        assert_eq!(btf.offset_of("ns", &["inum"]), Some(12));
+        assert_eq!(btf.offset_of("ns", &["other"]), Some(0), "the named member first");
+        assert_eq!(btf.size_of("ns"), Some(16));
+        assert_eq!(btf.size_of("u32"), None, "not a struct");
+    }
+
+    #[test]
     fn missing_names_and_bit_fields_are_none() {
         let data = sample();
         let btf = Btf::parse(&data).unwrap();
@@ -280,5 +317,7 @@ mod tests {
         let tgid = btf.offset_of("task_struct", &["tgid"]).unwrap();
         assert_eq!(tgid, pid + 4, "pid_t pid; pid_t tgid; side by side");
         assert!(btf.offset_of("task_struct", &["se", "sum_exec_runtime"]).is_some());
+        assert!(btf.offset_of("net", &["ns", "inum"]).is_some());
+        assert!(btf.size_of("upid").is_some_and(|s| s >= 12));
     }
 }

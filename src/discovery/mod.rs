@@ -22,7 +22,7 @@ pub mod parse;
 mod pass;
 mod procfs;
 mod stamp;
-mod task_counters;
+mod task_table;
 mod tracker;
 
 use crate::model::{Inode, Pid, PinDirs, Snapshot};

@@ -8,12 +8,13 @@
 
 use super::stamp::{cpath, Part::N, Part::S};
 pub use super::stamp::{Stamp, StampBudget};
+use super::task_table::{TaskRecord, TaskTable};
 use super::{nsfile, parse};
 use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS};
 use crate::sys;
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 const LINK_CNAMES: [&CStr; LINKS] = [
@@ -28,6 +29,9 @@ const LINK_CNAMES: [&CStr; LINKS] = [
     c"pid_for_children",
     c"time_for_children",
 ];
+
+/// Where the `user` link sits in `LINK_CNAMES`.
+const USER_LINK: usize = 6;
 
 /// Whose cgroup a read of processes takes in.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -133,14 +137,22 @@ impl Walker {
     /// Read one process (an error if it is gone or unreadable), and its
     /// cgroup where `cgroups` wants it. With a budget, also stamp each task
     /// (before reading it, so a change made after the read shows in the
-    /// stamp), keeping the stamp's file open while the budget lasts.
+    /// stamp), keeping the stamp's file open while the budget lasts. Where
+    /// `tasks` lists the process, its tasks' links and stamps come from
+    /// there (read together, task by task, counters first).
     pub fn process(
         &mut self,
         pid: Pid,
         with_fds: bool,
         budget: Option<&StampBudget>,
         cgroups: &CgroupsOf,
+        tasks: Option<&TaskTable>,
     ) -> Result<Process, Error> {
+        if let Some(records) = tasks.and_then(|t| t.process(pid)) {
+            if self.user_link_agrees(pid, records).map_err(|e| Error::of(pid, e))? {
+                return self.process_from_table(pid, records, with_fds, budget.is_some(), cgroups);
+            }
+        }
         let mut p = [0u8; 64];
         let mut stamps = Vec::new();
         let mut tracked = budget.is_some();
@@ -158,13 +170,59 @@ impl Walker {
             self.threads(pid, &mut out, budget, &mut stamps, &mut tracked);
         }
         if with_fds {
-            self.fds(pid, &mut out);
+            let _ = self.fds(pid, &mut out);
         }
         if cgroups.wanted(&out.links) {
             out.cgroup = self.cgroup(pid);
         }
         if tracked {
             out.stamps = stamps;
+        }
+        Ok(out)
+    }
+
+    /// Whether /proc lets us read the process's `ns/user` link, and it
+    /// names the namespace the table has. It is one readlink, where /proc
+    /// makes the same access check as for every `ns` link (another user's
+    /// process, to a scan without root; an init we may not inspect): the
+    /// table shows no more than /proc would. A process whose number was
+    /// taken by another since the table was read, or that changed its user
+    /// namespace, disagrees, and is read from /proc.
+    fn user_link_agrees(&mut self, pid: Pid, records: &[TaskRecord]) -> io::Result<bool> {
+        let mut p = [0u8; 64];
+        let path = cpath(&mut p, &[N(pid.get()), S("/ns/user")]).ok_or(io::ErrorKind::InvalidInput)?;
+        let mut buf = [0u8; 64];
+        let link = sys::readlinkat(self.proc.as_fd(), path, &mut buf)?;
+        let user = parse::ns_link(link).map(|(_, inode)| inode.get());
+        let leader = records.iter().find(|r| r.tid == pid.get());
+        Ok(leader.is_some_and(|r| user.is_some() && user == r.links.get(USER_LINK).map(|i| i.get())))
+    }
+
+    /// `process` for one listed in the task table (`records`, its tasks):
+    /// only its descriptors and cgroup are read here. Its descriptor
+    /// directory gone means it has exited since.
+    fn process_from_table(
+        &mut self,
+        pid: Pid,
+        records: &[TaskRecord],
+        with_fds: bool,
+        stamped: bool,
+        cgroups: &CgroupsOf,
+    ) -> Result<Process, Error> {
+        let leader = records.iter().find(|r| r.tid == pid.get()).ok_or(Error::Vanished { pid })?;
+        let mut out = Process { links: leader.links, ..Default::default() };
+        for r in records.iter().filter(|r| r.tid != pid.get() && r.links != leader.links) {
+            out.threads.push((Pid(r.tid), r.links));
+        }
+        if stamped {
+            let task = |r: &TaskRecord| (pid, (r.tid != pid.get()).then_some(Pid(r.tid)));
+            out.stamps = records.iter().map(|r| Stamp::counted(task(r), r.counters)).collect();
+        }
+        if with_fds {
+            self.fds(pid, &mut out).map_err(|e| Error::of(pid, e))?;
+        }
+        if cgroups.wanted(&out.links) {
+            out.cgroup = self.cgroup(pid);
         }
         Ok(out)
     }
@@ -210,37 +268,16 @@ impl Walker {
         (!crate::owners::cgroup::is_host(path)).then(|| Arc::from(path))
     }
 
-    /// The links of an `ns` directory; the error of the last link that
-    /// failed if none could be read.
     fn links(&mut self, ns_dir: &CStr) -> io::Result<ProcessLinks> {
-        let dir = sys::openat(Some(self.proc.as_fd()), ns_dir, libc::O_RDONLY | libc::O_DIRECTORY)?;
-        let mut links = ProcessLinks::default();
-        let mut buf = [0u8; 64];
-        let (mut any, mut failed) = (false, None);
-        for (i, name) in LINK_CNAMES.iter().enumerate() {
-            match sys::readlinkat(dir.as_fd(), name, &mut buf) {
-                Ok(target) => {
-                    if let Some((_, inode)) = parse::ns_link(target) {
-                        links.0[i] = u32::try_from(inode.get()).unwrap_or(0);
-                        any = true;
-                    }
-                }
-                Err(e) => failed = Some(e),
-            }
-        }
-        match (any, failed) {
-            (true, _) => Ok(links),
-            (false, Some(e)) => Err(e),
-            (false, None) => Err(io::Error::from_raw_os_error(libc::ENOENT)),
-        }
+        links_in(Some(self.proc.as_fd()), ns_dir)
     }
-
     /// Open `PID/SUB` (a directory of numbered entries: task, fd) and read
     /// its numbers into `self.names`.
-    fn numbered(&mut self, pid: Pid, sub: &str) -> Option<OwnedFd> {
+    fn numbered(&mut self, pid: Pid, sub: &str) -> io::Result<OwnedFd> {
         let mut p = [0u8; 64];
-        let path = cpath(&mut p, &[N(pid.get()), S("/"), S(sub)])?;
-        let dir = sys::openat(Some(self.proc.as_fd()), path, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
+        let path = cpath(&mut p, &[N(pid.get()), S("/"), S(sub)])
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENAMETOOLONG))?;
+        let dir = sys::openat(Some(self.proc.as_fd()), path, libc::O_RDONLY | libc::O_DIRECTORY)?;
         self.names.clear();
         let names = &mut self.names;
         let _ = sys::for_each_dirent(dir.as_fd(), &mut self.dirbuf, |name, _| {
@@ -248,7 +285,7 @@ impl Walker {
                 names.push(n);
             }
         });
-        Some(dir)
+        Ok(dir)
     }
 
     fn threads(
@@ -259,7 +296,7 @@ impl Walker {
         stamps: &mut Vec<Stamp>,
         tracked: &mut bool,
     ) {
-        if self.numbered(pid, "task").is_none() {
+        if self.numbered(pid, "task").is_err() {
             *tracked = false;
             return;
         }
@@ -281,10 +318,8 @@ impl Walker {
         self.names = tids;
     }
 
-    fn fds(&mut self, pid: Pid, out: &mut Process) {
-        let Some(dir) = self.numbered(pid, "fd") else {
-            return;
-        };
+    fn fds(&mut self, pid: Pid, out: &mut Process) -> io::Result<()> {
+        let dir = self.numbered(pid, "fd")?;
         let mut p = [0u8; 64];
         for &fd in &self.names {
             let Some(name) = cpath(&mut p, &[N(fd)]) else {
@@ -298,20 +333,60 @@ impl Walker {
                 None => {}
             }
         }
+        Ok(())
     }
+}
+
+/// The links of an `ns` directory (relative to `dir`, else absolute); the
+/// error of the last link that failed if none could be read.
+fn links_in(dir: Option<BorrowedFd<'_>>, ns_dir: &CStr) -> io::Result<ProcessLinks> {
+    let dir = sys::openat(dir, ns_dir, libc::O_RDONLY | libc::O_DIRECTORY)?;
+    let mut links = ProcessLinks::default();
+    let mut buf = [0u8; 64];
+    let (mut any, mut failed) = (false, None);
+    for (i, name) in LINK_CNAMES.iter().enumerate() {
+        match sys::readlinkat(dir.as_fd(), name, &mut buf) {
+            Ok(target) => {
+                if let Some((_, inode)) = parse::ns_link(target) {
+                    links.0[i] = u32::try_from(inode.get()).unwrap_or(0);
+                    any = true;
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    match (any, failed) {
+        (true, _) => Ok(links),
+        (false, Some(e)) => Err(e),
+        (false, None) => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+    }
+}
+
+/// Our own thread's links, as /proc reads them (zeros where unreadable).
+pub(super) fn own_thread_links() -> ProcessLinks {
+    links_in(None, c"/proc/thread-self/ns").unwrap_or_default()
+}
+
+/// Process `pid`'s links, as /proc reads them (zeros where unreadable).
+#[cfg(test)]
+pub(super) fn links_by_readlink(pid: Pid) -> ProcessLinks {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/ns")).unwrap_or_default();
+    links_in(None, &path).unwrap_or_default()
 }
 
 /// Walk `pids` in parallel, returning what each live process holds, in PID
 /// order. `skip_fds_of` leaves out one process's descriptors (the daemon's);
-/// with a budget, processes are stamped. A process that does not answer
-/// (inside an execve that is itself stuck) is left out, and skipped by
-/// later walks until it answers (`crate::bounded`).
+/// with a budget, processes are stamped; `tasks`, where given, is the
+/// task table their links and stamps come from. A process that does not
+/// answer (inside an execve that is itself stuck) is left out, and skipped
+/// by later walks until it answers (`crate::bounded`).
 pub fn walk_parallel(
     proc: &Arc<OwnedFd>,
     pids: &[Pid],
     skip_fds_of: Option<Pid>,
     budget: Option<&Arc<StampBudget>>,
     cgroups: &CgroupsOf,
+    tasks: Option<Arc<TaskTable>>,
 ) -> Vec<(Pid, Process)> {
     let items: Vec<(String, Pid)> = pids.iter().map(|&p| (stuck_key(p), p)).collect();
     let (proc, budget, cgroups) = (proc.clone(), budget.cloned(), cgroups.clone());
@@ -324,7 +399,7 @@ pub fn walk_parallel(
         move || Walker::new(proc.clone()),
         move |w, pid| {
             let mine = skip_fds_of == Some(pid);
-            w.process(pid, !mine, budget.as_deref().filter(|_| !mine), &cgroups)
+            w.process(pid, !mine, budget.as_deref().filter(|_| !mine), &cgroups, tasks.as_deref())
         },
     );
     let mut out = Vec::with_capacity(pids.len());

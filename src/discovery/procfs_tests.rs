@@ -12,9 +12,9 @@ fn a_process_that_is_gone_is_vanished_and_one_that_is_there_is_read() {
     // Past pid_max: no process can have it.
     let gone = Pid(i32::MAX - 1);
     assert!(
-        matches!(w.process(gone, true, None, &CgroupsOf::Every), Err(Error::Vanished { pid }) if pid == gone)
+        matches!(w.process(gone, true, None, &CgroupsOf::Every, None), Err(Error::Vanished { pid }) if pid == gone)
     );
-    let me = w.process(sys::getpid(), true, None, &CgroupsOf::Every);
+    let me = w.process(sys::getpid(), true, None, &CgroupsOf::Every, None);
     assert!(me.is_ok_and(|p| p.links.get(NsType::Net.index()).is_some()));
 }
 
@@ -56,4 +56,37 @@ fn a_command_name_is_read_whole_and_a_gone_process_has_none() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(crate::discovery::comm(pid), None);
+}
+
+#[test]
+fn a_process_read_through_the_task_table_holds_what_it_holds_through_proc() {
+    if sys::geteuid() != 0 {
+        return;
+    }
+    // A thread of ours in a network namespace of its own: a thread that
+    // differs from its process.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let _ = ready_tx.send(sys::unshare(libc::CLONE_NEWNET).map(|_| sys::gettid()));
+        let _ = done_rx.recv();
+    });
+    let tid = ready_rx.recv().expect("thread started").expect("unshare in a thread");
+    let proc =
+        Arc::new(sys::open_path(std::path::Path::new("/proc"), libc::O_RDONLY | libc::O_DIRECTORY).unwrap());
+    let table = crate::discovery::task_table::now().expect("this host loads BPF iterators");
+    let mut w = Walker::new(proc);
+    let me = sys::getpid();
+    let budget = StampBudget::new(0);
+    let by_table = w.process(me, false, Some(&budget), &CgroupsOf::Every, Some(&table)).unwrap();
+    let by_proc = w.process(me, false, None, &CgroupsOf::Every, None).unwrap();
+    let _ = done_tx.send(());
+    let _ = thread.join();
+    assert_eq!(by_table.links, by_proc.links);
+    assert!(by_table.holds_the_same_as(&by_proc), "{by_table:?}\n{by_proc:?}");
+    let odd = by_table.threads.iter().find(|(t, _)| *t == tid).expect("the thread in its own netns");
+    assert_ne!(odd.1.get(NsType::Net.index()), by_table.links.get(NsType::Net.index()));
+    // Stamped from the table: one per task, none holding a file.
+    assert_eq!(by_table.stamps.len(), table.process(me).map_or(0, |t| t.len()));
+    assert!(by_table.stamps.iter().all(|s| !s.holds_file()));
 }

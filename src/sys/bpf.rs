@@ -1,6 +1,6 @@
 //! bpf(2), only as far as nsfuse uses it: load a BPF task iterator
 //! program (`iter/task`), link it, and open one read of it. The program
-//! itself is built elsewhere (`discovery::task_counters`).
+//! itself is built elsewhere (`discovery::task_table`).
 
 use super::owned;
 use std::ffi::CStr;
@@ -72,33 +72,39 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<OwnedFd> {
 
 /// Load `insns` (8-byte instructions) as an iterator program attached to
 /// the kernel function whose BTF id is `attach_btf_id` (`bpf_iter_task`).
-/// On refusal, the error says what the verifier logged.
+/// On refusal, the error says what the verifier logged (asked for only
+/// then: a log too small for a long program fails a load that passed).
 pub fn bpf_load_iterator(insns: &[[u8; 8]], attach_btf_id: u32, name: &CStr) -> io::Result<OwnedFd> {
-    let mut log = vec![0u8; 4096];
-    let mut prog_name = [0u8; 16];
-    let n = name.to_bytes().len().min(15);
-    prog_name[..n].copy_from_slice(&name.to_bytes()[..n]);
-    let mut attr = ProgLoad {
-        prog_type: BPF_PROG_TYPE_TRACING,
-        insn_cnt: u32::try_from(insns.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?,
-        insns: insns.as_ptr() as u64,
-        license: c"GPL".as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
-        prog_name,
-        expected_attach_type: BPF_TRACE_ITER,
-        attach_btf_id,
-        ..ProgLoad::default()
+    let load = |log: &mut [u8]| {
+        let mut prog_name = [0u8; 16];
+        let n = name.to_bytes().len().min(15);
+        prog_name[..n].copy_from_slice(&name.to_bytes()[..n]);
+        let mut attr = ProgLoad {
+            prog_type: BPF_PROG_TYPE_TRACING,
+            insn_cnt: u32::try_from(insns.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?,
+            insns: insns.as_ptr() as u64,
+            license: c"GPL".as_ptr() as u64,
+            log_level: u32::from(!log.is_empty()),
+            log_size: log.len() as u32,
+            log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
+            prog_name,
+            expected_attach_type: BPF_TRACE_ITER,
+            attach_btf_id,
+            ..ProgLoad::default()
+        };
+        bpf(BPF_PROG_LOAD, &mut attr)
     };
-    bpf(BPF_PROG_LOAD, &mut attr).map_err(|e| {
+    load(&mut []).map_err(|e| {
+        let mut log = vec![0u8; 1 << 20];
+        let _ = load(&mut log);
         let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
         let said = String::from_utf8_lossy(&log[..end]);
-        let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        if last.is_empty() {
+        let mut tail: Vec<&str> = said.lines().rev().filter(|l| !l.trim().is_empty()).take(3).collect();
+        tail.reverse();
+        if tail.is_empty() {
             e
         } else {
-            io::Error::new(e.kind(), format!("{e}: {last}"))
+            io::Error::new(e.kind(), format!("{e}: {}", tail.join(" | ")))
         }
     })
 }
