@@ -190,7 +190,7 @@ impl Kernel for Host {
 
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {
         // One read for every task on the host, where the kernel allows it.
-        if let Some(now) = super::task_table::now() {
+        if let Some(now) = super::task_table::now(super::task_table::Records::Counters) {
             return procs.iter().map(|p| p.is_some_and(|p| p.stamps_hold(|s| now.unchanged(s)))).collect();
         }
         Host::still_unchanged_by_files(procs)
@@ -205,7 +205,10 @@ impl Kernel for Host {
     ) -> Vec<(Pid, Process)> {
         // Many processes: their links from one read of every task.
         let table = super::task_table::worth_reading_for(pids.len());
-        let tasks = table.then(super::task_table::now).flatten().map(Arc::new);
+        let tasks = table
+            .then(|| super::task_table::now(super::task_table::Records::WithLinks))
+            .flatten()
+            .map(Arc::new);
         match open_proc() {
             Ok(proc) => procfs::walk_parallel(&Arc::new(proc), pids, skip_fds_of, budget, cgroups, tasks),
             Err(e) => {
@@ -288,9 +291,13 @@ mod tests {
         let read = Host.read_processes(&pids, None, Some(&budget), &CgroupsOf::Every);
         std::thread::sleep(std::time::Duration::from_millis(50));
         let procs: Vec<Option<&Process>> = read.iter().map(|(_, p)| Some(p)).collect();
-        let by_counters = super::super::task_table::now().map(|now| {
-            procs.iter().map(|p| p.is_some_and(|p| p.stamps_hold(|s| now.unchanged(s)))).collect::<Vec<_>>()
-        });
+        let by_counters =
+            super::super::task_table::now(super::super::task_table::Records::Counters).map(|now| {
+                procs
+                    .iter()
+                    .map(|p| p.is_some_and(|p| p.stamps_hold(|s| now.unchanged(s))))
+                    .collect::<Vec<_>>()
+            });
         let by_files = Host::still_unchanged_by_files(&procs);
         let _ = (sleeper.kill(), busy.kill());
         let _ = (sleeper.wait(), busy.wait());

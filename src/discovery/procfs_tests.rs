@@ -74,7 +74,8 @@ fn a_process_read_through_the_task_table_holds_what_it_holds_through_proc() {
     let tid = ready_rx.recv().expect("thread started").expect("unshare in a thread");
     let proc =
         Arc::new(sys::open_path(std::path::Path::new("/proc"), libc::O_RDONLY | libc::O_DIRECTORY).unwrap());
-    let table = crate::discovery::task_table::now().expect("this host loads BPF iterators");
+    let table = crate::discovery::task_table::now(crate::discovery::task_table::Records::WithLinks)
+        .expect("this host loads BPF iterators");
     let mut w = Walker::new(proc);
     let me = sys::getpid();
     let budget = StampBudget::new(0);

@@ -15,6 +15,7 @@ use super::btf::Btf;
 use super::stamp::Stamp;
 use crate::model::{Pid, ProcessLinks, LINKS};
 use crate::sys;
+use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,9 +32,30 @@ pub struct TaskRecord {
     pub links: ProcessLinks,
 }
 
-/// Bytes per record: tid, tgid (u32 each), three u64 counters, ten u32
-/// namespace inodes.
-const RECORD: usize = 32 + 4 * LINKS;
+/// Bytes per record: tid, tgid (u32 each), three u64 counters, then
+/// (when the links are read) ten u32 namespace inodes.
+const COUNTERS_RECORD: usize = 32;
+const RECORD: usize = COUNTERS_RECORD + 4 * LINKS;
+
+/// What a read's records hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Records {
+    /// Counters only: what a refresh checks its stamps against. Cheap: the
+    /// links cost a chase of cold pointers per task, several times the
+    /// rest.
+    Counters,
+    /// Counters and links: what a read of many processes takes.
+    WithLinks,
+}
+
+impl Records {
+    fn len(self) -> usize {
+        match self {
+            Records::Counters => COUNTERS_RECORD,
+            Records::WithLinks => RECORD,
+        }
+    }
+}
 
 /// Every task at one moment, ascending by (process, thread).
 #[derive(Debug)]
@@ -46,21 +68,25 @@ pub struct TaskTable {
 
 impl TaskTable {
     /// Records as the iterator wrote them (a trailing partial record is
-    /// dropped), sorted by (process, thread).
-    pub fn parse(bytes: &[u8], links_trusted: bool) -> TaskTable {
+    /// dropped), sorted by (process, thread). Links are trusted only when
+    /// read, and `links_trusted`.
+    pub fn parse(bytes: &[u8], records: Records, links_trusted: bool) -> TaskTable {
         let word = |r: &[u8], at: usize| u64::from_le_bytes(r[at..at + 8].try_into().unwrap_or_default());
         let half = |r: &[u8], at: usize| u32::from_le_bytes(r[at..at + 4].try_into().unwrap_or_default());
         let mut tasks: Vec<TaskRecord> = bytes
-            .chunks_exact(RECORD)
+            .chunks_exact(records.len())
             .map(|r| TaskRecord {
                 tid: half(r, 0) as i32,
                 tgid: half(r, 4) as i32,
                 counters: [word(r, 8), word(r, 16), word(r, 24)],
-                links: ProcessLinks(std::array::from_fn(|i| half(r, 32 + 4 * i))),
+                links: match records {
+                    Records::Counters => ProcessLinks::default(),
+                    Records::WithLinks => ProcessLinks(std::array::from_fn(|i| half(r, 32 + 4 * i))),
+                },
             })
             .collect();
         tasks.sort_unstable_by_key(|t| (t.tgid, t.tid));
-        TaskTable { tasks, links_trusted }
+        TaskTable { tasks, links_trusted: links_trusted && records == Records::WithLinks }
     }
 
     /// Task `tid` of process `pid`.
@@ -351,11 +377,12 @@ fn pid_block(l: &LinkOffsets) -> Option<Vec<[u8; 8]>> {
 ///              sched_info.run_delay, sched_info.pcount, links = 0 }
 ///   links[...] = task->nsproxy->X->ns.inum, ...   (nsproxy_block)
 ///   links[user] = ...; links[pid] = ...           (user_block, pid_block)
-///   bpf_seq_write(r6->seq, record, RECORD)
+///   bpf_seq_write(r6->seq, record, its length)
 ///   out: return 0
 /// ```
+/// With `Records::Counters`, no links: the record ends after the counters.
 /// None if an offset does not fit an instruction.
-pub fn program(o: &Offsets) -> Option<Vec<[u8; 8]>> {
+pub fn program(o: &Offsets, records: Records) -> Option<Vec<[u8; 8]>> {
     let mut body = Block::default();
     for (field, size, at) in
         [(o.pid, 4, 0), (o.tgid, 4, 4), (o.sum_exec_runtime, 8, 8), (o.run_delay, 8, 16), (o.pcount, 8, 24)]
@@ -363,18 +390,22 @@ pub fn program(o: &Offsets) -> Option<Vec<[u8; 8]>> {
         let (load, store) = if size == 4 { (LDX_W, STX_W) } else { (LDX_DW, STX_DW) };
         body.op(insn(load, 2, 7, off(field)?, 0)).op(insn(store, FP, 2, AT_RECORD + at, 0));
     }
-    for at in (AT_LINKS..0).step_by(8).chain([AT_SCRATCH]) {
-        body.op(insn(ST_DW, FP, 0, at, 0));
+    if records == Records::WithLinks {
+        for at in (AT_LINKS..0).step_by(8).chain([AT_SCRATCH]) {
+            body.op(insn(ST_DW, FP, 0, at, 0));
+        }
     }
     let mut body = body.close()?;
-    body.extend(nsproxy_block(&o.links)?);
-    body.extend(user_block(&o.links)?);
-    body.extend(pid_block(&o.links)?);
+    if records == Records::WithLinks {
+        body.extend(nsproxy_block(&o.links)?);
+        body.extend(user_block(&o.links)?);
+        body.extend(pid_block(&o.links)?);
+    }
     body.extend([
         insn(LDX_DW, 1, 6, 0, 0),
         insn(MOV_REG, 2, FP, 0, 0),
         insn(ADD_IMM, 2, 0, 0, AT_RECORD.into()),
-        insn(MOV_IMM, 3, 0, 0, RECORD as i32),
+        insn(MOV_IMM, 3, 0, 0, records.len() as i32),
         insn(CALL, 0, 0, 0, BPF_FUNC_SEQ_WRITE),
     ]);
     let mut p = vec![
@@ -387,11 +418,18 @@ pub fn program(o: &Offsets) -> Option<Vec<[u8; 8]>> {
     Some(p)
 }
 
-/// The loaded program's link: each read opens an iterator on it.
-struct Loaded {
+/// A loaded program's link: each read opens an iterator on it.
+struct Iterator {
     _prog: OwnedFd,
     link: OwnedFd,
-    /// Whether our own task's links read as /proc reads them.
+    records: Records,
+}
+
+/// Both programs, and whether our own task's links read as /proc reads
+/// them.
+struct Loaded {
+    counters: Iterator,
+    with_links: Iterator,
     links_trusted: bool,
 }
 
@@ -412,13 +450,20 @@ fn load() -> Result<Loaded, String> {
     let func = btf.func("bpf_iter_task").ok_or("no bpf_iter_task in the kernel's BTF")?;
     let offsets = Offsets::from_btf(&btf).ok_or("task_struct lacks a scheduler counter")?;
     drop(data);
-    let insns = program(&offsets).ok_or("task_struct offsets out of range")?;
-    let prog = sys::bpf_load_iterator(&insns, func, c"nsfuse_tasks").map_err(|e| format!("loading: {e}"))?;
-    let link = sys::bpf_link_iterator(prog.as_fd()).map_err(|e| format!("linking: {e}"))?;
-    let mut loaded = Loaded { _prog: prog, link, links_trusted: false };
-    // The program must see us as /proc does.
+    let load_one = |records: Records, name: &CStr| -> Result<Iterator, String> {
+        let insns = program(&offsets, records).ok_or("task_struct offsets out of range")?;
+        let prog = sys::bpf_load_iterator(&insns, func, name).map_err(|e| format!("loading: {e}"))?;
+        let link = sys::bpf_link_iterator(prog.as_fd()).map_err(|e| format!("linking: {e}"))?;
+        Ok(Iterator { _prog: prog, link, records })
+    };
+    let mut loaded = Loaded {
+        counters: load_one(Records::Counters, c"nsfuse_tasks")?,
+        with_links: load_one(Records::WithLinks, c"nsfuse_task_ns")?,
+        links_trusted: false,
+    };
+    // The programs must see us as /proc does.
     let (me, tid) = (sys::getpid(), sys::gettid());
-    let table = read(&loaded).map_err(|e| format!("reading: {e}"))?;
+    let table = read(&loaded, Records::WithLinks).map_err(|e| format!("reading: {e}"))?;
     let Some(own) = table.get(me, tid) else {
         return Err(format!("own thread {tid} of {me} is not listed"));
     };
@@ -434,11 +479,15 @@ fn load() -> Result<Loaded, String> {
     Ok(loaded)
 }
 
-fn read(loaded: &Loaded) -> std::io::Result<TaskTable> {
-    let iter = sys::bpf_open_iterator(loaded.link.as_fd())?;
+fn read(loaded: &Loaded, records: Records) -> std::io::Result<TaskTable> {
+    let it = match records {
+        Records::Counters => &loaded.counters,
+        Records::WithLinks => &loaded.with_links,
+    };
+    let iter = sys::bpf_open_iterator(it.link.as_fd())?;
     let mut bytes = Vec::with_capacity(256 * 1024);
     std::fs::File::from(iter).read_to_end(&mut bytes)?;
-    let table = TaskTable::parse(&bytes, loaded.links_trusted);
+    let table = TaskTable::parse(&bytes, it.records, loaded.links_trusted);
     TASKS_SEEN.store(table.len(), Ordering::Relaxed);
     Ok(table)
 }
@@ -454,9 +503,9 @@ pub fn worth_reading_for(n: usize) -> bool {
     n >= 16 && n.saturating_mul(32) >= TASKS_SEEN.load(Ordering::Relaxed)
 }
 
-/// Every task now; None where the iterator is not available (said once in
-/// the log, at the first call).
-pub fn now() -> Option<TaskTable> {
+/// Every task now, with `records`; None where the iterator is not
+/// available (said once in the log, at the first call).
+pub fn now(records: Records) -> Option<TaskTable> {
     let loaded = LOADED
         .get_or_init(|| match load() {
             Ok(l) => {
@@ -469,7 +518,7 @@ pub fn now() -> Option<TaskTable> {
             }
         })
         .as_ref()?;
-    read(loaded).map_err(|e| log::warn!("task table: {e}")).ok()
+    read(loaded, records).map_err(|e| log::warn!("task table: {e}")).ok()
 }
 
 #[cfg(test)]
@@ -497,7 +546,7 @@ mod tests {
         ]
         .concat();
         bytes.extend([1, 2, 3]); // a torn record at the end
-        let t = TaskTable::parse(&bytes, true);
+        let t = TaskTable::parse(&bytes, Records::WithLinks, true);
         assert_eq!(t.len(), 4);
         assert_eq!(t.get(Pid(10), Pid(10)).map(|t| t.counters), Some([1, 2, 3]));
         assert_eq!(t.get(Pid(10), Pid(30)).map(|t| t.links), Some(ProcessLinks(L)));
@@ -505,13 +554,24 @@ mod tests {
         let tids: Vec<i32> = t.process(Pid(10)).unwrap().iter().map(|r| r.tid).collect();
         assert_eq!(tids, [10, 11, 30]);
         assert!(t.process(Pid(11)).is_none(), "a thread is no process");
-        assert!(TaskTable::parse(&bytes, false).process(Pid(10)).is_none(), "links not trusted");
+        assert!(
+            TaskTable::parse(&bytes, Records::WithLinks, false).process(Pid(10)).is_none(),
+            "links not trusted"
+        );
+        let counters: Vec<u8> =
+            bytes.chunks(RECORD).flat_map(|r| r.iter().take(COUNTERS_RECORD)).copied().collect();
+        let c = TaskTable::parse(&counters, Records::Counters, true);
+        assert_eq!(c.get(Pid(10), Pid(11)).map(|t| t.counters), Some([0, 0, 1]));
+        assert!(c.process(Pid(10)).is_none(), "no links read");
     }
 
     #[test]
     fn a_stamp_is_unchanged_only_for_its_task_in_its_process_with_its_counters() {
-        let c =
-            TaskTable::parse(&[record(10, 10, [1, 2, 3], L), record(11, 10, [4, 5, 6], L)].concat(), true);
+        let c = TaskTable::parse(
+            &[record(10, 10, [1, 2, 3], L), record(11, 10, [4, 5, 6], L)].concat(),
+            Records::WithLinks,
+            true,
+        );
         assert!(c.unchanged(&Stamp::counted((Pid(10), None), [1, 2, 3])));
         assert!(c.unchanged(&Stamp::counted((Pid(10), Some(Pid(11))), [4, 5, 6])));
         assert!(!c.unchanged(&Stamp::counted((Pid(10), None), [1, 2, 4])), "it ran");
@@ -550,7 +610,7 @@ mod tests {
     #[test]
     fn the_program_skips_its_body_when_there_is_no_task_and_every_jump_lands_inside() {
         let o = sample_offsets();
-        let p = program(&o).unwrap();
+        let p = program(&o, Records::WithLinks).unwrap();
         // The jump at 2 lands on `r0 = 0` (two before the end).
         assert_eq!(p[2][0], JEQ_IMM);
         assert_eq!(jump_targets(&p)[0], (2, p.len() - 2));
@@ -558,10 +618,12 @@ mod tests {
             assert!(to > at && to < p.len() - 1, "jump at {at} to {to}");
         }
         assert_eq!(p[p.len() - 1][0], EXIT);
-        assert!(program(&Offsets { pid: 40_000, ..o }).is_none());
+        assert!(program(&Offsets { pid: 40_000, ..o }, Records::WithLinks).is_none());
         // Without the namespace fields the links are left 0: a shorter program.
         let bare = Offsets { links: LinkOffsets::default(), ..o };
-        assert!(program(&bare).unwrap().len() < p.len());
+        assert!(program(&bare, Records::WithLinks).unwrap().len() < p.len());
+        let counters = program(&o, Records::Counters).unwrap();
+        assert!(counters.len() < 25, "{} instructions", counters.len());
     }
 
     /// A child in new namespaces of every type, sleeping.
@@ -596,7 +658,8 @@ mod tests {
         };
         std::thread::sleep(std::time::Duration::from_millis(100));
         let file = std::fs::read_to_string(format!("/proc/{inner}/schedstat")).unwrap();
-        let table = now().unwrap_or_else(|| panic!("this host loads BPF iterators: {:?}", load().err()));
+        let table = now(Records::WithLinks)
+            .unwrap_or_else(|| panic!("this host loads BPF iterators: {:?}", load().err()));
         assert!(table.links_trusted);
         let mut want_links = Vec::new();
         let me = sys::getpid();
