@@ -572,3 +572,36 @@ fn a_user_namespaces_owns_listing_cached_by_the_kernel_follows_new_namespaces() 
     let want = format!("uts:{uts}");
     assert!(wait_for(3.0, || names().contains(&want)), "{owns} never listed {want}: {:?}", names());
 }
+
+#[test]
+fn a_first_listing_gives_each_entry_the_inode_number_and_type_stat_gives() {
+    // Listings carry their subdirectories' attributes (READDIRPLUS) and
+    // files with no inode made: each entry's d_ino and type must still be
+    // the file's, and a directory stat'ed from what the listing left must
+    // be as a lookup gives it.
+    let sleeper = Proc::cmd(&["unshare", "--net", "sleep", "1000"]);
+    let ns = wait_unshared(sleeper.pid(), "net");
+    let m = Nsfuse::start(&[]);
+    let pid = std::process::id().to_string();
+    let mut dirs = 0;
+    for rel in [String::new(), "net".into(), format!("net/{ns}"), "proc".into(), format!("proc/{pid}")] {
+        let listed: Vec<_> = std::fs::read_dir(m.path(&rel)).unwrap().flatten().collect();
+        assert!(!listed.is_empty(), "{rel} lists nothing");
+        for e in listed {
+            use std::os::unix::fs::{DirEntryExt, FileTypeExt};
+            let Ok(md) = e.path().symlink_metadata() else { continue }; // gone meanwhile
+            let ty = e.file_type().unwrap();
+            assert_eq!(e.ino(), md.ino(), "{}: d_ino", e.path().display());
+            assert_ne!(e.ino(), 0, "{}", e.path().display());
+            assert_eq!(ty.is_dir(), md.is_dir(), "{}", e.path().display());
+            assert_eq!(ty.is_symlink(), md.file_type().is_symlink(), "{}", e.path().display());
+            assert!(!ty.is_fifo(), "{}", e.path().display());
+            if md.is_dir() {
+                dirs += 1;
+                assert_eq!(md.mode() & 0o7777, 0o555, "{}", e.path().display());
+                assert_eq!((md.uid(), md.nlink()), (0, 2), "{}", e.path().display());
+            }
+        }
+    }
+    assert!(dirs > 10, "{dirs} directories");
+}

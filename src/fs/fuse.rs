@@ -2,16 +2,17 @@
 //! and translates its answer into a FUSE reply. No logic lives here.
 
 use super::inode::Ino;
+use super::listing::Page;
 use super::{Attr, Caller, Errno, Kind, NsFs};
 use fuser::{
     FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, InitFlags, OpenAccMode, OpenFlags,
-    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite,
-    Request,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyWrite, Request,
 };
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// The FUSE face of an `NsFs`.
 pub struct FuseAdapter(pub Arc<NsFs>);
@@ -59,6 +60,24 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
+/// What a READDIRPLUS entry sent without a node id carries: its inode
+/// number (the dirent's d_ino) and type; the kernel keeps nothing else.
+fn bare_attr(ino: Ino, kind: Kind) -> FileAttr {
+    file_attr(&Attr { ino, kind, size: 0, perm: 0, uid: 0, gid: 0, mtime: SystemTime::UNIX_EPOCH })
+}
+
+impl FuseAdapter {
+    /// The page of a listing at `offset`: of a directory the kernel opened
+    /// without asking, else of handle `fh`.
+    fn page(&self, req: &Request, ino: INodeNo, fh: FileHandle, offset: u64) -> Result<Page, Errno> {
+        if fh.0 == 0 && self.0.open_dirs_unasked() {
+            self.0.readdir_unopened(caller(req), Ino(ino.0), offset)
+        } else {
+            self.0.readdir(fh.0, offset)
+        }
+    }
+}
+
 fn name(n: &OsStr) -> Option<&str> {
     n.to_str()
 }
@@ -70,6 +89,12 @@ impl fuser::Filesystem for FuseAdapter {
         let can = config.capabilities().contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT);
         if can && self.0.kernel_caches() && config.add_capabilities(InitFlags::FUSE_AUTO_INVAL_DATA).is_ok() {
             self.0.set_open_dirs_unasked();
+        }
+        // Listings that carry their subdirectories' attributes (always,
+        // not only a listing's first page): a walk makes no LOOKUP per
+        // directory. Only where the kernel may cache what it is given.
+        if self.0.kernel_caches() {
+            let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
         }
         Ok(())
     }
@@ -243,12 +268,7 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn readdir(&self, req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        let page = if fh.0 == 0 && self.0.open_dirs_unasked() {
-            self.0.readdir_unopened(caller(req), Ino(ino.0), offset)
-        } else {
-            self.0.readdir(fh.0, offset)
-        };
-        match page {
+        match self.page(req, ino, fh, offset) {
             Ok(page) => {
                 for (i, e) in page.entries.iter().enumerate().skip(page.from) {
                     if reply.add(INodeNo(e.ino.0), page.offset_after(i), file_type(e.kind), &e.name) {
@@ -258,6 +278,35 @@ impl fuser::Filesystem for FuseAdapter {
                 reply.ok();
             }
             Err(e) => reply.error(refused("readdir", ino.0, e)),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        match self.page(req, ino, fh, offset) {
+            Ok(page) => {
+                for (i, e, attr) in self.0.plus_entries(caller(req), Ino(ino.0), &page) {
+                    // Node id 0: the kernel makes no inode for the entry.
+                    let (node, ttl, attr) = match attr {
+                        Some(a) => {
+                            let (attr_ttl, entry_ttl) = self.0.ttls(&a);
+                            (e.ino.0, attr_ttl.min(entry_ttl), file_attr(&a))
+                        }
+                        None => (0, Duration::ZERO, bare_attr(e.ino, e.kind)),
+                    };
+                    if reply.add(INodeNo(node), page.offset_after(i), &e.name, &ttl, &attr, Generation(0)) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(refused("readdirplus", ino.0, e)),
         }
     }
 

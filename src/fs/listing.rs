@@ -70,6 +70,10 @@ impl Page {
     }
 }
 
+/// How many entries' attributes `plus_entries` works out at a time (a
+/// READDIRPLUS reply of one page holds about 25).
+const PLUS_CHUNK: usize = 32;
+
 impl NsFs {
     /// The view a listing of `node` asked for at `asked` is served from:
     /// for a directory of namespaces or processes, one from a refresh that
@@ -167,6 +171,42 @@ impl NsFs {
         let entries = self.open.dirs.locked().get(&fh).cloned().ok_or(Errno::EBADF)?;
         // One listing per handle: generation 0, offsets are positions.
         Ok(Page { entries, from: offset as usize, generation: 0 })
+    }
+
+    /// The entries of `page` from where it starts, each with its index and
+    /// the attributes READDIRPLUS sends with it: a subdirectory's, as a
+    /// lookup gives them (a walk into it then needs no LOOKUP); none for
+    /// files, symlinks, `.` and `..` (a file's size is rendered only when
+    /// asked for). Worked out a few at a time, as the reply fills.
+    pub fn plus_entries<'p>(
+        &'p self,
+        caller: Caller,
+        dir: Ino,
+        page: &'p Page,
+    ) -> impl Iterator<Item = (usize, &'p DirEntry, Option<Attr>)> + 'p {
+        let rest = page.entries.get(page.from..).unwrap_or_default();
+        rest.chunks(PLUS_CHUNK).enumerate().flat_map(move |(c, chunk)| {
+            let attrs = self.subdirectory_attrs(caller, dir, chunk);
+            let first = page.from + c * PLUS_CHUNK;
+            chunk.iter().zip(attrs).enumerate().map(move |(k, (e, a))| (first + k, e, a))
+        })
+    }
+
+    fn subdirectory_attrs(&self, caller: Caller, dir: Ino, entries: &[DirEntry]) -> Vec<Option<Attr>> {
+        let Ok(dir_node) = Self::node(dir) else { return vec![None; entries.len()] };
+        let v = self.current();
+        self.with_ctx(&v, caller, |ctx| {
+            entries
+                .iter()
+                .map(|e| {
+                    if e.kind != Kind::Dir || e.name == "." || e.name == ".." {
+                        return None;
+                    }
+                    let node = ctx.lookup(dir_node, &e.name).filter(|n| n.ino() == e.ino)?;
+                    self.attr(&v, ctx, node, caller.uid).ok()
+                })
+                .collect()
+        })
     }
 
     pub fn releasedir(&self, fh: u64) {
