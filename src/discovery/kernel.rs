@@ -8,13 +8,15 @@
 use super::mounts::{self, Reader, Table};
 use super::parse::{self, NsfsMount};
 use super::procfs::{self, CgroupsOf, Process, StampBudget};
+use super::task_table::{self, Records, TaskTable};
 use super::{nsfile, Error, Result};
+use crate::locks::Locked;
 use crate::model::{Inode, NsType, Pid};
 use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// What the kernel says about one namespace's place in the hierarchy, with
 /// its owner and parent opened (`N`: an opened namespace).
@@ -94,8 +96,14 @@ pub trait Kernel: Clone + Send + Sync + 'static {
 }
 
 /// The real host: /proc, nsfs ioctls, listmount, pidfd_getfd.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Host;
+#[derive(Clone, Debug, Default)]
+pub struct Host {
+    /// The task counters `still_unchanged` read last. Reads of processes
+    /// that follow stamp the tasks it lists from it: read before their
+    /// links, as a stamp must be (an older stamp only makes a later check
+    /// more likely to read a task again).
+    counters: Arc<Mutex<Option<Arc<TaskTable>>>>,
+}
 
 /// Whether `pid` is a process now (a thread group's leader, as /proc
 /// lists them): pidfd_open(2) refuses a PID no task has (ESRCH) and a
@@ -190,8 +198,10 @@ impl Kernel for Host {
 
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {
         // One read for every task on the host, where the kernel allows it.
-        if let Some(now) = super::task_table::now(super::task_table::Records::Counters) {
-            return procs.iter().map(|p| p.is_some_and(|p| p.stamps_hold(|s| now.unchanged(s)))).collect();
+        if let Some(now) = task_table::now(Records::Counters) {
+            let same = procs.iter().map(|p| p.is_some_and(|p| p.stamps_hold(|s| now.unchanged(s)))).collect();
+            *self.counters.locked() = Some(Arc::new(now));
+            return same;
         }
         Host::still_unchanged_by_files(procs)
     }
@@ -203,12 +213,14 @@ impl Kernel for Host {
         budget: Option<&Arc<StampBudget>>,
         cgroups: &CgroupsOf,
     ) -> Vec<(Pid, Process)> {
-        // Many processes: their links from one read of every task.
-        let table = super::task_table::worth_reading_for(pids.len());
-        let tasks = table
-            .then(|| super::task_table::now(super::task_table::Records::WithLinks))
-            .flatten()
-            .map(Arc::new);
+        // Many processes: their links from one read of every task. Else
+        // their stamps from the counters read last.
+        let with_links =
+            task_table::worth_reading_for(pids.len()).then(|| task_table::now(Records::WithLinks));
+        let tasks = match with_links.flatten() {
+            Some(t) => Some(Arc::new(t)),
+            None => self.counters.locked().clone(),
+        };
         match open_proc() {
             Ok(proc) => procfs::walk_parallel(&Arc::new(proc), pids, skip_fds_of, budget, cgroups, tasks),
             Err(e) => {
@@ -288,16 +300,12 @@ mod tests {
         let pids = [Pid(sleeper.id() as i32), Pid(busy.id() as i32)];
         std::thread::sleep(std::time::Duration::from_millis(50));
         let budget = Arc::new(StampBudget::new(16));
-        let read = Host.read_processes(&pids, None, Some(&budget), &CgroupsOf::Every);
+        let read = Host::default().read_processes(&pids, None, Some(&budget), &CgroupsOf::Every);
         std::thread::sleep(std::time::Duration::from_millis(50));
         let procs: Vec<Option<&Process>> = read.iter().map(|(_, p)| Some(p)).collect();
-        let by_counters =
-            super::super::task_table::now(super::super::task_table::Records::Counters).map(|now| {
-                procs
-                    .iter()
-                    .map(|p| p.is_some_and(|p| p.stamps_hold(|s| now.unchanged(s))))
-                    .collect::<Vec<_>>()
-            });
+        let by_counters = task_table::now(Records::Counters).map(|now| {
+            procs.iter().map(|p| p.is_some_and(|p| p.stamps_hold(|s| now.unchanged(s)))).collect::<Vec<_>>()
+        });
         let by_files = Host::still_unchanged_by_files(&procs);
         let _ = (sleeper.kill(), busy.kill());
         let _ = (sleeper.wait(), busy.wait());
@@ -308,7 +316,7 @@ mod tests {
 
     #[test]
     fn the_probe_finds_a_new_process_and_not_a_new_thread() {
-        let before = Host.last_pid().expect("/proc/loadavg");
+        let before = Host::default().last_pid().expect("/proc/loadavg");
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -318,9 +326,9 @@ mod tests {
         let tid = rx.recv().expect("thread id");
         let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
         let child_pid = Pid(child.id() as i32);
-        let after = Host.last_pid().expect("/proc/loadavg");
-        let made = Host.processes_made_between(before, after);
-        let gone = Host.still_there(&[child_pid, tid]);
+        let after = Host::default().last_pid().expect("/proc/loadavg");
+        let made = Host::default().processes_made_between(before, after);
+        let gone = Host::default().still_there(&[child_pid, tid]);
         let _ = child.kill();
         let _ = child.wait();
         let _ = stop_tx.send(());
@@ -332,6 +340,6 @@ mod tests {
         assert!(made.contains(&child_pid), "{made:?} lacks {child_pid}");
         assert!(!made.contains(&tid), "{made:?} has thread {tid}");
         assert_eq!(gone, vec![child_pid], "a thread is not a process");
-        assert_eq!(Host.still_there(&[child_pid]), Vec::<Pid>::new(), "reaped");
+        assert_eq!(Host::default().still_there(&[child_pid]), Vec::<Pid>::new(), "reaped");
     }
 }

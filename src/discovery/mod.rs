@@ -69,7 +69,7 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot> {
     if sys::has_listns() {
         log::debug!("listns(2) present: its ids are cross-checked by the /proc walk");
     }
-    pass::run(&kernel::Host, opts, pass::Memory::default(), None).map(|o| o.snapshot)
+    pass::run(&kernel::Host::default(), opts, pass::Memory::default(), None).map(|o| o.snapshot)
 }
 
 /// Whether nsfuse's own mount namespace still has the mounts `snap` read

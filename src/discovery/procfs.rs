@@ -138,8 +138,9 @@ impl Walker {
     /// cgroup where `cgroups` wants it. With a budget, also stamp each task
     /// (before reading it, so a change made after the read shows in the
     /// stamp), keeping the stamp's file open while the budget lasts. Where
-    /// `tasks` lists the process, its tasks' links and stamps come from
-    /// there (read together, task by task, counters first).
+    /// `tasks` lists the process with links it trusts, its tasks' links
+    /// and stamps come from there (read together, task by task, counters
+    /// first); else the tasks it lists are stamped from it.
     pub fn process(
         &mut self,
         pid: Pid,
@@ -157,7 +158,7 @@ impl Walker {
         let mut stamps = Vec::new();
         let mut tracked = budget.is_some();
         if let Some(b) = budget {
-            self.stamp(&mut stamps, &mut tracked, b, (pid, None));
+            self.stamp(&mut stamps, &mut tracked, b, tasks, (pid, None));
         }
         let ns_dir = cpath(&mut p, &[N(pid.get()), S("/ns")]).ok_or(Error::Vanished { pid })?;
         let links = self.links(ns_dir).map_err(|e| Error::of(pid, e))?;
@@ -167,7 +168,7 @@ impl Walker {
         let multi = cpath(&mut p, &[N(pid.get()), S("/task")])
             .is_some_and(|task| sys::fstatat(Some(self.proc.as_fd()), task).is_ok_and(|st| st.st_nlink > 3));
         if multi {
-            self.threads(pid, &mut out, budget, &mut stamps, &mut tracked);
+            self.threads(pid, &mut out, budget, tasks, &mut stamps, &mut tracked);
         }
         if with_fds {
             let _ = self.fds(pid, &mut out);
@@ -227,14 +228,21 @@ impl Walker {
         Ok(out)
     }
 
+    /// Stamp `task`: from `tasks` where it lists it (no file to open: the
+    /// table was read before this read), else from its schedstat file.
     fn stamp(
         &self,
         stamps: &mut Vec<Stamp>,
         tracked: &mut bool,
         budget: &StampBudget,
+        tasks: Option<&TaskTable>,
         task: (Pid, Option<Pid>),
     ) {
         if !*tracked {
+            return;
+        }
+        if let Some(t) = tasks.and_then(|t| t.get(task.0, task.1.unwrap_or(task.0))) {
+            stamps.push(Stamp::counted(task, t.counters));
             return;
         }
         match Stamp::take(self.proc.as_fd(), task, budget.take()) {
@@ -293,6 +301,7 @@ impl Walker {
         pid: Pid,
         out: &mut Process,
         budget: Option<&StampBudget>,
+        tasks: Option<&TaskTable>,
         stamps: &mut Vec<Stamp>,
         tracked: &mut bool,
     ) {
@@ -304,7 +313,7 @@ impl Walker {
         let tids = std::mem::take(&mut self.names);
         for tid in tids.iter().map(|&t| Pid(t)).filter(|&t| t != pid) {
             if let Some(b) = budget {
-                self.stamp(stamps, tracked, b, (pid, Some(tid)));
+                self.stamp(stamps, tracked, b, tasks, (pid, Some(tid)));
             }
             let Some(path) = cpath(&mut p, &[N(pid.get()), S("/task/"), N(tid.get()), S("/ns")]) else {
                 continue;

@@ -78,9 +78,15 @@ fn a_process_read_through_the_task_table_holds_what_it_holds_through_proc() {
         .expect("this host loads BPF iterators");
     let mut w = Walker::new(proc);
     let me = sys::getpid();
-    let budget = StampBudget::new(0);
+    // Room for every stamp to keep its file open: one that does not was
+    // made from a table.
+    let budget = StampBudget::new(1000);
     let by_table = w.process(me, false, Some(&budget), &CgroupsOf::Every, Some(&table)).unwrap();
     let by_proc = w.process(me, false, None, &CgroupsOf::Every, None).unwrap();
+    // Links from /proc (a counters-only table has none), stamps from the table.
+    let counters =
+        crate::discovery::task_table::now(crate::discovery::task_table::Records::Counters).unwrap();
+    let stamped = w.process(me, false, Some(&budget), &CgroupsOf::Every, Some(&counters)).unwrap();
     let _ = done_tx.send(());
     let _ = thread.join();
     assert_eq!(by_table.links, by_proc.links);
@@ -90,4 +96,8 @@ fn a_process_read_through_the_task_table_holds_what_it_holds_through_proc() {
     // Stamped from the table: one per task, none holding a file.
     assert_eq!(by_table.stamps.len(), table.process(me).map_or(0, |t| t.len()));
     assert!(by_table.stamps.iter().all(|s| !s.holds_file()));
+    assert!(stamped.holds_the_same_as(&by_proc));
+    assert!(!stamped.stamps.is_empty() && stamped.stamps.iter().all(|s| !s.holds_file()));
+    let by_files = w.process(me, false, Some(&budget), &CgroupsOf::Every, None).unwrap();
+    assert!(by_files.stamps.iter().all(|s| s.holds_file()), "the budget lets files stay open");
 }

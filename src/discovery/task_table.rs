@@ -26,7 +26,8 @@ use std::sync::OnceLock;
 pub struct TaskRecord {
     pub tid: i32,
     pub tgid: i32,
-    /// As `schedstat` prints them: sum_exec_runtime, run_delay, pcount.
+    /// As `schedstat` prints them: sum_exec_runtime, run_delay, pcount;
+    /// `KERNEL_THREAD` for a kernel thread.
     pub counters: [u64; 3],
     /// In `procfs::LINK_CNAMES` order; 0 where /proc's link would not read.
     pub links: ProcessLinks,
@@ -36,6 +37,15 @@ pub struct TaskRecord {
 /// (when the links are read) ten u32 namespace inodes.
 const COUNTERS_RECORD: usize = 32;
 const RECORD: usize = COUNTERS_RECORD + 4 * LINKS;
+
+/// The counters written for a kernel thread, which no task's can be: it
+/// never changes its namespaces and holds no descriptors, so its stamp
+/// holds for as long as that number names a kernel thread (a refresh
+/// re-read every kernel thread that had run, each time).
+pub const KERNEL_THREAD: [u64; 3] = [u64::MAX; 3];
+
+/// PF_KTHREAD in `task_struct.flags`.
+const PF_KTHREAD: i32 = 0x0020_0000;
 
 /// What a read's records hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +139,7 @@ impl TaskTable {
 pub struct Offsets {
     pub pid: u32,
     pub tgid: u32,
+    pub flags: u32,
     pub sum_exec_runtime: u32,
     pub run_delay: u32,
     pub pcount: u32,
@@ -173,6 +184,7 @@ impl Offsets {
         Some(Offsets {
             pid: at(&["pid"])?,
             tgid: at(&["tgid"])?,
+            flags: at(&["flags"])?,
             sum_exec_runtime: at(&["se", "sum_exec_runtime"])?,
             run_delay: at(&["sched_info", "run_delay"])?,
             pcount: at(&["sched_info", "pcount"])?,
@@ -241,6 +253,7 @@ const MOV_IMM: u8 = 0xb7;
 const MOV_REG: u8 = 0xbf;
 const ADD_IMM: u8 = 0x07;
 const ADD_REG: u8 = 0x0f;
+const AND_IMM: u8 = 0x57;
 const MUL_IMM: u8 = 0x27;
 const CALL: u8 = 0x85;
 const EXIT: u8 = 0x95;
@@ -390,6 +403,19 @@ pub fn program(o: &Offsets, records: Records) -> Option<Vec<[u8; 8]>> {
         let (load, store) = if size == 4 { (LDX_W, STX_W) } else { (LDX_DW, STX_DW) };
         body.op(insn(load, 2, 7, off(field)?, 0)).op(insn(store, FP, 2, AT_RECORD + at, 0));
     }
+    let mut body = body.close()?;
+    // A kernel thread's counters are KERNEL_THREAD.
+    let mut kthread = Block::default();
+    kthread
+        .op(insn(LDX_W, 2, 7, off(o.flags)?, 0))
+        .op(insn(AND_IMM, 2, 0, 0, PF_KTHREAD))
+        .exit_if(JEQ_IMM, 2, 0);
+    let marker = i32::try_from(KERNEL_THREAD[0] as i64).ok()?; // sign-extended to the u64
+    for at in [8, 16, 24] {
+        kthread.op(insn(ST_DW, FP, 0, AT_RECORD + at, marker));
+    }
+    body.extend(kthread.close()?);
+    let mut body = Block { insns: body, exits: Vec::new() };
     if records == Records::WithLinks {
         for at in (AT_LINKS..0).step_by(8).chain([AT_SCRATCH]) {
             body.op(insn(ST_DW, FP, 0, at, 0));
@@ -585,6 +611,7 @@ mod tests {
         Offsets {
             pid: 1264,
             tgid: 1268,
+            flags: 44,
             sum_exec_runtime: 232,
             run_delay: 1016,
             pcount: 1008,
@@ -623,7 +650,7 @@ mod tests {
         let bare = Offsets { links: LinkOffsets::default(), ..o };
         assert!(program(&bare, Records::WithLinks).unwrap().len() < p.len());
         let counters = program(&o, Records::Counters).unwrap();
-        assert!(counters.len() < 25, "{} instructions", counters.len());
+        assert!(counters.len() < 30, "{} instructions", counters.len());
     }
 
     /// A child in new namespaces of every type, sleeping.
@@ -671,6 +698,11 @@ mod tests {
         let want: Vec<u64> = file.split_whitespace().map(|w| w.parse().unwrap()).collect();
         let t = table.get(inner, inner).expect("the sleeper is listed");
         assert_eq!(t.counters.to_vec(), want);
+        // kthreadd: a kernel thread, marked so, in both kinds of read.
+        assert_eq!(table.get(Pid(2), Pid(2)).map(|t| t.counters), Some(KERNEL_THREAD));
+        let counters = now(Records::Counters).expect("counters");
+        assert_eq!(counters.get(Pid(2), Pid(2)).map(|t| t.counters), Some(KERNEL_THREAD));
+        assert!(counters.unchanged(&Stamp::counted((Pid(2), None), KERNEL_THREAD)));
         assert!(table.len() > 10, "every task: {}", table.len());
         for (pid, links) in want_links {
             let by_bpf = table.get(pid, pid).map(|r| r.links);

@@ -47,7 +47,7 @@ impl Tracker<Host> {
     /// A tracker whose stamps keep at most `files` files open, as on a
     /// host whose open-file limit is low.
     pub fn with_stamp_files(opts: ScanOptions, files: usize) -> Tracker {
-        Tracker::on(Host, opts, files)
+        Tracker::on(Host::default(), opts, files)
     }
 }
 
