@@ -150,8 +150,8 @@ impl Walker {
         tasks: Option<&TaskTable>,
     ) -> Result<Process, Error> {
         if let Some(records) = tasks.and_then(|t| t.process(pid)) {
-            if self.user_link_agrees(pid, records).map_err(|e| Error::of(pid, e))? {
-                return self.process_from_table(pid, records, with_fds, budget.is_some(), cgroups);
+            if self.user_link_agrees(pid, &records).map_err(|e| Error::of(pid, e))? {
+                return self.process_from_table(pid, &records, with_fds, budget.is_some(), cgroups);
             }
         }
         let mut p = [0u8; 64];

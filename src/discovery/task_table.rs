@@ -13,15 +13,16 @@
 
 use super::btf::Btf;
 use super::stamp::Stamp;
+use crate::locks::Locked;
 use crate::model::{Pid, ProcessLinks, LINKS};
 use crate::sys;
 use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-/// One task as the iterator writes it.
+/// One task as the iterator wrote it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskRecord {
     pub tid: i32,
@@ -67,10 +68,27 @@ impl Records {
     }
 }
 
+/// What every read has of a task (kept compact: a refresh keeps the last
+/// read of counters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Task {
+    tid: i32,
+    tgid: i32,
+    counters: [u64; 3],
+}
+
+/// What a read with links adds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct TaskNs {
+    links: ProcessLinks,
+}
+
 /// Every task at one moment, ascending by (process, thread).
 #[derive(Debug)]
 pub struct TaskTable {
-    tasks: Vec<TaskRecord>,
+    tasks: Vec<Task>,
+    /// Beside `tasks` for a read with links, else empty.
+    ns: Vec<TaskNs>,
     /// Whether the links were checked against /proc (else only the
     /// counters are used).
     links_trusted: bool,
@@ -83,40 +101,57 @@ impl TaskTable {
     pub fn parse(bytes: &[u8], records: Records, links_trusted: bool) -> TaskTable {
         let word = |r: &[u8], at: usize| u64::from_le_bytes(r[at..at + 8].try_into().unwrap_or_default());
         let half = |r: &[u8], at: usize| u32::from_le_bytes(r[at..at + 4].try_into().unwrap_or_default());
-        let mut tasks: Vec<TaskRecord> = bytes
-            .chunks_exact(records.len())
-            .map(|r| TaskRecord {
-                tid: half(r, 0) as i32,
-                tgid: half(r, 4) as i32,
-                counters: [word(r, 8), word(r, 16), word(r, 24)],
-                links: match records {
-                    Records::Counters => ProcessLinks::default(),
-                    Records::WithLinks => ProcessLinks(std::array::from_fn(|i| half(r, 32 + 4 * i))),
-                },
-            })
-            .collect();
-        tasks.sort_unstable_by_key(|t| (t.tgid, t.tid));
-        TaskTable { tasks, links_trusted: links_trusted && records == Records::WithLinks }
+        let task = |r: &[u8]| Task {
+            tid: half(r, 0) as i32,
+            tgid: half(r, 4) as i32,
+            counters: [word(r, 8), word(r, 16), word(r, 24)],
+        };
+        let records_in = bytes.chunks_exact(records.len());
+        let (tasks, ns) = match records {
+            Records::Counters => {
+                let mut tasks: Vec<Task> = records_in.map(task).collect();
+                tasks.sort_unstable_by_key(|t| (t.tgid, t.tid));
+                (tasks, Vec::new())
+            }
+            Records::WithLinks => {
+                let mut both: Vec<(Task, TaskNs)> = records_in
+                    .map(|r| {
+                        let links = ProcessLinks(std::array::from_fn(|i| half(r, 32 + 4 * i)));
+                        (task(r), TaskNs { links })
+                    })
+                    .collect();
+                both.sort_unstable_by_key(|(t, _)| (t.tgid, t.tid));
+                both.into_iter().unzip()
+            }
+        };
+        TaskTable { tasks, ns, links_trusted: links_trusted && records == Records::WithLinks }
     }
 
-    /// Task `tid` of process `pid`.
-    pub fn get(&self, pid: Pid, tid: Pid) -> Option<&TaskRecord> {
-        self.tasks
-            .binary_search_by_key(&(pid.get(), tid.get()), |t| (t.tgid, t.tid))
-            .ok()
-            .map(|i| &self.tasks[i])
+    fn index(&self, pid: Pid, tid: Pid) -> Option<usize> {
+        self.tasks.binary_search_by_key(&(pid.get(), tid.get()), |t| (t.tgid, t.tid)).ok()
+    }
+
+    fn record(&self, i: usize) -> TaskRecord {
+        let Task { tid, tgid, counters } = self.tasks[i];
+        let TaskNs { links } = self.ns.get(i).copied().unwrap_or_default();
+        TaskRecord { tid, tgid, counters, links }
+    }
+
+    /// Task `tid` of process `pid` (links 0 where not read).
+    pub fn get(&self, pid: Pid, tid: Pid) -> Option<TaskRecord> {
+        self.index(pid, tid).map(|i| self.record(i))
     }
 
     /// Every task of process `pid`, if its leader is listed and the links
     /// can be trusted.
-    pub fn process(&self, pid: Pid) -> Option<&[TaskRecord]> {
+    pub fn process(&self, pid: Pid) -> Option<Vec<TaskRecord>> {
         if !self.links_trusted {
             return None;
         }
-        self.get(pid, pid)?;
+        self.index(pid, pid)?;
         let from = self.tasks.partition_point(|t| t.tgid < pid.get());
         let to = self.tasks.partition_point(|t| t.tgid <= pid.get());
-        Some(&self.tasks[from..to])
+        Some((from..to).map(|i| self.record(i)).collect())
     }
 
     /// How many tasks it lists.
@@ -128,7 +163,7 @@ impl TaskTable {
     /// process, and has not run since it was stamped.
     pub fn unchanged(&self, stamp: &Stamp) -> bool {
         let ((pid, tid), seen) = stamp.counters();
-        self.get(pid, tid.unwrap_or(pid)).is_some_and(|t| t.counters == seen)
+        self.index(pid, tid.unwrap_or(pid)).is_some_and(|i| self.tasks[i].counters == seen)
     }
 }
 
@@ -449,6 +484,9 @@ struct Iterator {
     _prog: OwnedFd,
     link: OwnedFd,
     records: Records,
+    /// What the last read wrote, kept for the next (a refresh reads one
+    /// every time: the same buffer, not a fresh one of the same size).
+    bytes: Mutex<Vec<u8>>,
 }
 
 /// Both programs, and whether our own task's links read as /proc reads
@@ -480,7 +518,7 @@ fn load() -> Result<Loaded, String> {
         let insns = program(&offsets, records).ok_or("task_struct offsets out of range")?;
         let prog = sys::bpf_load_iterator(&insns, func, name).map_err(|e| format!("loading: {e}"))?;
         let link = sys::bpf_link_iterator(prog.as_fd()).map_err(|e| format!("linking: {e}"))?;
-        Ok(Iterator { _prog: prog, link, records })
+        Ok(Iterator { _prog: prog, link, records, bytes: Mutex::default() })
     };
     let mut loaded = Loaded {
         counters: load_one(Records::Counters, c"nsfuse_tasks")?,
@@ -511,7 +549,8 @@ fn read(loaded: &Loaded, records: Records) -> std::io::Result<TaskTable> {
         Records::WithLinks => &loaded.with_links,
     };
     let iter = sys::bpf_open_iterator(it.link.as_fd())?;
-    let mut bytes = Vec::with_capacity(256 * 1024);
+    let mut bytes = it.bytes.locked();
+    bytes.clear();
     std::fs::File::from(iter).read_to_end(&mut bytes)?;
     let table = TaskTable::parse(&bytes, it.records, loaded.links_trusted);
     TASKS_SEEN.store(table.len(), Ordering::Relaxed);
