@@ -41,6 +41,9 @@ pub struct Btf<'a> {
     data: &'a [u8],
     strings: &'a [u8],
     starts: Vec<u32>,
+    /// The first struct or function of each name, by (kind, name): built
+    /// once, where a lookup would walk some 150 000 types.
+    named: std::collections::HashMap<(u32, &'a [u8]), u32>,
 }
 
 /// One type record's fixed part.
@@ -75,11 +78,16 @@ impl<'a> Btf<'a> {
         };
         let (types_start, types_end) = section(type_off, type_len)?;
         let (str_start, str_end) = section(str_off, str_len)?;
-        let mut btf = Btf { data, strings: &data[str_start..str_end], starts: Vec::new() };
+        let mut btf =
+            Btf { data, strings: &data[str_start..str_end], starts: Vec::new(), named: Default::default() };
         let mut at = types_start;
         while at < types_end {
             btf.starts.push(u32::try_from(at).map_err(|_| BtfError::NotBtf)?);
             let t = btf.type_at(at)?;
+            if t.kind == KIND_STRUCT || t.kind == KIND_FUNC {
+                let id = btf.starts.len() as u32;
+                btf.named.entry((t.kind, btf.name(t.name))).or_insert(id);
+            }
             at = t.rest + Self::trailing(&t)?;
         }
         if at != types_end {
@@ -113,7 +121,7 @@ impl<'a> Btf<'a> {
         })
     }
 
-    fn name(&self, off: u32) -> &[u8] {
+    fn name(&self, off: u32) -> &'a [u8] {
         let rest = self.strings.get(off as usize..).unwrap_or_default();
         &rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())]
     }
@@ -123,12 +131,10 @@ impl<'a> Btf<'a> {
         self.type_at(at as usize).ok()
     }
 
-    /// The id of the first type of `kind` named `name`.
+    /// The id of the first type of `kind` (a struct or a function) named
+    /// `name`.
     fn find(&self, kind: u32, name: &str) -> Option<u32> {
-        self.starts.iter().enumerate().find_map(|(i, &at)| {
-            let t = self.type_at(at as usize).ok()?;
-            (t.kind == kind && self.name(t.name) == name.as_bytes()).then_some(i as u32 + 1)
-        })
+        self.named.get(&(kind, name.as_bytes())).copied()
     }
 
     /// The BTF id of kernel function `name`.
