@@ -75,7 +75,17 @@ impl<K: Kernel> Pass<'_, K> {
         let same = {
             let remembered: Vec<Option<&procfs::Process>> =
                 pids.iter().map(|p| self.prev.procs.get(p).map(|r| &r.found)).collect();
-            self.kernel.still_unchanged(&remembered)
+            let mut same = self.kernel.still_unchanged(&remembered);
+            // nsfuse itself runs at every refresh (its threads answer the
+            // requests), and changes nothing it holds: its descriptors are
+            // not read, and a helper thread's stay in a mount namespace it
+            // reads is nsfuse at work, not a holder. What the last read of
+            // it found stands (a full pass reads it again).
+            let own = pids.iter().position(|p| *p == self.own_pid).filter(|&i| remembered[i].is_some());
+            if let Some(i) = own.filter(|_| self.opts.skip_own_fds) {
+                same[i] = true;
+            }
+            same
         };
         let (kept, dirty, before, records, removed) = self.sort_out(&pids, same);
         let gone = removed.pids.len() > before.len();
