@@ -154,10 +154,16 @@ impl NsFs {
             if !maybe {
                 continue;
             }
-            // Gone (an error) or listed otherwise: the kernel's copy is stale.
+            // Gone (an error) or listed otherwise: the kernel's copy is
+            // stale. A gone directory's listing is forgotten here too (else
+            // every namespace ever listed stays noted: a listing of `net/`
+            // notes each namespace directory for its mtime).
             let stale = match self.entries_in(new, Caller::ROOT, node) {
                 Ok(entries) => !self.note_listing(ino, &entries).0,
-                Err(_) => true,
+                Err(_) => {
+                    self.listed.locked().remove(&ino);
+                    true
+                }
             };
             if stale {
                 changed.push(ino);
