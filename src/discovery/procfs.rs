@@ -10,7 +10,7 @@ use super::stamp::{cpath, Part::N, Part::S};
 pub use super::stamp::{Stamp, StampBudget};
 use super::task_table::{TaskRecord, TaskTable};
 use super::{nsfile, parse};
-use crate::model::{Inode, NsType, Pid, ProcessLinks, LINKS};
+use crate::model::{Inode, Link, NsType, Pid, ProcessLinks, LINKS};
 use crate::sys;
 use std::ffi::CStr;
 use std::io;
@@ -29,9 +29,6 @@ const LINK_CNAMES: [&CStr; LINKS] = [
     c"pid_for_children",
     c"time_for_children",
 ];
-
-/// Where the `user` link sits in `LINK_CNAMES`.
-const USER_LINK: usize = 6;
 
 /// Whose cgroup a read of processes takes in.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -196,7 +193,8 @@ impl Walker {
         let link = sys::readlinkat(self.proc.as_fd(), path, &mut buf)?;
         let user = parse::ns_link(link).map(|(_, inode)| inode.get());
         let leader = records.iter().find(|r| r.tid == pid.get());
-        Ok(leader.is_some_and(|r| user.is_some() && user == r.links.get(USER_LINK).map(|i| i.get())))
+        Ok(leader
+            .is_some_and(|r| user.is_some() && user == r.links.of(Link::Own(NsType::User)).map(|i| i.get())))
     }
 
     /// `process` for one listed in the task table (`records`, its tasks):
@@ -276,9 +274,11 @@ impl Walker {
         (!crate::owners::cgroup::is_host(path)).then(|| Arc::from(path))
     }
 
+    /// The links of an `ns` directory below /proc (`links_in`).
     fn links(&mut self, ns_dir: &CStr) -> io::Result<ProcessLinks> {
         links_in(Some(self.proc.as_fd()), ns_dir)
     }
+
     /// Open `PID/SUB` (a directory of numbered entries: task, fd) and read
     /// its numbers into `self.names`.
     fn numbered(&mut self, pid: Pid, sub: &str) -> io::Result<OwnedFd> {

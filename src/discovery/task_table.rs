@@ -14,7 +14,7 @@
 use super::btf::Btf;
 use super::stamp::Stamp;
 use crate::locks::Locked;
-use crate::model::{Pid, ProcessLinks, LINKS};
+use crate::model::{Link, NsType, Pid, ProcessLinks, LINKS};
 use crate::sys;
 use std::ffi::CStr;
 use std::io::Read;
@@ -201,17 +201,17 @@ pub struct LinkOffsets {
     pub pid: Option<(u32, u32, u32, u32, u32, u32)>,
 }
 
-/// Link slots, in `procfs::LINK_CNAMES` order.
-const CGROUP: usize = 0;
-const IPC: usize = 1;
-const MNT: usize = 2;
-const NET: usize = 3;
-const PID: usize = 4;
-const TIME: usize = 5;
-const USER: usize = 6;
-const UTS: usize = 7;
-const PID_FOR_CHILDREN: usize = 8;
-const TIME_FOR_CHILDREN: usize = 9;
+/// Link slots: their places in `ProcessLinks`.
+const CGROUP: usize = Link::Own(NsType::Cgroup).index();
+const IPC: usize = Link::Own(NsType::Ipc).index();
+const MNT: usize = Link::Own(NsType::Mnt).index();
+const NET: usize = Link::Own(NsType::Net).index();
+const PID: usize = Link::Own(NsType::Pid).index();
+const TIME: usize = Link::Own(NsType::Time).index();
+const USER: usize = Link::Own(NsType::User).index();
+const UTS: usize = Link::Own(NsType::Uts).index();
+const PID_FOR_CHILDREN: usize = Link::PidForChildren.index();
+const TIME_FOR_CHILDREN: usize = Link::TimeForChildren.index();
 
 impl Offsets {
     pub fn from_btf(btf: &Btf) -> Option<Offsets> {
