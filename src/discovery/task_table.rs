@@ -77,18 +77,13 @@ struct Task {
     counters: [u64; 3],
 }
 
-/// What a read with links adds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct TaskNs {
-    links: ProcessLinks,
-}
-
 /// Every task at one moment, ascending by (process, thread).
 #[derive(Debug)]
 pub struct TaskTable {
     tasks: Vec<Task>,
-    /// Beside `tasks` for a read with links, else empty.
-    ns: Vec<TaskNs>,
+    /// Each task's links, beside `tasks`, for a read with links; else
+    /// empty.
+    links: Vec<ProcessLinks>,
     /// Whether the links were checked against /proc (else only the
     /// counters are used).
     links_trusted: bool,
@@ -107,24 +102,21 @@ impl TaskTable {
             counters: [word(r, 8), word(r, 16), word(r, 24)],
         };
         let records_in = bytes.chunks_exact(records.len());
-        let (tasks, ns) = match records {
+        let (tasks, links) = match records {
             Records::Counters => {
                 let mut tasks: Vec<Task> = records_in.map(task).collect();
                 tasks.sort_unstable_by_key(|t| (t.tgid, t.tid));
                 (tasks, Vec::new())
             }
             Records::WithLinks => {
-                let mut both: Vec<(Task, TaskNs)> = records_in
-                    .map(|r| {
-                        let links = ProcessLinks(std::array::from_fn(|i| half(r, 32 + 4 * i)));
-                        (task(r), TaskNs { links })
-                    })
+                let mut both: Vec<(Task, ProcessLinks)> = records_in
+                    .map(|r| (task(r), ProcessLinks(std::array::from_fn(|i| half(r, 32 + 4 * i)))))
                     .collect();
                 both.sort_unstable_by_key(|(t, _)| (t.tgid, t.tid));
                 both.into_iter().unzip()
             }
         };
-        TaskTable { tasks, ns, links_trusted: links_trusted && records == Records::WithLinks }
+        TaskTable { tasks, links, links_trusted: links_trusted && records == Records::WithLinks }
     }
 
     fn index(&self, pid: Pid, tid: Pid) -> Option<usize> {
@@ -133,8 +125,7 @@ impl TaskTable {
 
     fn record(&self, i: usize) -> TaskRecord {
         let Task { tid, tgid, counters } = self.tasks[i];
-        let TaskNs { links } = self.ns.get(i).copied().unwrap_or_default();
-        TaskRecord { tid, tgid, counters, links }
+        TaskRecord { tid, tgid, counters, links: self.links.get(i).copied().unwrap_or_default() }
     }
 
     /// Task `tid` of process `pid` (links 0 where not read).
@@ -186,8 +177,9 @@ pub struct Offsets {
 pub struct LinkOffsets {
     /// `task->nsproxy`.
     pub nsproxy: Option<u32>,
-    /// Per link read through nsproxy (slot, `nsproxy->FIELD`, that
-    /// namespace's `ns.inum`); pid_for_children is apart.
+    /// By link slot, for the links read through nsproxy:
+    /// (`nsproxy->FIELD`, that namespace's `ns.inum`); pid_for_children is
+    /// apart.
     pub via_nsproxy: [Option<(u32, u32)>; LINKS],
     /// `nsproxy->pid_ns_for_children`, `pid_namespace->child_reaper`
     /// (the link reads only once the namespace has its init),
@@ -431,14 +423,18 @@ fn pid_block(l: &LinkOffsets) -> Option<Vec<[u8; 8]>> {
 /// With `Records::Counters`, no links: the record ends after the counters.
 /// None if an offset does not fit an instruction.
 pub fn program(o: &Offsets, records: Records) -> Option<Vec<[u8; 8]>> {
-    let mut body = Block::default();
+    let mut body = Vec::new();
     for (field, size, at) in
         [(o.pid, 4, 0), (o.tgid, 4, 4), (o.sum_exec_runtime, 8, 8), (o.run_delay, 8, 16), (o.pcount, 8, 24)]
     {
         let (load, store) = if size == 4 { (LDX_W, STX_W) } else { (LDX_DW, STX_DW) };
-        body.op(insn(load, 2, 7, off(field)?, 0)).op(insn(store, FP, 2, AT_RECORD + at, 0));
+        body.extend([insn(load, 2, 7, off(field)?, 0), insn(store, FP, 2, AT_RECORD + at, 0)]);
     }
-    let mut body = body.close()?;
+    if records == Records::WithLinks {
+        for at in (AT_LINKS..0).step_by(8).chain([AT_SCRATCH]) {
+            body.push(insn(ST_DW, FP, 0, at, 0));
+        }
+    }
     // A kernel thread's counters are KERNEL_THREAD.
     let mut kthread = Block::default();
     kthread
@@ -450,13 +446,6 @@ pub fn program(o: &Offsets, records: Records) -> Option<Vec<[u8; 8]>> {
         kthread.op(insn(ST_DW, FP, 0, AT_RECORD + at, marker));
     }
     body.extend(kthread.close()?);
-    let mut body = Block { insns: body, exits: Vec::new() };
-    if records == Records::WithLinks {
-        for at in (AT_LINKS..0).step_by(8).chain([AT_SCRATCH]) {
-            body.op(insn(ST_DW, FP, 0, at, 0));
-        }
-    }
-    let mut body = body.close()?;
     if records == Records::WithLinks {
         body.extend(nsproxy_block(&o.links)?);
         body.extend(user_block(&o.links)?);
@@ -479,8 +468,8 @@ pub fn program(o: &Offsets, records: Records) -> Option<Vec<[u8; 8]>> {
     Some(p)
 }
 
-/// A loaded program's link: each read opens an iterator on it.
-struct Iterator {
+/// A loaded program and its link: each read opens an iterator on it.
+struct Program {
     _prog: OwnedFd,
     link: OwnedFd,
     records: Records,
@@ -492,8 +481,8 @@ struct Iterator {
 /// Both programs, and whether our own task's links read as /proc reads
 /// them.
 struct Loaded {
-    counters: Iterator,
-    with_links: Iterator,
+    counters: Program,
+    with_links: Program,
     links_trusted: bool,
 }
 
@@ -514,11 +503,11 @@ fn load() -> Result<Loaded, String> {
     let func = btf.func("bpf_iter_task").ok_or("no bpf_iter_task in the kernel's BTF")?;
     let offsets = Offsets::from_btf(&btf).ok_or("task_struct lacks a scheduler counter")?;
     drop(data);
-    let load_one = |records: Records, name: &CStr| -> Result<Iterator, String> {
+    let load_one = |records: Records, name: &CStr| -> Result<Program, String> {
         let insns = program(&offsets, records).ok_or("task_struct offsets out of range")?;
         let prog = sys::bpf_load_iterator(&insns, func, name).map_err(|e| format!("loading: {e}"))?;
         let link = sys::bpf_link_iterator(prog.as_fd()).map_err(|e| format!("linking: {e}"))?;
-        Ok(Iterator { _prog: prog, link, records, bytes: Mutex::default() })
+        Ok(Program { _prog: prog, link, records, bytes: Mutex::default() })
     };
     let mut loaded = Loaded {
         counters: load_one(Records::Counters, c"nsfuse_tasks")?,

@@ -80,7 +80,9 @@ impl<K: Kernel> Pass<'_, K> {
             // requests), and changes nothing it holds: its descriptors are
             // not read, and a helper thread's stay in a mount namespace it
             // reads is nsfuse at work, not a holder. What the last read of
-            // it found stands (a full pass reads it again).
+            // it found stands (a full pass reads it again). Only where its
+            // descriptors are left out (the daemon): elsewhere they are
+            // read, and may change.
             let own = pids.iter().position(|p| *p == self.own_pid).filter(|&i| remembered[i].is_some());
             if let Some(i) = own.filter(|_| self.opts.skip_own_fds) {
                 same[i] = true;
