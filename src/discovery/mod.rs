@@ -22,6 +22,7 @@ pub mod parse;
 mod pass;
 mod procfs;
 mod stamp;
+mod task_programs;
 mod task_table;
 mod tracker;
 

@@ -1,24 +1,32 @@
-//! Every task on the host in one read: a BPF task iterator (`iter/task`,
-//! built here from the kernel's BTF) writes, per task, its thread id, its
+//! Every task on the host in one read: BPF programs (`task_programs`,
+//! built from the kernel's BTF) write, per task, its thread id, its
 //! process id, the three counters `schedstat` shows (time on CPU, time
-//! waiting, times run) and then the ten namespaces its /proc `ns` links
-//! name. A refresh checks its stamps (`Stamp`) against one read instead of
-//! one pread per task; a pass of many processes takes their links (and
-//! their threads') from it instead of ten readlinks per task. The counters
-//! are read before the links, task by task, so a stamp made from a record
-//! is taken before what it vouches for. Where the program cannot be loaded
-//! (no BTF, BPF not allowed, not the initial pid namespace), `now` is None
-//! and the /proc files are read as before; where its links disagree with
-//! /proc for our own task, only its counters are used.
+//! waiting, times run) and, when asked, the ten namespaces its /proc `ns`
+//! links name. A refresh checks its stamps (`Stamp`) against one read of
+//! counters instead of one pread per task; a pass of many processes takes
+//! their links (and their threads') from one read with links instead of
+//! ten readlinks per task.
+//!
+//! Counters come from a program that walks the task list itself (the
+//! kernel's open-coded task iterator) into a map shared with us; where
+//! the kernel lacks it, or the map is full, from the `iter/task` program
+//! that the kernel runs once per task (it finds each task by its number:
+//! most of what that read costs). The counters are read before the links,
+//! task by task, so a stamp made from a record is taken before what it
+//! vouches for. Where no program can be loaded (no BTF, BPF not allowed,
+//! not the initial pid namespace), `now` is None and the /proc files are
+//! read as before; where the links disagree with /proc for our own task,
+//! only the counters are used.
 
 use super::btf::Btf;
 use super::stamp::Stamp;
+use super::task_programs::{self, program, walk_program, Offsets, TaskWalk};
 use crate::locks::Locked;
-use crate::model::{Link, NsType, Pid, ProcessLinks, LINKS};
+use crate::model::{Pid, ProcessLinks, LINKS};
 use crate::sys;
 use std::ffi::CStr;
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -36,17 +44,14 @@ pub struct TaskRecord {
 
 /// Bytes per record: tid, tgid (u32 each), three u64 counters, then
 /// (when the links are read) ten u32 namespace inodes.
-const COUNTERS_RECORD: usize = 32;
-const RECORD: usize = COUNTERS_RECORD + 4 * LINKS;
+pub(super) const COUNTERS_RECORD: usize = 32;
+pub(super) const RECORD: usize = COUNTERS_RECORD + 4 * LINKS;
 
 /// The counters written for a kernel thread, which no task's can be: it
 /// never changes its namespaces and holds no descriptors, so its stamp
 /// holds for as long as that number names a kernel thread (a refresh
 /// re-read every kernel thread that had run, each time).
 pub const KERNEL_THREAD: [u64; 3] = [u64::MAX; 3];
-
-/// PF_KTHREAD in `task_struct.flags`.
-const PF_KTHREAD: i32 = 0x0020_0000;
 
 /// What a read's records hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +65,7 @@ pub enum Records {
 }
 
 impl Records {
-    fn len(self) -> usize {
+    pub(super) fn len(self) -> usize {
         match self {
             Records::Counters => COUNTERS_RECORD,
             Records::WithLinks => RECORD,
@@ -158,316 +163,6 @@ impl TaskTable {
     }
 }
 
-/// Where the iterator's program reads each field: `task_struct`'s, and
-/// each namespace's inode number through the pointers to it. A link whose
-/// fields the kernel lacks (no time namespaces) is None and reads as 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Offsets {
-    pub pid: u32,
-    pub tgid: u32,
-    pub flags: u32,
-    pub sum_exec_runtime: u32,
-    pub run_delay: u32,
-    pub pcount: u32,
-    pub links: LinkOffsets,
-}
-
-/// The pointer chains behind the ten links.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LinkOffsets {
-    /// `task->nsproxy`.
-    pub nsproxy: Option<u32>,
-    /// By link slot, for the links read through nsproxy:
-    /// (`nsproxy->FIELD`, that namespace's `ns.inum`); pid_for_children is
-    /// apart.
-    pub via_nsproxy: [Option<(u32, u32)>; LINKS],
-    /// `nsproxy->pid_ns_for_children`, `pid_namespace->child_reaper`
-    /// (the link reads only once the namespace has its init),
-    /// `pid_namespace->ns.inum`.
-    pub pid_for_children: Option<(u32, u32, u32)>,
-    /// `task->real_cred`, `cred->user_ns`, `user_namespace->ns.inum`.
-    pub user: Option<(u32, u32, u32)>,
-    /// `task->thread_pid`, `pid->level`, `pid->numbers`, sizeof(struct
-    /// upid), `upid->ns`, `pid_namespace->ns.inum`: the namespace of the
-    /// task's pid at its own level.
-    pub pid: Option<(u32, u32, u32, u32, u32, u32)>,
-}
-
-/// Link slots: their places in `ProcessLinks`.
-const CGROUP: usize = Link::Own(NsType::Cgroup).index();
-const IPC: usize = Link::Own(NsType::Ipc).index();
-const MNT: usize = Link::Own(NsType::Mnt).index();
-const NET: usize = Link::Own(NsType::Net).index();
-const PID: usize = Link::Own(NsType::Pid).index();
-const TIME: usize = Link::Own(NsType::Time).index();
-const USER: usize = Link::Own(NsType::User).index();
-const UTS: usize = Link::Own(NsType::Uts).index();
-const PID_FOR_CHILDREN: usize = Link::PidForChildren.index();
-const TIME_FOR_CHILDREN: usize = Link::TimeForChildren.index();
-
-impl Offsets {
-    pub fn from_btf(btf: &Btf) -> Option<Offsets> {
-        let at = |path: &[&str]| btf.offset_of("task_struct", path);
-        Some(Offsets {
-            pid: at(&["pid"])?,
-            tgid: at(&["tgid"])?,
-            flags: at(&["flags"])?,
-            sum_exec_runtime: at(&["se", "sum_exec_runtime"])?,
-            run_delay: at(&["sched_info", "run_delay"])?,
-            pcount: at(&["sched_info", "pcount"])?,
-            links: LinkOffsets::from_btf(btf),
-        })
-    }
-}
-
-impl LinkOffsets {
-    fn from_btf(btf: &Btf) -> LinkOffsets {
-        let inum = |ty: &str| btf.offset_of(ty, &["ns", "inum"]);
-        let field = |f: &str| btf.offset_of("nsproxy", &[f]);
-        let through = |f: &str, ty: &str| Some((field(f)?, inum(ty)?));
-        let mut via_nsproxy = [None; LINKS];
-        via_nsproxy[CGROUP] = through("cgroup_ns", "cgroup_namespace");
-        via_nsproxy[IPC] = through("ipc_ns", "ipc_namespace");
-        via_nsproxy[MNT] = through("mnt_ns", "mnt_namespace");
-        via_nsproxy[NET] = through("net_ns", "net");
-        via_nsproxy[TIME] = through("time_ns", "time_namespace");
-        via_nsproxy[UTS] = through("uts_ns", "uts_namespace");
-        via_nsproxy[TIME_FOR_CHILDREN] = through("time_ns_for_children", "time_namespace");
-        let task = |f: &str| btf.offset_of("task_struct", &[f]);
-        LinkOffsets {
-            nsproxy: task("nsproxy"),
-            via_nsproxy,
-            pid_for_children: (|| {
-                Some((
-                    field("pid_ns_for_children")?,
-                    btf.offset_of("pid_namespace", &["child_reaper"])?,
-                    inum("pid_namespace")?,
-                ))
-            })(),
-            user: (|| {
-                Some((task("real_cred")?, btf.offset_of("cred", &["user_ns"])?, inum("user_namespace")?))
-            })(),
-            pid: (|| {
-                Some((
-                    task("thread_pid")?,
-                    btf.offset_of("pid", &["level"])?,
-                    btf.offset_of("pid", &["numbers"])?,
-                    btf.size_of("upid")?,
-                    btf.offset_of("upid", &["ns"])?,
-                    inum("pid_namespace")?,
-                ))
-            })(),
-        }
-    }
-}
-
-/// One BPF instruction: opcode, registers (dst low nibble, src high),
-/// offset, immediate.
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
-    let [o0, o1] = off.to_le_bytes();
-    let [i0, i1, i2, i3] = imm.to_le_bytes();
-    [code, dst | (src << 4), o0, o1, i0, i1, i2, i3]
-}
-
-const LDX_W: u8 = 0x61;
-const LDX_DW: u8 = 0x79;
-const STX_W: u8 = 0x63;
-const STX_DW: u8 = 0x7b;
-const ST_DW: u8 = 0x7a;
-const JEQ_IMM: u8 = 0x15;
-const JGT_IMM: u8 = 0x25;
-const MOV_IMM: u8 = 0xb7;
-const MOV_REG: u8 = 0xbf;
-const ADD_IMM: u8 = 0x07;
-const ADD_REG: u8 = 0x0f;
-const AND_IMM: u8 = 0x57;
-const MUL_IMM: u8 = 0x27;
-const CALL: u8 = 0x85;
-const EXIT: u8 = 0x95;
-const BPF_FUNC_PROBE_READ_KERNEL: i32 = 113;
-const BPF_FUNC_SEQ_WRITE: i32 = 127;
-
-/// Frame pointer register, and where the record and an 8-byte scratch
-/// slot sit below it.
-const FP: u8 = 10;
-const AT_RECORD: i16 = -(RECORD as i16);
-const AT_LINKS: i16 = AT_RECORD + 32;
-const AT_SCRATCH: i16 = AT_RECORD - 8;
-
-/// A straight run of instructions whose early exits all jump to its end.
-#[derive(Default)]
-struct Block {
-    insns: Vec<[u8; 8]>,
-    exits: Vec<usize>,
-}
-
-impl Block {
-    fn op(&mut self, i: [u8; 8]) -> &mut Self {
-        self.insns.push(i);
-        self
-    }
-
-    /// Leave the block if register `reg` compares (`code`) to `imm`.
-    fn exit_if(&mut self, code: u8, reg: u8, imm: i32) -> &mut Self {
-        self.exits.push(self.insns.len());
-        self.op(insn(code, reg, 0, 0, imm))
-    }
-
-    /// Its instructions, the exits pointing past the last one.
-    fn close(mut self) -> Option<Vec<[u8; 8]>> {
-        let end = self.insns.len();
-        for at in self.exits {
-            let off = i16::try_from(end - at - 1).ok()?;
-            self.insns[at][2..4].copy_from_slice(&off.to_le_bytes());
-        }
-        Some(self.insns)
-    }
-
-    /// `*(u32 *)(fp + AT_LINKS + 4 * slot) = src`.
-    fn store_link(&mut self, slot: usize, src: u8) -> &mut Self {
-        self.op(insn(STX_W, FP, src, AT_LINKS + 4 * slot as i16, 0))
-    }
-
-    /// `bpf_probe_read_kernel(fp + AT_SCRATCH, size, r3)`; then `dst =
-    /// *(fp + AT_SCRATCH)` (u32 or u64 by size). A fault reads as 0.
-    fn probe_read(&mut self, size: i32, dst: u8) -> &mut Self {
-        self.op(insn(MOV_REG, 1, FP, 0, 0))
-            .op(insn(ADD_IMM, 1, 0, 0, AT_SCRATCH.into()))
-            .op(insn(MOV_IMM, 2, 0, 0, size))
-            .op(insn(CALL, 0, 0, 0, BPF_FUNC_PROBE_READ_KERNEL))
-            .op(insn(if size == 8 { LDX_DW } else { LDX_W }, dst, FP, AT_SCRATCH, 0))
-    }
-}
-
-fn off(v: u32) -> Option<i16> {
-    i16::try_from(v).ok()
-}
-
-fn imm(v: u32) -> Option<i32> {
-    i32::try_from(v).ok()
-}
-
-/// The links read through `task->nsproxy` (r7 the task): none if it is
-/// NULL (an exited task), as /proc has them.
-fn nsproxy_block(l: &LinkOffsets) -> Option<Vec<[u8; 8]>> {
-    let mut b = Block::default();
-    let Some(nsproxy) = l.nsproxy else { return Some(Vec::new()) };
-    b.op(insn(LDX_DW, 8, 7, off(nsproxy)?, 0)).exit_if(JEQ_IMM, 8, 0);
-    for (slot, chain) in l.via_nsproxy.iter().enumerate() {
-        if let Some((field, inum)) = *chain {
-            // Loads through kernel pointers the verifier knows by BTF: a
-            // fault reads as 0.
-            b.op(insn(LDX_DW, 2, 8, off(field)?, 0)).op(insn(LDX_W, 2, 2, off(inum)?, 0)).store_link(slot, 2);
-        }
-    }
-    if let Some((field, reaper, inum)) = l.pid_for_children {
-        b.op(insn(LDX_DW, 2, 8, off(field)?, 0))
-            .op(insn(LDX_DW, 3, 2, off(reaper)?, 0))
-            .exit_if(JEQ_IMM, 3, 0)
-            .op(insn(LDX_W, 3, 2, off(inum)?, 0))
-            .store_link(PID_FOR_CHILDREN, 3);
-    }
-    b.close()
-}
-
-/// `task->real_cred->user_ns->ns.inum`.
-fn user_block(l: &LinkOffsets) -> Option<Vec<[u8; 8]>> {
-    let mut b = Block::default();
-    if let Some((cred, user_ns, inum)) = l.user {
-        b.op(insn(LDX_DW, 2, 7, off(cred)?, 0))
-            .op(insn(LDX_DW, 2, 2, off(user_ns)?, 0))
-            .op(insn(LDX_W, 2, 2, off(inum)?, 0))
-            .store_link(USER, 2);
-    }
-    b.close()
-}
-
-/// `task->thread_pid->numbers[level].ns->ns.inum`: indexed by a value
-/// read at run time, so through bpf_probe_read_kernel on plain numbers.
-fn pid_block(l: &LinkOffsets) -> Option<Vec<[u8; 8]>> {
-    let mut b = Block::default();
-    if let Some((thread_pid, level, numbers, upid_size, upid_ns, inum)) = l.pid {
-        b.op(insn(MOV_REG, 3, 7, 0, 0))
-            .op(insn(ADD_IMM, 3, 0, 0, imm(thread_pid)?))
-            .probe_read(8, 8)
-            .exit_if(JEQ_IMM, 8, 0)
-            .op(insn(MOV_REG, 3, 8, 0, 0))
-            .op(insn(ADD_IMM, 3, 0, 0, imm(level)?))
-            .probe_read(4, 9)
-            .exit_if(JGT_IMM, 9, 32)
-            .op(insn(MUL_IMM, 9, 0, 0, imm(upid_size)?))
-            .op(insn(ADD_REG, 9, 8, 0, 0))
-            .op(insn(ADD_IMM, 9, 0, 0, imm(numbers.checked_add(upid_ns)?)?))
-            .op(insn(MOV_REG, 3, 9, 0, 0))
-            .probe_read(8, 3)
-            .exit_if(JEQ_IMM, 3, 0)
-            .op(insn(ADD_IMM, 3, 0, 0, imm(inum)?))
-            .probe_read(4, 2)
-            .store_link(PID, 2);
-    }
-    b.close()
-}
-
-/// The iterator program: for each task (ctx->task, NULL at the end),
-/// write its record to ctx->meta->seq.
-///
-/// ```text
-///   r6 = ctx->meta; r7 = ctx->task; if r7 == 0 goto out
-///   record = { task->pid, task->tgid, se.sum_exec_runtime,
-///              sched_info.run_delay, sched_info.pcount, links = 0 }
-///   links[...] = task->nsproxy->X->ns.inum, ...   (nsproxy_block)
-///   links[user] = ...; links[pid] = ...           (user_block, pid_block)
-///   bpf_seq_write(r6->seq, record, its length)
-///   out: return 0
-/// ```
-/// With `Records::Counters`, no links: the record ends after the counters.
-/// None if an offset does not fit an instruction.
-pub fn program(o: &Offsets, records: Records) -> Option<Vec<[u8; 8]>> {
-    let mut body = Vec::new();
-    for (field, size, at) in
-        [(o.pid, 4, 0), (o.tgid, 4, 4), (o.sum_exec_runtime, 8, 8), (o.run_delay, 8, 16), (o.pcount, 8, 24)]
-    {
-        let (load, store) = if size == 4 { (LDX_W, STX_W) } else { (LDX_DW, STX_DW) };
-        body.extend([insn(load, 2, 7, off(field)?, 0), insn(store, FP, 2, AT_RECORD + at, 0)]);
-    }
-    if records == Records::WithLinks {
-        for at in (AT_LINKS..0).step_by(8).chain([AT_SCRATCH]) {
-            body.push(insn(ST_DW, FP, 0, at, 0));
-        }
-    }
-    // A kernel thread's counters are KERNEL_THREAD.
-    let mut kthread = Block::default();
-    kthread
-        .op(insn(LDX_W, 2, 7, off(o.flags)?, 0))
-        .op(insn(AND_IMM, 2, 0, 0, PF_KTHREAD))
-        .exit_if(JEQ_IMM, 2, 0);
-    let marker = i32::try_from(KERNEL_THREAD[0] as i64).ok()?; // sign-extended to the u64
-    for at in [8, 16, 24] {
-        kthread.op(insn(ST_DW, FP, 0, AT_RECORD + at, marker));
-    }
-    body.extend(kthread.close()?);
-    if records == Records::WithLinks {
-        body.extend(nsproxy_block(&o.links)?);
-        body.extend(user_block(&o.links)?);
-        body.extend(pid_block(&o.links)?);
-    }
-    body.extend([
-        insn(LDX_DW, 1, 6, 0, 0),
-        insn(MOV_REG, 2, FP, 0, 0),
-        insn(ADD_IMM, 2, 0, 0, AT_RECORD.into()),
-        insn(MOV_IMM, 3, 0, 0, records.len() as i32),
-        insn(CALL, 0, 0, 0, BPF_FUNC_SEQ_WRITE),
-    ]);
-    let mut p = vec![
-        insn(LDX_DW, 6, 1, 0, 0),
-        insn(LDX_DW, 7, 1, 8, 0),
-        insn(JEQ_IMM, 7, 0, off(body.len() as u32)?, 0),
-    ];
-    p.extend(body);
-    p.extend([insn(MOV_IMM, 0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0)]);
-    Some(p)
-}
-
 /// A loaded program and its link: each read opens an iterator on it.
 struct Program {
     _prog: OwnedFd,
@@ -479,11 +174,88 @@ struct Program {
 }
 
 /// Both programs, and whether our own task's links read as /proc reads
-/// them.
+/// them; and, where the kernel has the open-coded task iterator, the
+/// program that walks the tasks itself (what a read of counters uses).
 struct Loaded {
     counters: Program,
     with_links: Program,
     links_trusted: bool,
+    walk: Option<Mutex<Walk>>,
+}
+
+/// What a walking program is built from, kept to build a bigger one.
+#[derive(Clone, Copy)]
+struct WalkRecipe {
+    offsets: Offsets,
+    kfuncs: TaskWalk,
+    attach: u32,
+}
+
+/// The walking program (`task_programs::walk_program`), linked to our
+/// main thread so that a read runs it once, and the map it writes,
+/// mapped here.
+struct Walk {
+    recipe: WalkRecipe,
+    capacity: u32,
+    shared: sys::SharedMap,
+    link: OwnedFd,
+    _prog: OwnedFd,
+    _map: OwnedFd,
+}
+
+/// Why a walk gave no table.
+#[derive(Debug, PartialEq, Eq)]
+enum WalkFailed {
+    /// More tasks than the map holds.
+    Full,
+    /// What the kernel said (an errno).
+    Kernel(i32),
+}
+
+/// The most tasks a map is made for (pid_max's ceiling).
+const MOST_TASKS: u32 = 1 << 22;
+
+impl Walk {
+    fn load(recipe: WalkRecipe, capacity: u32) -> Result<Walk, String> {
+        let capacity = capacity.clamp(1, MOST_TASKS);
+        let size = task_programs::HEADER + capacity as usize * COUNTERS_RECORD;
+        let map = sys::bpf_create_shared_array(size as u32, c"nsfuse_tasks")
+            .map_err(|e| format!("making the map: {e}"))?;
+        let shared = sys::SharedMap::new(map.as_fd(), size).map_err(|e| format!("mapping the map: {e}"))?;
+        let insns = walk_program(&recipe.offsets, &recipe.kfuncs, map.as_raw_fd(), capacity)
+            .ok_or("task_struct offsets out of range")?;
+        let prog = sys::bpf_load_iterator(&insns, recipe.attach, c"nsfuse_walk")
+            .map_err(|e| format!("loading: {e}"))?;
+        let link =
+            sys::bpf_link_iterator(prog.as_fd(), Some(sys::getpid())).map_err(|e| format!("linking: {e}"))?;
+        Ok(Walk { recipe, capacity, shared, link, _prog: prog, _map: map })
+    }
+
+    /// Run it once: every task's counters.
+    fn read(&mut self) -> Result<TaskTable, WalkFailed> {
+        self.shared.put(task_programs::WRITTEN, &0u64.to_le_bytes());
+        self.shared.put(task_programs::FAILED, &0i32.to_le_bytes());
+        let kernel = |e: std::io::Error| WalkFailed::Kernel(e.raw_os_error().unwrap_or(libc::EIO));
+        let iter = sys::bpf_open_iterator(self.link.as_fd()).map_err(kernel)?;
+        // The program writes nothing to the file: a read runs it.
+        let (mut file, mut nothing) = (std::fs::File::from(iter), [0u8; 16]);
+        while file.read(&mut nothing).map_err(kernel)? > 0 {}
+        let bytes = self.shared.bytes();
+        let half = |at: usize| i32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default());
+        let written = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default());
+        match half(task_programs::FAILED) {
+            0 => {}
+            task_programs::FULL => return Err(WalkFailed::Full),
+            e => return Err(WalkFailed::Kernel(-e)),
+        }
+        // At least our own thread is there: none written means it did
+        // not run (our main thread gone).
+        if written == 0 || written > u64::from(self.capacity) {
+            return Err(WalkFailed::Kernel(libc::ESRCH));
+        }
+        let end = task_programs::HEADER + written as usize * COUNTERS_RECORD;
+        Ok(TaskTable::parse(&bytes[task_programs::HEADER..end], Records::Counters, false))
+    }
 }
 
 static LOADED: OnceLock<Option<Loaded>> = OnceLock::new();
@@ -502,17 +274,19 @@ fn load() -> Result<Loaded, String> {
     let btf = Btf::parse(&data).map_err(|e| format!("{path}: {e}"))?;
     let func = btf.func("bpf_iter_task").ok_or("no bpf_iter_task in the kernel's BTF")?;
     let offsets = Offsets::from_btf(&btf).ok_or("task_struct lacks a scheduler counter")?;
+    let kfuncs = TaskWalk::from_btf(&btf);
     drop(data);
     let load_one = |records: Records, name: &CStr| -> Result<Program, String> {
         let insns = program(&offsets, records).ok_or("task_struct offsets out of range")?;
         let prog = sys::bpf_load_iterator(&insns, func, name).map_err(|e| format!("loading: {e}"))?;
-        let link = sys::bpf_link_iterator(prog.as_fd()).map_err(|e| format!("linking: {e}"))?;
+        let link = sys::bpf_link_iterator(prog.as_fd(), None).map_err(|e| format!("linking: {e}"))?;
         Ok(Program { _prog: prog, link, records, bytes: Mutex::default() })
     };
     let mut loaded = Loaded {
         counters: load_one(Records::Counters, c"nsfuse_tasks")?,
         with_links: load_one(Records::WithLinks, c"nsfuse_task_ns")?,
         links_trusted: false,
+        walk: None,
     };
     // The programs must see us as /proc does.
     let (me, tid) = (sys::getpid(), sys::gettid());
@@ -522,6 +296,15 @@ fn load() -> Result<Loaded, String> {
     };
     let by_proc = super::procfs::own_thread_links();
     loaded.links_trusted = own.links == by_proc;
+    // Room for twice the tasks there are now (grown when they outgrow it).
+    let room = (2 * table.len() as u32).max(1024);
+    let walk = kfuncs
+        .ok_or_else(|| "no open-coded task iterator".to_string())
+        .and_then(|kfuncs| Walk::load(WalkRecipe { offsets, kfuncs, attach: func }, room));
+    match walk {
+        Ok(w) => loaded.walk = Some(Mutex::new(w)),
+        Err(why) => log::info!("task table: counters read task by task ({why})"),
+    }
     if !loaded.links_trusted {
         log::info!(
             "task table: links read {:?}, /proc says {:?}: reading links from /proc",
@@ -533,6 +316,15 @@ fn load() -> Result<Loaded, String> {
 }
 
 fn read(loaded: &Loaded, records: Records) -> std::io::Result<TaskTable> {
+    if let Some(table) = (records == Records::Counters).then(|| walk(loaded)).flatten() {
+        TASKS_SEEN.store(table.len(), Ordering::Relaxed);
+        return Ok(table);
+    }
+    read_each(loaded, records)
+}
+
+/// A read of the iterator that runs its program once per task.
+fn read_each(loaded: &Loaded, records: Records) -> std::io::Result<TaskTable> {
     let it = match records {
         Records::Counters => &loaded.counters,
         Records::WithLinks => &loaded.with_links,
@@ -544,6 +336,29 @@ fn read(loaded: &Loaded, records: Records) -> std::io::Result<TaskTable> {
     let table = TaskTable::parse(&bytes, it.records, loaded.links_trusted);
     TASKS_SEEN.store(table.len(), Ordering::Relaxed);
     Ok(table)
+}
+
+/// Every task's counters by the walking program, if there is one and it
+/// can: None sends the caller to the iterator read task by task (where
+/// the tasks outgrew the map, a map for twice as many is made for the
+/// next read).
+fn walk(loaded: &Loaded) -> Option<TaskTable> {
+    let mut walk = loaded.walk.as_ref()?.locked();
+    match walk.read() {
+        Ok(table) => Some(table),
+        Err(WalkFailed::Full) => {
+            let bigger = walk.capacity.saturating_mul(2);
+            match Walk::load(walk.recipe, bigger) {
+                Ok(w) => *walk = w,
+                Err(why) => log::warn!("task table: no room for {bigger} tasks: {why}"),
+            }
+            None
+        }
+        Err(WalkFailed::Kernel(e)) => {
+            log::debug!("task table: walk: {}", std::io::Error::from_raw_os_error(e));
+            None
+        }
+    }
 }
 
 /// How many tasks the last read listed (0 before the first).
@@ -560,7 +375,11 @@ pub fn worth_reading_for(n: usize) -> bool {
 /// Every task now, with `records`; None where the iterator is not
 /// available (said once in the log, at the first call).
 pub fn now(records: Records) -> Option<TaskTable> {
-    let loaded = LOADED
+    read(loaded()?, records).map_err(|e| log::warn!("task table: {e}")).ok()
+}
+
+fn loaded() -> Option<&'static Loaded> {
+    LOADED
         .get_or_init(|| match load() {
             Ok(l) => {
                 log::debug!("task table: one BPF iterator read per refresh");
@@ -571,8 +390,7 @@ pub fn now(records: Records) -> Option<TaskTable> {
                 None
             }
         })
-        .as_ref()?;
-    read(loaded, records).map_err(|e| log::warn!("task table: {e}")).ok()
+        .as_ref()
 }
 
 #[cfg(test)]
@@ -633,54 +451,6 @@ mod tests {
         assert!(!c.unchanged(&Stamp::counted((Pid(13), None), [1, 2, 3])), "gone");
     }
 
-    fn sample_offsets() -> Offsets {
-        let mut via_nsproxy = [None; LINKS];
-        via_nsproxy[NET] = Some((40, 176));
-        Offsets {
-            pid: 1264,
-            tgid: 1268,
-            flags: 44,
-            sum_exec_runtime: 232,
-            run_delay: 1016,
-            pcount: 1008,
-            links: LinkOffsets {
-                nsproxy: Some(1840),
-                via_nsproxy,
-                pid_for_children: Some((32, 48, 136)),
-                user: Some((1728, 144, 240)),
-                pid: Some((1368, 4, 144, 16, 8, 136)),
-            },
-        }
-    }
-
-    /// Where each jump of `p` lands, checked to be inside the program.
-    fn jump_targets(p: &[[u8; 8]]) -> Vec<(usize, usize)> {
-        p.iter()
-            .enumerate()
-            .filter(|(_, i)| i[0] & 0x07 == 0x05 && i[0] != CALL && i[0] != EXIT)
-            .map(|(at, i)| (at, (at as i64 + 1 + i64::from(i16::from_le_bytes([i[2], i[3]]))) as usize))
-            .collect()
-    }
-
-    #[test]
-    fn the_program_skips_its_body_when_there_is_no_task_and_every_jump_lands_inside() {
-        let o = sample_offsets();
-        let p = program(&o, Records::WithLinks).unwrap();
-        // The jump at 2 lands on `r0 = 0` (two before the end).
-        assert_eq!(p[2][0], JEQ_IMM);
-        assert_eq!(jump_targets(&p)[0], (2, p.len() - 2));
-        for (at, to) in jump_targets(&p) {
-            assert!(to > at && to < p.len() - 1, "jump at {at} to {to}");
-        }
-        assert_eq!(p[p.len() - 1][0], EXIT);
-        assert!(program(&Offsets { pid: 40_000, ..o }, Records::WithLinks).is_none());
-        // Without the namespace fields the links are left 0: a shorter program.
-        let bare = Offsets { links: LinkOffsets::default(), ..o };
-        assert!(program(&bare, Records::WithLinks).unwrap().len() < p.len());
-        let counters = program(&o, Records::Counters).unwrap();
-        assert!(counters.len() < 30, "{} instructions", counters.len());
-    }
-
     /// A child in new namespaces of every type, sleeping.
     fn sleeper_in_new_namespaces() -> std::process::Child {
         std::process::Command::new("unshare")
@@ -738,9 +508,55 @@ mod tests {
         }
         // The sleeper is in none of our namespaces.
         let (o, i) = (table.get(me, me).unwrap().links, t.links);
-        for slot in [CGROUP, IPC, MNT, NET, PID, TIME, USER, UTS] {
+        for slot in crate::model::NsType::ALL.map(|t| crate::model::Link::Own(t).index()) {
             assert_ne!(o.0[slot], i.0[slot], "slot {slot}");
             assert_ne!(i.0[slot], 0, "slot {slot}");
         }
+    }
+
+    #[test]
+    fn the_walk_lists_every_task_the_iterator_lists_with_the_same_counters() {
+        if sys::geteuid() != 0 {
+            return;
+        }
+        let loaded = loaded().unwrap_or_else(|| panic!("this host loads BPF iterators: {:?}", load().err()));
+        let mut sleepers: Vec<_> =
+            (0..3).map(|_| std::process::Command::new("sleep").arg("10").spawn().unwrap()).collect();
+        let pids: Vec<Pid> = sleepers.iter().map(|c| Pid(c.id() as i32)).collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !pids
+            .iter()
+            .all(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c == "sleep\n"))
+        {
+            assert!(std::time::Instant::now() < deadline, "the sleepers did not start");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let each = read_each(loaded, Records::Counters).unwrap();
+        let walked = walk(loaded).expect("this host walks tasks with the open-coded iterator");
+        for s in &mut sleepers {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        for &p in &pids {
+            let (w, e) = (walked.get(p, p), each.get(p, p));
+            assert!(w.is_some(), "sleeper {p} walked");
+            assert_eq!(w, e, "sleeper {p}");
+        }
+        assert_eq!(walked.get(Pid(2), Pid(2)).map(|t| t.counters), Some(KERNEL_THREAD));
+        assert!(walked.get(sys::getpid(), sys::getpid()).is_some(), "our main thread");
+        // Every task read one by one before the walk and still there after
+        // it was there during it.
+        for t in &each.tasks {
+            if walked.get(Pid(t.tgid), Pid(t.tid)).is_none() {
+                let path = format!("/proc/{}/task/{}", t.tgid, t.tid);
+                assert!(std::fs::metadata(&path).is_err(), "{path} is there but was not walked");
+            }
+        }
+        // No room: nothing read, said so.
+        let recipe = loaded.walk.as_ref().unwrap().locked().recipe;
+        assert_eq!(Walk::load(recipe, 1).unwrap().read().err(), Some(WalkFailed::Full));
+        let mut roomy = Walk::load(recipe, 2 * walked.len() as u32).unwrap();
+        assert!(roomy.read().unwrap().len() > 1);
     }
 }
