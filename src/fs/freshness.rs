@@ -88,6 +88,30 @@ impl NsFs {
         self.scan_with(&mut tracker).unwrap_or(v)
     }
 
+    /// A refresh on a thread that ends with it: what the allocator keeps
+    /// for each thread (glibc's tcache: freed blocks it holds back for
+    /// that thread's next allocations, out of reach of `malloc_trim`)
+    /// goes back with the thread, instead of pinning pages of the heap
+    /// between refreshes (about 0.1 MiB of RSS over 1000 refreshes). A
+    /// thread costs some 30 us; a refresh, milliseconds. If none can be
+    /// started, the refresh runs here.
+    fn scan_on_its_own_thread(&self, tracker: &mut Tracker) {
+        let ran = std::thread::scope(|s| {
+            let refresh = std::thread::Builder::new().name("nsfuse-refresh".into());
+            let t = refresh.spawn_scoped(s, || {
+                self.scan_with(tracker);
+            });
+            t.map(|t| t.join().is_ok()).map_err(|e| log::warn!("no thread for a refresh: {e}")).ok()
+        });
+        match ran {
+            Some(true) => {}
+            Some(false) => log::error!("a refresh panicked; the previous view stays"),
+            None => {
+                self.scan_with(tracker);
+            }
+        }
+    }
+
     pub(super) fn lock_tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
         self.scans.tracker.locked()
     }
@@ -198,7 +222,7 @@ impl NsFs {
             let in_use = used < IDLE_AFTER || self.watch.events_open.load(Ordering::Relaxed) > 0 || scraped;
             let mut tracker = self.lock_tracker();
             if asked || (stale && in_use) {
-                self.scan_with(&mut tracker);
+                self.scan_on_its_own_thread(&mut tracker);
             } else if !in_use && used >= FORGET_AFTER && tracker.remembers() {
                 // Long idle: hold no files open for a refresh that may never
                 // come (the next one is a full pass).
