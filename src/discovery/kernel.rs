@@ -197,6 +197,10 @@ impl Kernel for Host {
     }
 
     fn still_unchanged(&self, procs: &[Option<&Process>]) -> Vec<bool> {
+        // Nothing remembered (a first pass, `nsfuse scan`): nothing to check.
+        if procs.iter().all(Option::is_none) {
+            return vec![false; procs.len()];
+        }
         // One read for every task on the host, where the kernel allows it.
         if let Some(now) = task_table::now(Records::Counters) {
             let same = procs.iter().map(|p| p.is_some_and(|p| p.stamps_hold(|s| now.unchanged(s)))).collect();

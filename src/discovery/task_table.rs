@@ -175,12 +175,14 @@ struct Program {
 
 /// Both programs, and whether our own task's links read as /proc reads
 /// them; and, where the kernel has the open-coded task iterator, the
-/// program that walks the tasks itself (what a read of counters uses).
+/// program that walks the tasks itself (what a read of counters uses),
+/// loaded at the first such read (a one-shot `nsfuse scan` makes none).
 struct Loaded {
     counters: Program,
     with_links: Program,
     links_trusted: bool,
-    walk: Option<Mutex<Walk>>,
+    recipe: Option<WalkRecipe>,
+    walk: OnceLock<Option<Mutex<Walk>>>,
 }
 
 /// What a walking program is built from, kept to build a bigger one.
@@ -286,7 +288,8 @@ fn load() -> Result<Loaded, String> {
         counters: load_one(Records::Counters, c"nsfuse_tasks")?,
         with_links: load_one(Records::WithLinks, c"nsfuse_task_ns")?,
         links_trusted: false,
-        walk: None,
+        recipe: kfuncs.map(|kfuncs| WalkRecipe { offsets, kfuncs, attach: func }),
+        walk: OnceLock::new(),
     };
     // The programs must see us as /proc does.
     let (me, tid) = (sys::getpid(), sys::gettid());
@@ -296,15 +299,6 @@ fn load() -> Result<Loaded, String> {
     };
     let by_proc = super::procfs::own_thread_links();
     loaded.links_trusted = own.links == by_proc;
-    // Room for twice the tasks there are now (grown when they outgrow it).
-    let room = (2 * table.len() as u32).max(1024);
-    let walk = kfuncs
-        .ok_or_else(|| "no open-coded task iterator".to_string())
-        .and_then(|kfuncs| Walk::load(WalkRecipe { offsets, kfuncs, attach: func }, room));
-    match walk {
-        Ok(w) => loaded.walk = Some(Mutex::new(w)),
-        Err(why) => log::info!("task table: counters read task by task ({why})"),
-    }
     if !loaded.links_trusted {
         log::info!(
             "task table: links read {:?}, /proc says {:?}: reading links from /proc",
@@ -343,7 +337,14 @@ fn read_each(loaded: &Loaded, records: Records) -> std::io::Result<TaskTable> {
 /// the tasks outgrew the map, a map for twice as many is made for the
 /// next read).
 fn walk(loaded: &Loaded) -> Option<TaskTable> {
-    let mut walk = loaded.walk.as_ref()?.locked();
+    let walk = loaded.walk.get_or_init(|| {
+        // Room for twice the tasks there are now (grown when they outgrow it).
+        let room = (2 * TASKS_SEEN.load(Ordering::Relaxed) as u32).max(1024);
+        let walk =
+            loaded.recipe.ok_or("no open-coded task iterator".to_string()).and_then(|r| Walk::load(r, room));
+        walk.map_err(|why| log::info!("task table: counters read task by task ({why})")).ok().map(Mutex::new)
+    });
+    let mut walk = walk.as_ref()?.locked();
     match walk.read() {
         Ok(table) => Some(table),
         Err(WalkFailed::Full) => {
@@ -554,7 +555,7 @@ mod tests {
             }
         }
         // No room: nothing read, said so.
-        let recipe = loaded.walk.as_ref().unwrap().locked().recipe;
+        let recipe = loaded.recipe.unwrap();
         assert_eq!(Walk::load(recipe, 1).unwrap().read().err(), Some(WalkFailed::Full));
         let mut roomy = Walk::load(recipe, 2 * walked.len() as u32).unwrap();
         assert!(roomy.read().unwrap().len() > 1);
