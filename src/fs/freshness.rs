@@ -94,7 +94,7 @@ impl NsFs {
     /// goes back with the thread, instead of pinning pages of the heap
     /// between refreshes (about 0.1 MiB of RSS over 1000 refreshes). A
     /// thread costs some 30 us; a refresh, milliseconds. If none can be
-    /// started, the refresh runs here.
+    /// started, the refresh runs here; if it panics, nsfuse goes on.
     fn scan_on_its_own_thread(&self, tracker: &mut Tracker) {
         let ran = std::thread::scope(|s| {
             let refresh = std::thread::Builder::new().name("nsfuse-refresh".into());
@@ -105,7 +105,12 @@ impl NsFs {
         });
         match ran {
             Some(true) => {}
-            Some(false) => log::error!("a refresh panicked; the previous view stays"),
+            Some(false) => {
+                // What the tracker remembers may be half updated: the next
+                // refresh is a full pass.
+                log::error!("a refresh panicked; the previous view stays, the next refresh is a full pass");
+                tracker.forget();
+            }
             None => {
                 self.scan_with(tracker);
             }
