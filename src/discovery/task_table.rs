@@ -185,7 +185,7 @@ struct Loaded {
     walk: OnceLock<Option<Mutex<Walk>>>,
 }
 
-/// What a walking program is built from, kept to build a bigger one.
+/// What a walking program is built from (kept to build a bigger one).
 #[derive(Clone, Copy)]
 struct WalkRecipe {
     offsets: Offsets,
@@ -197,7 +197,6 @@ struct WalkRecipe {
 /// main thread so that a read runs it once, and the map it writes,
 /// mapped here.
 struct Walk {
-    recipe: WalkRecipe,
     capacity: u32,
     shared: sys::SharedMap,
     link: OwnedFd,
@@ -230,7 +229,7 @@ impl Walk {
             .map_err(|e| format!("loading: {e}"))?;
         let link =
             sys::bpf_link_iterator(prog.as_fd(), Some(sys::getpid())).map_err(|e| format!("linking: {e}"))?;
-        Ok(Walk { recipe, capacity, shared, link, _prog: prog, _map: map })
+        Ok(Walk { capacity, shared, link, _prog: prog, _map: map })
     }
 
     /// Run it once: every task's counters.
@@ -244,7 +243,8 @@ impl Walk {
         while file.read(&mut nothing).map_err(kernel)? > 0 {}
         let bytes = self.shared.bytes();
         let half = |at: usize| i32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default());
-        let written = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default());
+        let at = task_programs::WRITTEN;
+        let written = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
         match half(task_programs::FAILED) {
             0 => {}
             task_programs::FULL => return Err(WalkFailed::Full),
@@ -337,19 +337,23 @@ fn read_each(loaded: &Loaded, records: Records) -> std::io::Result<TaskTable> {
 /// the tasks outgrew the map, a map for twice as many is made for the
 /// next read).
 fn walk(loaded: &Loaded) -> Option<TaskTable> {
+    let load = |room: u32| {
+        loaded.recipe.ok_or("no open-coded task iterator".to_string()).and_then(|r| Walk::load(r, room))
+    };
     let walk = loaded.walk.get_or_init(|| {
         // Room for twice the tasks there are now (grown when they outgrow it).
         let room = (2 * TASKS_SEEN.load(Ordering::Relaxed) as u32).max(1024);
-        let walk =
-            loaded.recipe.ok_or("no open-coded task iterator".to_string()).and_then(|r| Walk::load(r, room));
-        walk.map_err(|why| log::info!("task table: counters read task by task ({why})")).ok().map(Mutex::new)
+        load(room)
+            .map_err(|why| log::info!("task table: counters read task by task ({why})"))
+            .ok()
+            .map(Mutex::new)
     });
     let mut walk = walk.as_ref()?.locked();
     match walk.read() {
         Ok(table) => Some(table),
         Err(WalkFailed::Full) => {
             let bigger = walk.capacity.saturating_mul(2);
-            match Walk::load(walk.recipe, bigger) {
+            match load(bigger) {
                 Ok(w) => *walk = w,
                 Err(why) => log::warn!("task table: no room for {bigger} tasks: {why}"),
             }

@@ -91,6 +91,15 @@ struct IterCreate {
     flags: u32,
 }
 
+/// A program's or map's name as the kernel keeps it: at most 15 bytes
+/// and a NUL.
+fn object_name(name: &CStr) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let n = name.to_bytes().len().min(15);
+    out[..n].copy_from_slice(&name.to_bytes()[..n]);
+    out
+}
+
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<OwnedFd> {
     // SAFETY: attr is a live, initialised `union bpf_attr` prefix of
     // size_of::<T>() bytes for `cmd`; every pointer inside it points to
@@ -105,9 +114,6 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<OwnedFd> {
 /// then: a log too small for a long program fails a load that passed).
 pub fn bpf_load_iterator(insns: &[[u8; 8]], attach_btf_id: u32, name: &CStr) -> io::Result<OwnedFd> {
     let load = |log: &mut [u8]| {
-        let mut prog_name = [0u8; 16];
-        let n = name.to_bytes().len().min(15);
-        prog_name[..n].copy_from_slice(&name.to_bytes()[..n]);
         let mut attr = ProgLoad {
             prog_type: BPF_PROG_TYPE_TRACING,
             insn_cnt: u32::try_from(insns.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?,
@@ -116,7 +122,7 @@ pub fn bpf_load_iterator(insns: &[[u8; 8]], attach_btf_id: u32, name: &CStr) -> 
             log_level: u32::from(!log.is_empty()),
             log_size: log.len() as u32,
             log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
-            prog_name,
+            prog_name: object_name(name),
             expected_attach_type: BPF_TRACE_ITER,
             attach_btf_id,
             ..ProgLoad::default()
@@ -154,16 +160,13 @@ pub fn bpf_link_iterator(prog: BorrowedFd<'_>, only: Option<crate::model::Pid>) 
 /// An array map of one element of `size` bytes that can be mapped into
 /// our memory (`SharedMap`).
 pub fn bpf_create_shared_array(size: u32, name: &CStr) -> io::Result<OwnedFd> {
-    let mut map_name = [0u8; 16];
-    let n = name.to_bytes().len().min(15);
-    map_name[..n].copy_from_slice(&name.to_bytes()[..n]);
     let mut attr = MapCreate {
         map_type: BPF_MAP_TYPE_ARRAY,
         key_size: 4,
         value_size: size,
         max_entries: 1,
         map_flags: BPF_F_MMAPABLE,
-        map_name,
+        map_name: object_name(name),
         ..Default::default()
     };
     bpf(BPF_MAP_CREATE, &mut attr)
